@@ -1,0 +1,38 @@
+# The front door: `make run` and `make test` install first when needed.
+VENV        ?= .venv
+STAMP       := $(VENV)/.installed
+RECFUSION   := $(VENV)/bin/recfusion
+PYTEST_ARGS ?=
+RUN_ARGS    ?=
+
+.PHONY: install run test test-fast lock clean-home help
+
+help:
+	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
+	@echo "make run        run the whole pipeline on generated data (RUN_ARGS='--set ...')"
+	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
+	@echo "make test-fast  unit tests only (no pipeline runs)"
+	@echo "make lock       re-resolve requirements.in into requirements.lock"
+
+# Re-installs only when the lock or the packaging changed, so a second `make install` is instant.
+$(STAMP): requirements.lock setup.py tools/install.sh
+	@VENV=$(VENV) bash tools/install.sh
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(RECFUSION) run $(RUN_ARGS)
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(VENV)/bin/python -m pytest -m "not pipeline" $(PYTEST_ARGS)
+
+lock: install
+	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+	  requirements.in -o requirements.lock
+
+clean-home:
+	rm -rf recfusion_home

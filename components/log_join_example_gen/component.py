@@ -1,0 +1,59 @@
+"""LogJoinExampleGen: the data-fusion step of the DAG (DESIGN §2, §3).
+
+Reads a shop's data directory (catalog, users, event spans), selects the newest W spans itself,
+and writes one tf.Example per (request, candidate) split by time into train/validation/eval.
+Span selection happens in the executor, not in a {SPAN} driver, so the same component runs on
+Kubeflow Pipelines where custom drivers do not.
+"""
+import json
+from typing import Mapping, Optional, Sequence
+
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx import types
+
+from recfusion.components.log_join_example_gen import executor
+
+
+class LogJoinExampleGenSpec(ComponentSpec):
+  PARAMETERS = {
+      'input_base': ExecutionParameter(type=str),
+      'window_spans': ExecutionParameter(type=int),
+      # JSON: {"mode": "fractions", "fractions": {...}} or {"mode": "spans", "spans": {...}}
+      'split_config': ExecutionParameter(type=str),
+      'negatives_per_request': ExecutionParameter(type=int),
+      'history_max': ExecutionParameter(type=int),
+      'on_unknown_item': ExecutionParameter(type=str),
+      'seed': ExecutionParameter(type=int),
+      # Changes when the input files change, so that a cached result is not reused for new
+      # data (a custom component has no ExampleGen driver to fingerprint its input).
+      'input_fingerprint': ExecutionParameter(type=str, optional=True),
+  }
+  INPUTS = {}
+  OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class LogJoinExampleGen(base_beam_component.BaseBeamComponent):
+  SPEC_CLASS = LogJoinExampleGenSpec
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+  def __init__(self, input_base: str, window_spans: int = 7,
+               split_mode: str = 'fractions',
+               split_fractions: Optional[Mapping[str, float]] = None,
+               split_spans: Optional[Mapping[str, Sequence[int]]] = None,
+               negatives_per_request: int = 10, history_max: int = 20,
+               on_unknown_item: str = 'error', seed: int = 7,
+               input_fingerprint: str = ''):
+    split_config = {'mode': split_mode,
+                    'fractions': dict(split_fractions or
+                                      {'train': 0.7, 'validation': 0.15, 'eval': 0.15})}
+    if split_mode == 'spans':
+      split_config['spans'] = {k: list(v) for k, v in (split_spans or {}).items()}
+    spec = LogJoinExampleGenSpec(
+        input_base=input_base, window_spans=window_spans,
+        split_config=json.dumps(split_config, sort_keys=True),
+        negatives_per_request=negatives_per_request, history_max=history_max,
+        on_unknown_item=on_unknown_item, seed=seed, input_fingerprint=input_fingerprint,
+        examples=types.Channel(type=standard_artifacts.Examples))
+    super().__init__(spec=spec)

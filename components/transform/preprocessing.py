@@ -1,0 +1,114 @@
+"""preprocessing_fn of the stock TFX Transform (passed by import path, never as a module_file).
+
+Feature engineering shared by the three rankers and fused into every served model:
+vocabularies (items, categories, brands, segments, request types, text tokens), tokenized query
+and title, normalized price and history length, the user's history as id lists, and
+query-title / history-item match features. `position` is deliberately not transformed: it is
+known in logs, not at serving time, and must not reach a serving score.
+"""
+import tensorflow as tf
+import tensorflow_transform as tft
+
+QUERY_TOKENS = 8
+TITLE_TOKENS = 12
+HISTORY_ITEMS = 20
+
+TOKEN_VOCAB = 'tokens'
+ITEM_VOCAB = 'item_id'
+CATEGORY_VOCAB = 'category'
+LABEL_KEY = 'gain'
+ENGAGED_KEY = 'engaged'
+REQUEST_ID_KEY = 'request_id'
+# Raw features a serving request does not have (see schema environments).
+LABEL_ONLY_FEATURES = ('gain', 'position')
+
+
+def _scalar(x):
+  """[batch, 1] dense -> [batch]."""
+  return tf.reshape(x, [-1])
+
+
+def _tokens(text, length):
+  """Lower-cased whitespace tokens, padded with '' / truncated to `length`."""
+  ragged = tf.strings.split(tf.strings.lower(_scalar(text)))
+  return ragged.to_tensor(default_value='', shape=[None, length])
+
+
+def _dense_list(sparse, length):
+  ragged = tf.RaggedTensor.from_sparse(sparse)
+  return ragged.to_tensor(default_value='', shape=[None, length])
+
+
+def _non_padding(tokens):
+  return tf.boolean_mask(tokens, tf.not_equal(tokens, ''))
+
+
+def _lookup(tokens, vocab):
+  """Ids 1..V for vocabulary entries, V+1 for unknown values, 0 for padding ('')."""
+  ids = tft.apply_vocabulary(tokens, deferred_vocab_filename_tensor=vocab, num_oov_buckets=1)
+  return tf.where(tf.equal(tokens, ''), tf.zeros_like(ids), ids + 1)
+
+
+def _share_in(values, candidates):
+  """Per row: share of the non-padding `values` that occur in the row's `candidates`."""
+  present = tf.not_equal(values, '')
+  hit = tf.reduce_any(tf.equal(values[:, :, None], candidates[:, None, :]), axis=2)
+  hit = tf.logical_and(hit, present)
+  count = tf.reduce_sum(tf.cast(present, tf.float32), axis=1)
+  return tf.math.divide_no_nan(tf.reduce_sum(tf.cast(hit, tf.float32), axis=1), count)
+
+
+def preprocessing_fn(inputs):
+  query_tokens = _tokens(inputs['query'], QUERY_TOKENS)
+  title_tokens = _tokens(inputs['title'], TITLE_TOKENS)
+  history_items = _dense_list(inputs['history_item_ids'], HISTORY_ITEMS)
+  history_categories = _dense_list(inputs['history_categories'], HISTORY_ITEMS)
+  item_id = _scalar(inputs['item_id'])
+  category = _scalar(inputs['category'])
+
+  token_vocab = tft.vocabulary(
+      tf.concat([_non_padding(query_tokens), _non_padding(title_tokens)], axis=0),
+      vocab_filename=TOKEN_VOCAB)
+  item_vocab = tft.vocabulary(
+      tf.concat([item_id, _non_padding(history_items)], axis=0), vocab_filename=ITEM_VOCAB)
+  category_vocab = tft.vocabulary(
+      tf.concat([category, _non_padding(history_categories)], axis=0),
+      vocab_filename=CATEGORY_VOCAB)
+
+  log_history_length = tf.math.log1p(tf.cast(_scalar(inputs['history_length']), tf.float32))
+  outputs = {
+      REQUEST_ID_KEY: _scalar(inputs['request_id']),
+      'query_tokens': _lookup(query_tokens, token_vocab),
+      'title_tokens': _lookup(title_tokens, token_vocab),
+      'item_idx': _lookup(item_id, item_vocab),
+      'category_idx': _lookup(category, category_vocab),
+      'history_item_idx': _lookup(history_items, item_vocab),
+      'history_category_idx': _lookup(history_categories, category_vocab),
+      'brand_idx': tft.compute_and_apply_vocabulary(
+          _scalar(inputs['brand']), num_oov_buckets=1, vocab_filename='brand'),
+      'segment_idx': tft.compute_and_apply_vocabulary(
+          _scalar(inputs['user_segment']), num_oov_buckets=1, vocab_filename='user_segment'),
+      'is_search': tf.cast(tf.equal(_scalar(inputs['request_type']), 'search'), tf.float32),
+      'price_z': tft.scale_to_z_score(
+          tf.math.log1p(tf.maximum(_scalar(inputs['price']), 0.0))),
+      'history_length_01': tft.scale_to_0_1(log_history_length),
+      'query_length': tf.reduce_sum(tf.cast(tf.not_equal(query_tokens, ''), tf.float32), 1),
+      # Share of query words found in the title: the text-relevance signal in one number.
+      'query_title_overlap': _share_in(query_tokens, title_tokens),
+      # Share of the history in the candidate's category, and whether it was engaged before.
+      'history_category_share': _share_of_value(history_categories, category),
+      'item_in_history': tf.cast(
+          tf.reduce_any(tf.equal(history_items, item_id[:, None]), axis=1), tf.float32),
+  }
+  gain = _scalar(inputs[LABEL_KEY])
+  outputs[LABEL_KEY] = gain
+  outputs[ENGAGED_KEY] = tf.cast(gain > 0, tf.float32)
+  return outputs
+
+
+def _share_of_value(values, value):
+  """Per row: share of the non-padding `values` equal to the row's `value`."""
+  present = tf.not_equal(values, '')
+  hit = tf.logical_and(tf.equal(values, value[:, None]), present)
+  count = tf.reduce_sum(tf.cast(present, tf.float32), axis=1)
+  return tf.math.divide_no_nan(tf.reduce_sum(tf.cast(hit, tf.float32), axis=1), count)

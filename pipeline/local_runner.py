@@ -1,0 +1,173 @@
+"""Runs the DAG on this machine: LocalDagRunner, ML Metadata in SQLite, Beam DirectRunner.
+
+A run home (default ./recfusion_home) holds everything a run writes:
+  pipeline_root/          TFX artifacts of every component execution
+  metadata.sqlite         ML Metadata of all runs (caching reads it too)
+  data/generated-<key>/   the simulator's data when no --data is given
+  runs/<run_id>/          config.yaml (resolved config), run.log (full log), summary.json
+"""
+import dataclasses
+import datetime
+import hashlib
+import logging
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+from absl import logging as absl_logging
+
+from recfusion.config import Config
+from recfusion.data import contract
+
+ProgressCallback = Callable[[str, str, Optional[float]], None]  # (component, event, seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunHome:
+  root: str
+
+  @property
+  def pipeline_root(self) -> str:
+    return os.path.join(self.root, 'pipeline_root')
+
+  @property
+  def metadata_path(self) -> str:
+    return os.path.join(self.root, 'metadata.sqlite')
+
+  def run_dir(self, run_id: str) -> str:
+    return os.path.join(self.root, 'runs', run_id.replace(':', '-'))
+
+  def generated_data_dir(self, key: str) -> str:
+    return os.path.join(self.root, 'data', f'generated-{key}')
+
+
+def new_run_id() -> str:
+  now = datetime.datetime.now(datetime.timezone.utc)
+  return now.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid() % 10000:04d}'
+
+
+def beam_args(config: Config) -> List[str]:
+  return [f'--direct_running_mode={config.beam.direct_running_mode}',
+          f'--direct_num_workers={config.beam.direct_num_workers}',
+          *config.beam.extra_args]
+
+
+def input_fingerprint(data_dir: str) -> str:
+  """Names, sizes and modification times of every input file: new data means a new run of
+  LogJoinExampleGen instead of a cache hit."""
+  layout = contract.discover(data_dir)
+  files = [layout.catalog_file] + ([layout.users_file] if layout.users_file else [])
+  files += [f for span in layout.spans for f in span.files]
+  digest = hashlib.sha256()
+  for path in files:
+    stat = os.stat(path)
+    digest.update(f'{os.path.relpath(path, data_dir)}:{stat.st_size}:{stat.st_mtime_ns};'
+                  .encode())
+  return digest.hexdigest()[:16]
+
+
+class _ComponentProgress(logging.Handler):
+  """Turns LocalDagRunner's 'Component X is running/finished.' log lines into callbacks."""
+
+  def __init__(self, callback: ProgressCallback):
+    super().__init__(level=logging.INFO)
+    self._callback = callback
+    self._started: Dict[str, float] = {}
+    self.durations: Dict[str, float] = {}
+    self.current: Optional[str] = None
+
+  def emit(self, record: logging.LogRecord) -> None:
+    message = record.getMessage()
+    if not message.startswith('Component ') or not message.endswith(('running.', 'finished.')):
+      return
+    name = message.split(' ')[1]
+    if message.endswith('is running.'):
+      self.finish_current()
+      self._started[name] = time.monotonic()
+      self.current = name
+      self._callback(name, 'running', None)
+    elif name == self.current:
+      self.finish_current()
+
+  def finish_current(self) -> None:
+    # Components run one after another, so a start also ends the previous one: some
+    # executors lower absl's verbosity and their 'finished' line never arrives.
+    if self.current is None:
+      return
+    name, self.current = self.current, None
+    self.durations[name] = time.monotonic() - self._started[name]
+    self._callback(name, 'finished', self.durations[name])
+
+
+@dataclasses.dataclass
+class LocalRun:
+  run_id: str
+  run_dir: str
+  durations: Dict[str, float]
+  failed_component: Optional[str]
+
+
+def run_pipeline(config: Config, home: RunHome, data_dir: str,
+                 progress: Optional[ProgressCallback] = None,
+                 enable_cache: bool = True, run_id: Optional[str] = None) -> LocalRun:
+  """Builds the DAG with the pipeline factory and runs it; raises what a component raised."""
+  from ml_metadata.proto import metadata_store_pb2  # noqa: F401 (TFX import is slow: lazily)
+  from tfx.dsl.compiler import compiler, constants
+  from tfx.orchestration import metadata
+  from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+  from tfx.orchestration.portable import runtime_parameter_utils
+
+  from recfusion.pipeline.factory import create_pipeline
+
+  run_id = run_id or new_run_id()
+  run_dir = home.run_dir(run_id)
+  os.makedirs(run_dir, exist_ok=True)
+  os.makedirs(home.pipeline_root, exist_ok=True)
+  with open(os.path.join(run_dir, 'config.yaml'), 'w') as f:
+    f.write(f'# resolved config of run {run_id}; data: {data_dir}\n')
+    f.write(config.to_yaml())
+
+  pipeline = create_pipeline(
+      config, data_dir=os.path.abspath(data_dir), pipeline_root=os.path.abspath(
+          home.pipeline_root),
+      metadata_connection_config=metadata.sqlite_metadata_connection_config(
+          os.path.abspath(home.metadata_path)),
+      beam_pipeline_args=beam_args(config), enable_cache=enable_cache,
+      input_fingerprint=input_fingerprint(data_dir))
+  ir = compiler.Compiler().compile(pipeline)
+  runtime_parameter_utils.substitute_runtime_parameter(
+      ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+
+  handler = _ComponentProgress(progress or (lambda *_: None))
+  log_file = logging.FileHandler(os.path.join(run_dir, 'run.log'))
+  log_file.setLevel(logging.INFO)
+  log_file.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
+  root = logging.getLogger()
+  absl_logger = absl_logging.get_absl_logger()
+  terminal_handlers = [h for h in root.handlers if not isinstance(h, logging.FileHandler)]
+  saved = (root.level, absl_logger.level, [h.level for h in terminal_handlers])
+  # Everything goes to run.log; the terminal keeps warnings only, plus our progress lines.
+  for terminal in terminal_handlers:
+    terminal.setLevel(max(terminal.level, logging.WARNING))
+  root.setLevel(logging.INFO)
+  absl_logger.setLevel(logging.INFO)
+  root.addHandler(log_file)
+  absl_logger.addHandler(handler)
+  failed = None
+  try:
+    LocalDagRunner().run_with_ir(ir)
+    handler.finish_current()
+  except BaseException:
+    failed = handler.current
+    raise
+  finally:
+    absl_logger.removeHandler(handler)
+    root.removeHandler(log_file)
+    log_file.close()
+    root.setLevel(saved[0])
+    absl_logger.setLevel(saved[1])
+    for terminal, level in zip(terminal_handlers, saved[2]):
+      terminal.setLevel(level)
+    if failed and progress:
+      progress(failed, 'failed', None)
+  return LocalRun(run_id, run_dir, handler.durations, failed)

@@ -1,0 +1,263 @@
+"""The `recfusion` command line (DESIGN §9).
+
+Exit codes: 0 ok, 1 the run failed, 2 bad usage or bad input (config, data contract, anomalies).
+"""
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import warnings
+from typing import Optional, Sequence
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from recfusion.config import Config, ConfigError, load_config
+from recfusion.data.contract import DataContractError
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+DEFAULT_HOME = './recfusion_home'
+
+# The stack's deprecation notices (Python 3.10 support, Beam, TF) would bury the progress.
+warnings.filterwarnings('ignore', category=FutureWarning)
+warnings.filterwarnings('ignore', category=DeprecationWarning)
+
+console = Console(stderr=True, highlight=False)
+_BEAM_STEP = re.compile(r" \[while running '[^']*'\]")
+
+
+def _user_message(error: BaseException) -> str:
+  """The message as written for the user: Beam's step annotations removed."""
+  return _BEAM_STEP.sub('', str(error))
+
+
+def _bad_input(error: BaseException) -> 'click.exceptions.Exit':
+  console.print(f'[bold red]error:[/] {_user_message(error)}', markup=True, soft_wrap=True)
+  return click.exceptions.Exit(EXIT_BAD_INPUT)
+
+
+config_options = [
+    click.option('--config', 'config_file', type=click.Path(dir_okay=False),
+                 help='YAML file overriding the embedded defaults (any subset of keys).'),
+    click.option('--set', 'overrides', multiple=True, metavar='KEY=VALUE',
+                 help='Override one config key, e.g. --set data.window_spans=3 (repeatable).'),
+]
+
+
+def with_config_options(function):
+  for option in reversed(config_options):
+    function = option(function)
+  return function
+
+
+def _load_config(config_file: Optional[str], overrides: Sequence[str]) -> Config:
+  try:
+    return load_config(config_file, overrides)
+  except ConfigError as e:
+    raise _bad_input(e)
+
+
+@click.group(context_settings={'help_option_names': ['-h', '--help'], 'max_content_width': 100})
+@click.version_option(package_name='recfusion')
+def main():
+  """recfusion: train three ranking models on a shop's logs, fuse them, gate and push.
+
+  Start with `recfusion run`: it generates a shop's data and runs the whole pipeline locally.
+  """
+
+
+@main.group()
+def data():
+  """Generate or check data in the input contract (see schemas/README.md)."""
+
+
+@data.command('generate')
+@click.option('--out', 'out_dir', required=True, type=click.Path(file_okay=False),
+              help='Folder to write catalog, users, events/span-<N>/ and truth/ into.')
+@click.option('--seed', type=int, help='Random seed (same seed, same data).')
+@click.option('--items', 'num_items', type=click.IntRange(1), help='Catalog size.')
+@click.option('--users', 'num_users', type=click.IntRange(1), help='Number of users.')
+@click.option('--days', 'num_days', type=click.IntRange(1), help='Days = spans of events.')
+@click.option('--requests-per-day', type=click.IntRange(1), help='Requests per day.')
+@click.option('--impressions', 'impressions_per_request', type=click.IntRange(1),
+              help='Items shown per request.')
+@click.option('--search-share', type=click.FloatRange(0, 1),
+              help='Share of search requests (the rest are recommendations).')
+@click.option('--no-impression-share', type=click.FloatRange(0, 1, max_open=True),
+              help='Share of requests whose log kept only positive events.')
+@click.option('--format', 'file_format', type=click.Choice(['parquet', 'csv']),
+              help='File format of the tables.')
+@with_config_options
+def data_generate(out_dir, config_file, overrides, **flags):
+  """Write a seeded simulated shop (DESIGN §4) in the data contract.
+
+  Defaults come from the `generate` section of the config; flags override them.
+  """
+  from recfusion.data import simulator
+  config = _load_config(config_file, overrides)
+  settings = dataclasses.asdict(config.generate)
+  settings.update({k: v for k, v in flags.items() if v is not None})
+  try:
+    shop = simulator.ShopConfig(**settings)
+  except ValueError as e:
+    raise _bad_input(e)
+  if os.path.isdir(out_dir) and os.listdir(out_dir):
+    raise _bad_input(ValueError(f'{out_dir} is not empty; choose a new folder'))
+  started = time.monotonic()
+  with console.status(f'simulating {shop.num_days} days of a shop...'):
+    counts = simulator.generate(out_dir, shop)
+  console.print(f'wrote {counts["items"]} items, {counts["users"]} users, '
+                f'{counts["requests"]} requests ({counts["event_rows"]} event rows) in '
+                f'{counts["spans"]} spans to {out_dir} in {time.monotonic() - started:.1f} s')
+
+
+@data.command('check')
+@click.argument('data_dir', type=click.Path())
+@with_config_options
+def data_check(data_dir, config_file, overrides):
+  """Validate DATA_DIR against the data contract without running anything."""
+  from recfusion.data import contract
+  config = _load_config(config_file, overrides)
+  spans = config.data.split.spans if config.data.split.mode == 'spans' else {}
+  try:
+    counts = contract.check_data_dir(
+        data_dir, config.data.window_spans, sorted({s for v in spans.values() for s in v}),
+        config.data.on_unknown_item)
+  except DataContractError as e:
+    raise _bad_input(e)
+  console.print(f'ok: {counts["spans"]} spans, {counts["event_rows"]} event rows'
+                + (f', {counts["skipped_unknown_item"]} events with unknown items will be '
+                   'skipped' if counts['skipped_unknown_item'] else ''))
+
+
+def _generated_data(config: Config, home) -> str:
+  from recfusion.data import simulator
+  key = json.dumps(dataclasses.asdict(config.generate), sort_keys=True)
+  data_dir = home.generated_data_dir(hashlib.sha256(key.encode()).hexdigest()[:10])
+  if not os.path.isdir(os.path.join(data_dir, 'events')):
+    shop = simulator.ShopConfig(**dataclasses.asdict(config.generate))
+    partial = data_dir + '.partial'
+    shutil.rmtree(partial, ignore_errors=True)
+    with console.status('generating the embedded shop data...'):
+      counts = simulator.generate(partial, shop)
+    os.replace(partial, data_dir)
+    console.print(f'generated {counts["requests"]} requests ({counts["event_rows"]} event '
+                  f'rows, {counts["spans"]} spans) into {data_dir}')
+  return data_dir
+
+
+@main.command()
+@click.option('--home', default=DEFAULT_HOME, show_default=True, type=click.Path(file_okay=False),
+              help='Run home: pipeline root, ML Metadata, run logs.')
+@click.option('--data', 'data_dir', type=click.Path(),
+              help="The shop's data directory; generated data when omitted.")
+@click.option('--beam-arg', 'beam_extra', multiple=True, metavar='ARG',
+              help='Extra Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2.')
+@click.option('--no-cache', is_flag=True, help='Re-run every component even if cached.')
+@with_config_options
+def run(home, data_dir, beam_extra, no_cache, config_file, overrides):
+  """Run the pipeline locally (LocalDagRunner, ML Metadata in SQLite under --home)."""
+  from recfusion.data import contract
+  from recfusion.pipeline.local_runner import RunHome, new_run_id
+  overrides = list(overrides)
+  if beam_extra:
+    overrides.append('beam.extra_args=' + json.dumps(list(beam_extra)))
+  config = _load_config(config_file, overrides)
+  run_home = RunHome(os.path.abspath(home))
+  data_dir = data_dir or config.data.dir
+  try:
+    if data_dir is None:
+      data_dir = _generated_data(config, run_home)
+    spans = config.data.split.spans if config.data.split.mode == 'spans' else {}
+    # Fail in seconds, before TFX is even imported, on data that breaks the contract.
+    with console.status(f'checking {data_dir} against the data contract...'):
+      counts = contract.check_data_dir(
+          data_dir, config.data.window_spans, sorted({s for v in spans.values() for s in v}),
+          config.data.on_unknown_item)
+  except DataContractError as e:
+    raise _bad_input(e)
+  console.print(f'data: {data_dir} ({counts["spans"]} spans, {counts["event_rows"]} event rows)')
+  run_id = new_run_id()
+  sys.exit(_run_and_report(config, run_home, data_dir, run_id, not no_cache))
+
+
+def _run_and_report(config: Config, run_home, data_dir: str, run_id: str,
+                    enable_cache: bool) -> int:
+  from recfusion.pipeline import local_runner
+  console.print(f'run {run_id}: home {run_home.root}')
+  started = time.monotonic()
+  status = console.status('importing TFX...')
+  status.start()
+
+  def progress(component: str, event: str, seconds: Optional[float]) -> None:
+    if event == 'running':
+      status.update(f'{component} running...')
+    elif event == 'finished':
+      console.print(f'  [green]✔[/] {component:<22} {seconds:6.1f} s')
+    else:
+      console.print(f'  [red]✘[/] {component} failed')
+
+  try:
+    result = local_runner.run_pipeline(config, run_home, data_dir, progress,
+                                       enable_cache=enable_cache, run_id=run_id)
+  except (DataContractError, ConfigError) as e:
+    status.stop()
+    console.print(f'[bold red]error:[/] {_user_message(e)}', soft_wrap=True)
+    console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
+    return EXIT_BAD_INPUT
+  except Exception as e:  # pylint: disable=broad-except
+    status.stop()
+    console.print(f'[bold red]run failed:[/] {type(e).__name__}: {_user_message(e)}',
+                  soft_wrap=True)
+    console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
+    return EXIT_FAILED
+  status.stop()
+  _print_summary(config, run_home, result, time.monotonic() - started)
+  return 0
+
+
+def _print_summary(config: Config, run_home, result, wall_seconds: float) -> None:
+  from recfusion.pipeline.run_summary import summarize_run
+  summary = summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id,
+                          result.durations)
+  with open(os.path.join(result.run_dir, 'summary.json'), 'w') as f:
+    json.dump({**summary.to_dict(), 'wall_seconds': wall_seconds}, f, indent=2)
+  table = Table(title=f'run {summary.run_id}', title_justify='left')
+  for column in ('component', 'state', 'seconds'):
+    table.add_column(column, justify='right' if column == 'seconds' else 'left')
+  for record in summary.components:
+    table.add_row(record.name, record.state,
+                  f'{record.seconds:.1f}' if record.seconds is not None else '-')
+  out = Console(highlight=False)
+  out.print(table)
+  report = summary.join_report
+  if report:
+    out.print(f'data: spans {report["spans"]}, {report["requests"]} requests, examples '
+              + ', '.join(f'{s} {report[f"examples_{s}"]}' for s in ('train', 'validation',
+                                                                       'eval')))
+    notes = []
+    if report.get('requests_without_impressions'):
+      notes.append(f'{report["requests_without_impressions"]} requests logged no impressions: '
+                   f'{report["sampled_negatives"]} catalog negatives sampled')
+    if report.get('skipped_unknown_item_events'):
+      notes.append(f'{report["skipped_unknown_item_events"]} events skipped: item not in '
+                   'the catalog (data.on_unknown_item=skip)')
+    if report.get('requests_outside_splits'):
+      notes.append(f'{report["requests_outside_splits"]} requests in spans outside '
+                   'data.split.spans were left out')
+    for note in notes:
+      out.print(f'  note: {note}')
+  for record in summary.components:
+    if record.name == 'Transform':
+      out.print(f'transform graph: {record.outputs.get("transform_graph", ["-"])[0]}')
+  out.print(f'wall time {wall_seconds:.0f} s; summary: {result.run_dir}/summary.json')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,211 @@
+"""The run config: embedded YAML defaults, an optional YAML file, and `--set key=value` overrides.
+
+Every key must exist in the defaults and keep the defaults' type, so a typo or a wrong value is
+a ConfigError naming the key (exit code 2), not a surprise deep inside a component.
+"""
+import copy
+import dataclasses
+import importlib.resources
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+  """Bad configuration supplied by the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+  seed: int
+  num_items: int
+  num_users: int
+  num_days: int
+  requests_per_day: int
+  impressions_per_request: int
+  search_share: float
+  no_impression_share: float
+  file_format: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+  mode: str
+  fractions: Dict[str, float]
+  spans: Dict[str, List[int]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  dir: Optional[str]
+  window_spans: int
+  split: SplitConfig
+  negatives_per_request: int
+  history_max: int
+  on_unknown_item: str
+  seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamConfig:
+  direct_running_mode: str
+  direct_num_workers: int
+  extra_args: List[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  pipeline: PipelineConfig
+  generate: GenerateConfig
+  data: DataConfig
+  beam: BeamConfig
+  raw: Dict[str, Any]  # the resolved dict, as recorded with the run
+
+  def to_yaml(self) -> str:
+    return yaml.safe_dump(self.raw, sort_keys=False)
+
+
+SPLIT_NAMES = ('train', 'validation', 'eval')
+
+
+def default_dict() -> Dict[str, Any]:
+  text = importlib.resources.files('recfusion').joinpath('defaults.yaml').read_text()
+  return yaml.safe_load(text)
+
+
+def _merge(base: Dict[str, Any], override: Dict[str, Any], where: str) -> None:
+  for key, value in override.items():
+    path = f'{where}.{key}' if where else key
+    if key not in base:
+      known = ', '.join(sorted(base)) or '(none)'
+      raise ConfigError(f'unknown config key {path!r}; known keys here: {known}')
+    if isinstance(base[key], dict) and base[key] and key != 'spans':
+      if not isinstance(value, dict):
+        raise ConfigError(f'config key {path!r} must be a mapping, got {value!r}')
+      _merge(base[key], value, path)
+    else:
+      base[key] = _coerce(base[key], value, path)
+
+
+def _coerce(default: Any, value: Any, path: str) -> Any:
+  """Checks `value` against the type of the default it replaces."""
+  if default is None or value is None:
+    return value
+  if isinstance(default, bool):
+    if isinstance(value, bool):
+      return value
+  elif isinstance(default, int):
+    if isinstance(value, int) and not isinstance(value, bool):
+      return value
+  elif isinstance(default, float):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+      return float(value)
+  elif isinstance(default, str):
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+      return str(value)
+  elif isinstance(default, list):
+    if isinstance(value, list):
+      return value
+  elif isinstance(default, dict):
+    if isinstance(value, dict):
+      return value
+  raise ConfigError(
+      f'config key {path!r} expects {type(default).__name__}, got {value!r}')
+
+
+def parse_set_option(option: str) -> Dict[str, Any]:
+  """'data.window_spans=3' -> {'data': {'window_spans': 3}} (the value is parsed as YAML)."""
+  if '=' not in option:
+    raise ConfigError(f'--set expects key=value, got {option!r}')
+  key, text = option.split('=', 1)
+  if not key.strip():
+    raise ConfigError(f'--set expects key=value, got {option!r}')
+  try:
+    value = yaml.safe_load(text) if text.strip() else ''
+  except yaml.YAMLError as e:
+    raise ConfigError(f'--set {key}: value {text!r} is not valid YAML: {e}') from e
+  nested: Dict[str, Any] = value
+  for part in reversed(key.strip().split('.')):
+    nested = {part: nested}
+  return nested
+
+
+def load_config(config_file: Optional[str] = None,
+                overrides: Sequence[str] = ()) -> Config:
+  resolved = default_dict()
+  if config_file:
+    try:
+      with open(config_file) as f:
+        from_file = yaml.safe_load(f) or {}
+    except OSError as e:
+      raise ConfigError(f'cannot read config file {config_file}: {e.strerror}') from e
+    except yaml.YAMLError as e:
+      raise ConfigError(f'config file {config_file} is not valid YAML: {e}') from e
+    if not isinstance(from_file, dict):
+      raise ConfigError(f'config file {config_file} must hold a mapping at the top level')
+    _merge(resolved, from_file, '')
+  for option in overrides:
+    _merge(resolved, parse_set_option(option), '')
+  return _build(resolved)
+
+
+def _build(raw: Dict[str, Any]) -> Config:
+  data = dict(raw['data'])
+  split = SplitConfig(**data.pop('split'))
+  config = Config(
+      pipeline=PipelineConfig(**raw['pipeline']),
+      generate=GenerateConfig(**raw['generate']),
+      data=DataConfig(split=split, **data),
+      beam=BeamConfig(**raw['beam']),
+      raw=copy.deepcopy(raw),
+  )
+  _validate(config)
+  return config
+
+
+def _validate(config: Config) -> None:
+  data = config.data
+  if data.window_spans < 1:
+    raise ConfigError('data.window_spans must be at least 1')
+  if data.on_unknown_item not in ('error', 'skip'):
+    raise ConfigError("data.on_unknown_item must be 'error' or 'skip'")
+  if data.negatives_per_request < 0 or data.history_max < 0:
+    raise ConfigError('data.negatives_per_request and data.history_max must be >= 0')
+  split = data.split
+  if split.mode == 'fractions':
+    if set(split.fractions) != set(SPLIT_NAMES):
+      raise ConfigError(f'data.split.fractions needs exactly the keys {list(SPLIT_NAMES)}')
+    if any(v <= 0 for v in split.fractions.values()):
+      raise ConfigError('data.split.fractions must all be > 0')
+    if abs(sum(split.fractions.values()) - 1.0) > 1e-6:
+      raise ConfigError('data.split.fractions must sum to 1, got '
+                        f'{sum(split.fractions.values()):g}')
+  elif split.mode == 'spans':
+    if set(split.spans) != set(SPLIT_NAMES):
+      raise ConfigError(f'data.split.spans needs exactly the keys {list(SPLIT_NAMES)}')
+    seen: Dict[int, str] = {}
+    for name in SPLIT_NAMES:
+      spans = split.spans[name]
+      if not spans or not all(isinstance(s, int) for s in spans):
+        raise ConfigError(f'data.split.spans.{name} must be a non-empty list of span numbers')
+      for span in spans:
+        if span in seen:
+          raise ConfigError(f'span {span} is in both data.split.spans.{seen[span]} '
+                            f'and data.split.spans.{name}')
+        seen[span] = name
+  else:
+    raise ConfigError("data.split.mode must be 'fractions' or 'spans'")
+  if config.beam.direct_running_mode not in ('in_memory', 'multi_threading',
+                                             'multi_processing'):
+    raise ConfigError('beam.direct_running_mode must be in_memory, multi_threading '
+                      'or multi_processing')
+  gen = config.generate
+  if gen.file_format not in ('parquet', 'csv'):
+    raise ConfigError("generate.file_format must be 'parquet' or 'csv'")
+  if not 0 <= gen.search_share <= 1 or not 0 <= gen.no_impression_share < 1:
+    raise ConfigError('generate.search_share and generate.no_impression_share are shares in [0, 1]')

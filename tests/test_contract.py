@@ -1,0 +1,132 @@
+"""Unit tests of the data contract: discovery, typing, and the message for each bad input."""
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+from recfusion.data import contract
+
+
+def test_discover_finds_catalog_users_and_sorted_spans(handmade_dir):
+  layout = contract.discover(handmade_dir)
+  assert layout.catalog_file.endswith('catalog.parquet')
+  assert layout.users_file.endswith('users.parquet')
+  assert [s.number for s in layout.spans] == [1, 2]
+  assert [s.number for s in contract.select_window(layout, 1)] == [2]
+  assert [s.number for s in contract.select_window(layout, 5)] == [1, 2]
+
+
+def test_events_are_typed_and_gains_default_from_event(handmade_dir):
+  path = os.path.join(handmade_dir, 'events/span-1/events.parquet')
+  events = contract.read_events(path, {'a', 'b', 'c'}).events
+  assert events['gain'].tolist() == [0.0, 0.0, 1.0, 3.0]
+  assert events['position'].tolist() == [0, 1, 0, -1]
+  assert events['timestamp'].dtype == 'int64'
+
+
+def test_numeric_gain_column_overrides_event_gain(tmp_path, table_writer):
+  path = table_writer(str(tmp_path / 'e.csv'), pd.DataFrame({
+      'request_id': ['r'], 'timestamp': [1], 'item_id': ['a'], 'event': ['click'],
+      'gain': [0.5]}))
+  assert contract.read_events(path, {'a'}).events['gain'].tolist() == [0.5]
+
+
+def test_iso_timestamps_in_csv_become_epoch_seconds(tmp_path, table_writer):
+  path = table_writer(str(tmp_path / 'e.csv'), pd.DataFrame({
+      'request_id': ['r', 'r'], 'timestamp': ['2026-01-01T00:00:10Z', '15'],
+      'item_id': ['a', 'a'], 'event': ['impression', 'click']}))
+  assert contract.read_events(path, {'a'}).events['timestamp'].tolist() == [1767225610, 15]
+
+
+def _events(**overrides):
+  columns = {'request_id': ['r1', 'r1', 'r2'], 'timestamp': [1, 2, 3],
+             'item_id': ['a', 'a', 'b'], 'event': ['impression', 'click', 'impression']}
+  columns.update(overrides)
+  return pd.DataFrame({k: v for k, v in columns.items() if v is not None})
+
+
+@pytest.mark.parametrize('suffix', ['.csv', '.parquet'])
+@pytest.mark.parametrize('overrides, expected', [
+    (dict(event=None), "missing required column(s) ['event']"),
+    (dict(timestamp=['1', 'yesterday', '3']), "row 2{line}, column 'timestamp': wrong type"),
+    (dict(event=['impression', 'like', 'click']),
+     "row 2{line}, column 'event': unknown event 'like'"),
+    (dict(item_id=['a', 'a', 'zzz']),
+     "row 3{line}, column 'item_id': item 'zzz' is not in the catalog"),
+    (dict(position=['0', '-2', '1']), "row 2{line}, column 'position': position must be >= 0"),
+])
+def test_bad_event_files_name_file_row_and_column(tmp_path, table_writer, suffix, overrides,
+                                                  expected):
+  frame = _events(**overrides)
+  if suffix == '.parquet' and 'timestamp' in overrides:
+    frame['timestamp'] = frame['timestamp'].astype(str)
+  path = table_writer(str(tmp_path / f'events{suffix}'), frame)
+  with pytest.raises(contract.DataContractError) as error:
+    contract.read_events(path, {'a', 'b'})
+  message = str(error.value)
+  assert message.startswith(path)
+  row = int(expected.split('row ')[1][0]) if 'row ' in expected else None
+  line = f' (line {row + 1})' if suffix == '.csv' and row else ''
+  assert expected.format(line=line) in message
+
+
+def test_unknown_items_can_be_skipped_and_counted(tmp_path, table_writer):
+  path = table_writer(str(tmp_path / 'e.parquet'), _events(item_id=['a', 'x', 'x']))
+  result = contract.read_events(path, {'a', 'b'}, on_unknown_item='skip')
+  assert result.skipped_unknown_item == 2
+  assert result.events['item_id'].tolist() == ['a']
+
+
+def test_wrong_typed_catalog_price_is_reported(tmp_path, table_writer):
+  path = table_writer(str(tmp_path / 'catalog.csv'),
+                      pd.DataFrame({'item_id': ['a', 'b'], 'price': ['1.5', 'cheap']}))
+  with pytest.raises(contract.DataContractError,
+                     match=r"catalog.csv, row 2 \(line 3\), column 'price': wrong type: "
+                           r"'cheap' is not a number"):
+    contract.load_catalog(path)
+
+
+def test_duplicate_catalog_items_are_reported(tmp_path, table_writer):
+  path = table_writer(str(tmp_path / 'catalog.parquet'), pd.DataFrame({'item_id': ['a', 'a']}))
+  with pytest.raises(contract.DataContractError, match="row 2, column 'item_id': duplicate"):
+    contract.load_catalog(path)
+
+
+def test_empty_data_folder(tmp_path):
+  with pytest.raises(contract.DataContractError, match='data directory is empty'):
+    contract.discover(str(tmp_path))
+
+
+def test_missing_data_folder(tmp_path):
+  with pytest.raises(contract.DataContractError, match='does not exist'):
+    contract.discover(str(tmp_path / 'nope'))
+
+
+def test_empty_span_folder(handmade_dir):
+  os.makedirs(os.path.join(handmade_dir, 'events', 'span-3'))
+  with pytest.raises(contract.DataContractError, match=r'span-3: empty span folder'):
+    contract.discover(handmade_dir)
+
+
+def test_missing_catalog(handmade_dir):
+  os.remove(os.path.join(handmade_dir, 'catalog.parquet'))
+  with pytest.raises(contract.DataContractError, match='missing catalog.parquet or catalog.csv'):
+    contract.discover(handmade_dir)
+
+
+def test_missing_events_folder(handmade_dir):
+  shutil.rmtree(os.path.join(handmade_dir, 'events'))
+  with pytest.raises(contract.DataContractError, match='missing events/ folder'):
+    contract.discover(handmade_dir)
+
+
+def test_configured_split_spans_must_exist(handmade_dir):
+  layout = contract.discover(handmade_dir)
+  with pytest.raises(contract.DataContractError, match=r'configured spans \[9\] not found'):
+    contract.select_window(layout, 7, required_spans=[1, 9])
+
+
+def test_check_data_dir_counts_rows(handmade_dir):
+  assert contract.check_data_dir(handmade_dir, 7) == {
+      'spans': 2, 'event_rows': 6, 'skipped_unknown_item': 0}

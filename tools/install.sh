@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates .venv with Python 3.10 and installs the locked stack plus this project (editable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+UV_VERSION=0.13.9
+
+python310=$(bash tools/find_python310.sh)
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+  echo "==> creating $VENV with $python310"
+  rm -rf "$VENV"
+  "$python310" -m venv "$VENV"
+fi
+if ! "$VENV/bin/uv" --version 2>/dev/null | grep -q "$UV_VERSION"; then
+  echo "==> installing uv $UV_VERSION"
+  "$VENV/bin/python" -m pip install --quiet "uv==$UV_VERSION"
+fi
+echo "==> installing the locked stack (requirements.lock)"
+"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r requirements.lock
+echo "==> installing recfusion (editable)"
+"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e .
+echo "==> done: $VENV"
