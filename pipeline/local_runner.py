@@ -144,11 +144,17 @@ def run_pipeline(config: Config, home: RunHome, data_dir: str,
   log_file.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
   root = logging.getLogger()
   absl_logger = absl_logging.get_absl_logger()
-  terminal_handlers = [h for h in root.handlers if not isinstance(h, logging.FileHandler)]
+  # TensorFlow's logger has a terminal handler of its own, so every logger is looked at.
+  loggers = [root] + [logger for logger in logging.root.manager.loggerDict.values()
+                      if isinstance(logger, logging.Logger)]
+  terminal_handlers = [h for logger in loggers for h in logger.handlers
+                       if isinstance(h, logging.StreamHandler)
+                       and not isinstance(h, logging.FileHandler)]
   saved = (root.level, absl_logger.level, [h.level for h in terminal_handlers])
-  # Everything goes to run.log; the terminal keeps warnings only, plus our progress lines.
+  # Everything goes to run.log; the terminal keeps errors only, plus our progress lines: the
+  # stack warns by the dozen about things a user cannot act on (table init, snappy, ...).
   for terminal in terminal_handlers:
-    terminal.setLevel(max(terminal.level, logging.WARNING))
+    terminal.setLevel(max(terminal.level, logging.ERROR))
   root.setLevel(logging.INFO)
   absl_logger.setLevel(logging.INFO)
   root.addHandler(log_file)

@@ -256,7 +256,7 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float) -> Non
   for record in summary.components:
     if record.name == 'Transform':
       out.print(f'transform graph: {record.outputs.get("transform_graph", ["-"])[0]}')
-  out.print(f'wall time {wall_seconds:.0f} s; summary: {result.run_dir}/summary.json')
+  out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,58 @@
+"""Unit tests of the run config: defaults, file and --set overrides, and errors naming the key."""
+import pytest
+
+from recfusion.config import ConfigError, load_config, parse_set_option
+
+
+def test_defaults_load():
+  config = load_config()
+  assert config.data.window_spans == 7
+  assert config.beam.direct_running_mode == 'in_memory'
+  assert config.raw['data']['split']['mode'] == 'fractions'
+
+
+def test_set_parses_yaml_values_into_nested_keys():
+  assert parse_set_option('data.split.spans.train=[1, 2]') == {
+      'data': {'split': {'spans': {'train': [1, 2]}}}}
+  config = load_config(overrides=['data.window_spans=3', 'generate.search_share=1'])
+  assert config.data.window_spans == 3
+  assert config.generate.search_share == 1.0
+
+
+def test_file_then_set_overrides(tmp_path):
+  path = tmp_path / 'c.yaml'
+  path.write_text('data:\n  window_spans: 2\n  history_max: 5\n')
+  config = load_config(str(path), ['data.window_spans=4'])
+  assert (config.data.window_spans, config.data.history_max) == (4, 5)
+  assert 'window_spans: 4' in config.to_yaml()
+
+
+@pytest.mark.parametrize('override, message', [
+    ('data.windw_spans=3', "unknown config key 'data.windw_spans'"),
+    ('data.window_spans=three', "config key 'data.window_spans' expects int, got 'three'"),
+    ('data.window_spans=0', 'data.window_spans must be at least 1'),
+    ('data.split.fractions.train=0.9', 'data.split.fractions must sum to 1'),
+    ('data.split.mode=random', "data.split.mode must be 'fractions' or 'spans'"),
+    ('data.on_unknown_item=ignore', "data.on_unknown_item must be 'error' or 'skip'"),
+    ('data', '--set expects key=value'),
+    ('data=3', "config key 'data' must be a mapping"),
+])
+def test_bad_overrides_name_the_key(override, message):
+  with pytest.raises(ConfigError, match=None) as error:
+    load_config(overrides=[override])
+  assert message in str(error.value)
+
+
+def test_span_split_needs_disjoint_lists():
+  with pytest.raises(ConfigError, match='span 2 is in both'):
+    load_config(overrides=['data.split.mode=spans', 'data.split.spans={train: [1, 2], '
+                           'validation: [2], eval: [3]}'])
+
+
+def test_unreadable_config_file(tmp_path):
+  with pytest.raises(ConfigError, match='cannot read config file'):
+    load_config(str(tmp_path / 'missing.yaml'))
+  bad = tmp_path / 'bad.yaml'
+  bad.write_text('data: [unclosed\n')
+  with pytest.raises(ConfigError, match='is not valid YAML'):
+    load_config(str(bad))
