@@ -3,18 +3,28 @@ import importlib.resources
 from typing import Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx.components import ExampleValidator, StatisticsGen, Transform
+from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import transform_pb2
+from tfx.proto import trainer_pb2, transform_pb2
 
+from recfusion.components.baseline_lookup.component import BaselineLookup
+from recfusion.components.evaluator import eval_config
+from recfusion.components.evaluator import executor as evaluator_executor
+from recfusion.components.fusion.component import Fusion
 from recfusion.components.log_join_example_gen.component import LogJoinExampleGen
+from recfusion.components.registry_pusher.component import RegistryPusher
 from recfusion.components.strict_example_validator import executor as strict_validator
 from recfusion.config import Config
 
 PREPROCESSING_FN = 'recfusion.components.transform.preprocessing.preprocessing_fn'
 SPLITS = ['train', 'validation', 'eval']
+RANKERS = ('text', 'dcn', 'sequence')
+
+
+def run_fn(ranker: str) -> str:
+  return f'recfusion.components.trainer.{ranker}_model.run_fn'
 
 
 def curated_schema_path() -> str:
@@ -26,7 +36,10 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
                         metadata_store_pb2.ConnectionConfig] = None,
                     beam_pipeline_args: Sequence[str] = (),
                     enable_cache: bool = True,
-                    input_fingerprint: str = '') -> tfx_pipeline.Pipeline:
+                    input_fingerprint: str = '',
+                    registry_dir: str = '',
+                    registry_state: str = '') -> tfx_pipeline.Pipeline:
+  """The whole DAG of DESIGN §2. `registry_dir` is the model registry of this pipeline."""
   data = config.data
   example_gen = LogJoinExampleGen(
       input_base=data_dir, window_spans=data.window_spans, split_mode=data.split.mode,
@@ -47,10 +60,41 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
   # Transform does not read the anomalies; this edge is what makes bad data stop the run.
   transform.add_upstream_node(example_validator)
 
+  trainers = {}
+  for ranker in RANKERS:
+    trainers[ranker] = Trainer(
+        run_fn=run_fn(ranker),
+        examples=transform.outputs['transformed_examples'],
+        transform_graph=transform.outputs['transform_graph'],
+        schema=schema_gen.outputs['schema'],
+        train_args=trainer_pb2.TrainArgs(splits=['train']),
+        eval_args=trainer_pb2.EvalArgs(splits=['validation']),
+        custom_config=dict(config.trainers[ranker])).with_id(f'Trainer.{ranker}')
+  fusion = Fusion(
+      text_model=trainers['text'].outputs['model'], dcn_model=trainers['dcn'].outputs['model'],
+      sequence_model=trainers['sequence'].outputs['model'],
+      transform_graph=transform.outputs['transform_graph'],
+      examples=transform.outputs['transformed_examples'],
+      method=config.fusion.method, grid_step=config.fusion.grid_step)
+  baseline = BaselineLookup(registry_dir=registry_dir, registry_state=registry_state)
+  evaluator = Evaluator(
+      examples=example_gen.outputs['examples'], model=fusion.outputs['model'],
+      baseline_model=baseline.outputs['baseline_model'],
+      eval_config=eval_config.build(config.evaluation.ndcg10_floor,
+                                    config.evaluation.tolerance),
+      example_splits=['eval'])
+  # The stock Evaluator, told to skip the baseline when BaselineLookup found none.
+  evaluator.executor_spec = executor_spec.BeamExecutorSpec(evaluator_executor.Executor)
+  pusher = RegistryPusher(
+      model=fusion.outputs['model'], model_blessing=evaluator.outputs['blessing'],
+      evaluation=evaluator.outputs['evaluation'], examples=example_gen.outputs['examples'],
+      registry_dir=registry_dir)
+
   return tfx_pipeline.Pipeline(
       pipeline_name=config.pipeline.name,
       pipeline_root=pipeline_root,
-      components=[example_gen, statistics_gen, schema_gen, example_validator, transform],
+      components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
+                  *trainers.values(), fusion, baseline, evaluator, pusher],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=list(beam_pipeline_args))

@@ -5,6 +5,8 @@ A run home (default ./recfusion_home) holds everything a run writes:
   metadata.sqlite         ML Metadata of all runs (caching reads it too)
   data/generated-<key>/   the simulator's data when no --data is given
   runs/<run_id>/          config.yaml (resolved config), run.log (full log), summary.json
+  registry/<pipeline>/    pushed models, one folder per version, and index.json
+                          (push.dir in the config moves the registry elsewhere)
 """
 import dataclasses
 import datetime
@@ -16,6 +18,7 @@ from typing import Callable, Dict, List, Optional
 
 from absl import logging as absl_logging
 
+from recfusion import registry
 from recfusion.config import Config
 from recfusion.data import contract
 
@@ -39,6 +42,10 @@ class RunHome:
 
   def generated_data_dir(self, key: str) -> str:
     return os.path.join(self.root, 'data', f'generated-{key}')
+
+  def registry_dir(self, config: Config) -> str:
+    push_root = config.push.dir or os.path.join(self.root, 'registry')
+    return registry.registry_dir(os.path.abspath(push_root), config.pipeline.name)
 
 
 def new_run_id() -> str:
@@ -64,6 +71,16 @@ def input_fingerprint(data_dir: str) -> str:
     digest.update(f'{os.path.relpath(path, data_dir)}:{stat.st_size}:{stat.st_mtime_ns};'
                   .encode())
   return digest.hexdigest()[:16]
+
+
+def registry_state(registry_dir: str) -> str:
+  """Changes with every push, so BaselineLookup's cached result is reused only while the
+  registry is unchanged."""
+  index = os.path.join(registry_dir, registry.INDEX_FILE)
+  if not os.path.exists(index):
+    return 'empty'
+  with open(index, 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 class _ComponentProgress(logging.Handler):
@@ -133,7 +150,9 @@ def run_pipeline(config: Config, home: RunHome, data_dir: str,
       metadata_connection_config=metadata.sqlite_metadata_connection_config(
           os.path.abspath(home.metadata_path)),
       beam_pipeline_args=beam_args(config), enable_cache=enable_cache,
-      input_fingerprint=input_fingerprint(data_dir))
+      input_fingerprint=input_fingerprint(data_dir),
+      registry_dir=home.registry_dir(config),
+      registry_state=registry_state(home.registry_dir(config)))
   ir = compiler.Compiler().compile(pipeline)
   runtime_parameter_utils.substitute_runtime_parameter(
       ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
@@ -150,13 +169,15 @@ def run_pipeline(config: Config, home: RunHome, data_dir: str,
   terminal_handlers = [h for logger in loggers for h in logger.handlers
                        if isinstance(h, logging.StreamHandler)
                        and not isinstance(h, logging.FileHandler)]
-  saved = (root.level, absl_logger.level, [h.level for h in terminal_handlers])
+  saved = (root.level, absl_logging.get_verbosity(), [h.level for h in terminal_handlers])
   # Everything goes to run.log; the terminal keeps errors only, plus our progress lines: the
   # stack warns by the dozen about things a user cannot act on (table init, snappy, ...).
   for terminal in terminal_handlers:
     terminal.setLevel(max(terminal.level, logging.ERROR))
   root.setLevel(logging.INFO)
-  absl_logger.setLevel(logging.INFO)
+  # Through absl's flag, not the logger: TensorFlow saves and restores the flag around each
+  # SavedModel export, which would otherwise silence the runner's progress lines after it.
+  absl_logging.set_verbosity(absl_logging.INFO)
   root.addHandler(log_file)
   absl_logger.addHandler(handler)
   failed = None
@@ -171,7 +192,7 @@ def run_pipeline(config: Config, home: RunHome, data_dir: str,
     root.removeHandler(log_file)
     log_file.close()
     root.setLevel(saved[0])
-    absl_logger.setLevel(saved[1])
+    absl_logging.set_verbosity(saved[1])
     for terminal, level in zip(terminal_handlers, saved[2]):
       terminal.setLevel(level)
     if failed and progress:

@@ -23,6 +23,9 @@ class RunSummary:
   pipeline: str
   components: List[ComponentRecord]
   join_report: Dict[str, Any]
+  fusion: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  evaluation: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  push: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
@@ -57,6 +60,10 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str,
   run_executions = {e.id for e in store.get_executions_by_context(run_context.id)}
   ordered: List[tuple] = []
   join_report: Dict[str, Any] = {}
+  fusion: Dict[str, Any] = {}
+  evaluation: Dict[str, Any] = {}
+  push: Dict[str, Any] = {}
+  evaluation_uri = ''
   node_prefix = f'{pipeline_name}.'
   for node in store.get_contexts_by_type('node'):
     if not node.name.startswith(node_prefix):
@@ -75,6 +82,35 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str,
     for artifact in outputs.get('examples', []):
       if 'join_report' in artifact.custom_properties:
         join_report = json.loads(artifact.custom_properties['join_report'].string_value)
+    for artifact in outputs.get('fusion_report', []):
+      fusion = json.loads(_string(artifact, 'report') or '{}')
+    for artifact in outputs.get('baseline_model', []):
+      evaluation['baseline_version'] = (_int(artifact, 'registry_version')
+                                        if _int(artifact, 'found') else None)
+    for artifact in outputs.get('blessing', []):
+      evaluation['blessed'] = bool(_int(artifact, 'blessed'))
+    for artifact in outputs.get('evaluation', []):
+      evaluation_uri = artifact.uri
+    for artifact in outputs.get('pushed_model', []):
+      push = {'pushed': bool(_int(artifact, 'pushed')),
+              'version': _string(artifact, 'pushed_version'),
+              'path': _string(artifact, 'pushed_destination')}
+  if evaluation_uri:
+    from recfusion.components.evaluator import results  # TFMA: only when there is a result
+    evaluation['metrics'] = results.overall_metrics(evaluation_uri)
+    evaluation['baseline_metrics'] = results.overall_metrics(evaluation_uri, baseline=True)
+    evaluation['failed_thresholds'] = results.failed_thresholds(evaluation_uri)
+    evaluation['uri'] = evaluation_uri
   components = [record for _, record in sorted(ordered, key=lambda pair: pair[0])]
   return RunSummary(run_id=run_id, pipeline=pipeline_name, components=components,
-                    join_report=join_report)
+                    join_report=join_report, fusion=fusion, evaluation=evaluation, push=push)
+
+
+def _string(artifact, name: str) -> str:
+  value = artifact.custom_properties.get(name)
+  return value.string_value if value is not None else ''
+
+
+def _int(artifact, name: str) -> int:
+  value = artifact.custom_properties.get(name)
+  return value.int_value if value is not None else 0

@@ -253,10 +253,63 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float) -> Non
                    'data.split.spans were left out')
     for note in notes:
       out.print(f'  note: {note}')
-  for record in summary.components:
-    if record.name == 'Transform':
-      out.print(f'transform graph: {record.outputs.get("transform_graph", ["-"])[0]}')
+  _print_models(out, summary)
+  _print_verdict(out, config, summary)
   out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/')
+
+
+def _fmt(value) -> str:
+  return f'{value:.4f}' if isinstance(value, (int, float)) else '-'
+
+
+def _print_models(out: Console, summary) -> None:
+  fusion = summary.fusion
+  if not fusion:
+    return
+  eval_metrics = summary.evaluation.get('metrics', {})
+  table = Table(title=f'models (fusion: {fusion.get("method")})', title_justify='left')
+  for column in ('model', 'weight', 'NDCG@10 validation', 'AUC validation', 'NDCG@10 eval'):
+    table.add_column(column, justify='left' if column == 'model' else 'right')
+  for name in sorted(fusion['metrics'], key=lambda n: (n == 'fused', n)):
+    metrics = fusion['metrics'][name]
+    output = 'score' if name == 'fused' else name
+    table.add_row(name, _fmt(fusion['weights'].get(name)) if name != 'fused' else '',
+                  _fmt(metrics.get('ndcg@10')), _fmt(metrics.get('auc')),
+                  _fmt(eval_metrics.get(output, {}).get('ndcg@10')))
+  out.print(table)
+  fused = eval_metrics.get('score', {})
+  probability = eval_metrics.get('probability', {})
+  out.print('fused model on eval: ' + ', '.join(
+      f'{name} {_fmt(value)}' for name, value in (
+          ('NDCG@5', fused.get('ndcg@5')), ('NDCG@10', fused.get('ndcg@10')),
+          ('NDCG@20', fused.get('ndcg@20')), ('MRR', fused.get('mrr')),
+          ('AUC', probability.get('auc')), ('calibration', probability.get('calibration')))))
+
+
+def _print_verdict(out: Console, config: Config, summary) -> None:
+  evaluation = summary.evaluation
+  if 'blessed' not in evaluation:
+    return
+  ndcg = evaluation.get('metrics', {}).get('score', {}).get('ndcg@10')
+  baseline = evaluation.get('baseline_metrics', {}).get('score', {}).get('ndcg@10')
+  gate = (f'NDCG@10 {_fmt(ndcg)} vs floor {config.evaluation.ndcg10_floor:g}')
+  if evaluation.get('baseline_version') is not None:
+    gate += (f'; baseline (registry version {evaluation["baseline_version"]}) {_fmt(baseline)},'
+             f' tolerance {config.evaluation.tolerance:g}')
+  else:
+    gate += '; no model in production yet, so no baseline comparison'
+  if evaluation['blessed']:
+    out.print(f'[green]blessed[/]: {gate}')
+  else:
+    out.print(f'[red]not blessed[/]: {gate}')
+    for reason in evaluation.get('failed_thresholds', []):
+      out.print(f'  failed: {reason}')
+  push = summary.push
+  if push.get('pushed'):
+    out.print(f'pushed version {push["version"]}: {push["path"]}')
+  else:
+    out.print('not pushed: the model was not blessed' if not evaluation['blessed']
+              else 'not pushed')
 
 
 if __name__ == '__main__':

@@ -59,11 +59,32 @@ class PipelineConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class FusionConfig:
+  method: str
+  grid_step: float
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+  ndcg10_floor: float
+  tolerance: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PushConfig:
+  dir: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   pipeline: PipelineConfig
   generate: GenerateConfig
   data: DataConfig
   beam: BeamConfig
+  trainers: Dict[str, Dict[str, Any]]  # ranker name -> hyperparameters
+  fusion: FusionConfig
+  evaluation: EvaluationConfig
+  push: PushConfig
   raw: Dict[str, Any]  # the resolved dict, as recorded with the run
 
   def to_yaml(self) -> str:
@@ -71,6 +92,7 @@ class Config:
 
 
 SPLIT_NAMES = ('train', 'validation', 'eval')
+FUSION_METHODS = ('weighted',)
 
 
 def default_dict() -> Dict[str, Any]:
@@ -162,6 +184,10 @@ def _build(raw: Dict[str, Any]) -> Config:
       generate=GenerateConfig(**raw['generate']),
       data=DataConfig(split=split, **data),
       beam=BeamConfig(**raw['beam']),
+      trainers=copy.deepcopy(raw['trainers']),
+      fusion=FusionConfig(**raw['fusion']),
+      evaluation=EvaluationConfig(**raw['evaluation']),
+      push=PushConfig(**raw['push']),
       raw=copy.deepcopy(raw),
   )
   _validate(config)
@@ -204,6 +230,16 @@ def _validate(config: Config) -> None:
                                              'multi_processing'):
     raise ConfigError('beam.direct_running_mode must be in_memory, multi_threading '
                       'or multi_processing')
+  if config.fusion.method not in FUSION_METHODS:
+    raise ConfigError(f'fusion.method must be one of {list(FUSION_METHODS)}')
+  if not 0 < config.fusion.grid_step <= 0.5:
+    raise ConfigError('fusion.grid_step must be in (0, 0.5]')
+  if config.evaluation.tolerance < 0:
+    raise ConfigError('evaluation.tolerance must be >= 0')
+  for name, hparams in config.trainers.items():
+    for key in ('epochs', 'batch_size', 'embedding_dim', 'hidden_units'):
+      if not isinstance(hparams.get(key), int) or hparams[key] < 1:
+        raise ConfigError(f'trainers.{name}.{key} must be a whole number >= 1')
   gen = config.generate
   if gen.file_format not in ('parquet', 'csv'):
     raise ConfigError("generate.file_format must be 'parquet' or 'csv'")

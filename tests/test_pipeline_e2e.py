@@ -1,74 +1,138 @@
-"""End to end: `recfusion run` builds and runs the DAG on small data, twice (second is cached)."""
+"""End to end: `recfusion run` runs the whole DAG on small data, three times in one home.
+
+1. no model in production: trains, fuses, evaluates without a baseline, pushes version 1;
+2. same data: everything up to Fusion is cached, the Evaluator compares against version 1;
+3. an impossible NDCG@10 floor: the model is not blessed and nothing is pushed.
+"""
 import glob
 import json
 import os
 
+import numpy as np
 import pytest
+import tensorflow as tf
 from click.testing import CliRunner
 
-from recfusion import cli
+from recfusion import cli, registry
 
 pytestmark = pytest.mark.pipeline
 
-COMPONENTS = ['ImportSchemaGen', 'LogJoinExampleGen', 'StatisticsGen', 'ExampleValidator',
-              'Transform']
+COMPONENTS = ['BaselineLookup', 'ImportSchemaGen', 'LogJoinExampleGen', 'StatisticsGen',
+              'ExampleValidator', 'Transform', 'Trainer.text', 'Trainer.dcn',
+              'Trainer.sequence', 'Fusion', 'Evaluator', 'RegistryPusher']
+SMALL_RUN = ['--set', 'data.window_spans=4', '--set', 'trainers.text.epochs=2',
+             '--set', 'trainers.dcn.epochs=2', '--set', 'trainers.sequence.epochs=2',
+             '--set', 'fusion.grid_step=0.1', '--set', 'evaluation.ndcg10_floor=0.2']
 
 
-def _summary(home):
+def _run(home, data_dir, *extra):
+  result = CliRunner(mix_stderr=False).invoke(
+      cli.main, ['run', '--home', home, '--data', data_dir, *SMALL_RUN, *extra])
+  assert result.exit_code == 0, result.stderr + result.stdout + repr(result.exception)
   runs = sorted(glob.glob(os.path.join(home, 'runs', '*', 'summary.json')), key=os.path.getmtime)
   with open(runs[-1]) as f:
-    return json.load(f), os.path.dirname(runs[-1])
+    return result, json.load(f), os.path.dirname(runs[-1])
+
+
+def _states(summary):
+  return {c['name']: c['state'] for c in summary['components']}
+
+
+def _output(summary, component, key):
+  return next(c for c in summary['components'] if c['name'] == component)['outputs'][key][0]
 
 
 @pytest.fixture(scope='module')
-def first_run(small_shop_dir, tmp_path_factory):
+def runs(small_shop_dir, tmp_path_factory):
   home = str(tmp_path_factory.mktemp('home'))
-  result = CliRunner(mix_stderr=False).invoke(
-      cli.main, ['run', '--home', home, '--data', small_shop_dir, '--set', 'data.window_spans=4'])
-  assert result.exit_code == 0, result.stderr + result.stdout + repr(result.exception)
-  return home, result
+  first = _run(home, small_shop_dir)
+  second = _run(home, small_shop_dir)
+  third = _run(home, small_shop_dir, '--set', 'evaluation.ndcg10_floor=0.999')
+  return home, first, second, third
 
 
-def test_every_component_completes_and_the_summary_is_printed(first_run):
-  home, result = first_run
-  summary, run_dir = _summary(home)
-  assert {c['name']: c['state'] for c in summary['components']} == {
-      name: 'complete' for name in COMPONENTS}
-  assert 'examples train' in result.stdout
+def test_first_run_completes_every_component_and_pushes_version_1(runs):
+  home, (result, summary, run_dir), _, _ = runs
+  assert _states(summary) == {name: 'complete' for name in COMPONENTS}
   for name in COMPONENTS:
     assert f'✔ {name}' in result.stderr
+  assert summary['evaluation']['blessed'] is True
+  assert summary['evaluation']['baseline_version'] is None
+  assert summary['push'] == {'pushed': True, 'version': '1',
+                             'path': os.path.join(home, 'registry', 'recfusion', '1')}
+  assert 'pushed version 1' in result.stdout
+  assert 'no model in production yet' in result.stdout
   with open(os.path.join(run_dir, 'config.yaml')) as f:
     assert 'window_spans: 4' in f.read()
 
 
-def test_transform_wrote_a_graph_and_transformed_splits(first_run):
-  home, _ = first_run
-  summary, _ = _summary(home)
-  transform = next(c for c in summary['components'] if c['name'] == 'Transform')
-  graph = transform['outputs']['transform_graph'][0]
-  assert os.path.isdir(os.path.join(graph, 'transform_fn'))
-  with open(os.path.join(graph, 'transformed_metadata', 'schema.pbtxt')) as f:
-    schema = f.read()
-  assert 'query_title_overlap' in schema and 'position' not in schema
-  transformed = transform['outputs']['transformed_examples'][0]
-  for split in ('train', 'validation', 'eval'):
-    assert glob.glob(os.path.join(transformed, f'Split-{split}', '*.gz'))
+def test_registry_index_records_run_spans_and_metrics(runs):
+  home, (_, summary, _), _, _ = runs
+  first = registry.find(os.path.join(home, 'registry', 'recfusion'), 1)
+  assert first.run_id == summary['run_id']
+  assert first.spans == [0, 1, 2, 3]
+  assert 0 < first.metrics['ndcg@10'] <= 1
+  assert first.metrics['ndcg@10'] == pytest.approx(
+      summary['evaluation']['metrics']['score']['ndcg@10'])
+  assert os.path.exists(os.path.join(first.path, 'saved_model.pb'))
 
 
-def test_join_report_reaches_the_summary(first_run):
-  home, _ = first_run
-  report = _summary(home)[0]['join_report']
-  assert report['spans'] == [0, 1, 2, 3]
-  assert report['examples_train'] > report['examples_eval'] > 0
-  assert report['requests_without_impressions'] > 0
+def test_evaluation_has_ranking_and_engagement_metrics_per_model(runs):
+  _, (_, summary, _), _, _ = runs
+  metrics = summary['evaluation']['metrics']
+  assert {'ndcg@5', 'ndcg@10', 'ndcg@20', 'mrr'} <= set(metrics['score'])
+  assert {'auc', 'calibration', 'example_count'} <= set(metrics['probability'])
+  for ranker in ('text', 'dcn', 'sequence'):
+    assert 0 <= metrics[ranker]['ndcg@10'] <= 1
+  assert metrics['probability']['example_count'] == summary['join_report']['examples_eval']
 
 
-def test_second_run_reuses_cached_results(first_run, small_shop_dir):
-  home, _ = first_run
-  result = CliRunner(mix_stderr=False).invoke(
-      cli.main, ['run', '--home', home, '--data', small_shop_dir, '--set', 'data.window_spans=4'])
-  assert result.exit_code == 0, result.stderr
-  summary, _ = _summary(home)
-  states = {c['name']: c['state'] for c in summary['components']}
-  assert states['LogJoinExampleGen'] == 'cached'
-  assert states['Transform'] == 'cached'
+def test_second_run_caches_training_and_compares_with_the_production_model(runs):
+  home, _, (result, summary, _), _ = runs
+  states = _states(summary)
+  for name in ('LogJoinExampleGen', 'Transform', 'Trainer.text', 'Fusion'):
+    assert states[name] == 'cached'
+  assert states['BaselineLookup'] == 'complete'
+  assert summary['evaluation']['baseline_version'] == 1
+  baseline = summary['evaluation']['baseline_metrics']['score']['ndcg@10']
+  # Same data and cached training: the candidate is the production model itself.
+  assert baseline == pytest.approx(summary['evaluation']['metrics']['score']['ndcg@10'])
+  assert summary['evaluation']['blessed'] is True
+  assert 'baseline (registry version 1)' in result.stdout
+
+
+def test_a_model_failing_the_gate_is_not_pushed(runs):
+  home, _, (_, second, _), (result, summary, _) = runs
+  assert summary['evaluation']['blessed'] is False
+  assert summary['push']['pushed'] is False
+  assert 'not blessed' in result.stdout
+  assert any('ndcg@10' in reason and '0.999' in reason
+             for reason in summary['evaluation']['failed_thresholds'])
+  directory = os.path.join(home, 'registry', 'recfusion')
+  assert [r.version for r in registry.read_index(directory)] == [1, 2]
+  assert sorted(os.listdir(directory)) == ['1', '2', 'index.json']
+
+
+def test_fused_model_scores_exactly_the_three_models_plus_the_fusion_formula(runs):
+  _, (_, summary, _), _, _ = runs
+  fused = tf.saved_model.load(os.path.join(_output(summary, 'Fusion', 'model'),
+                                           'Format-Serving'))
+  report = summary['fusion']
+  examples = _output(summary, 'LogJoinExampleGen', 'examples')
+  records = tf.data.TFRecordDataset(glob.glob(os.path.join(examples, 'Split-eval', '*.gz')),
+                                    compression_type='GZIP')
+  batch = next(iter(records.batch(256)))
+  fused_out = fused.signatures['serving_default'](examples=batch)
+  expected = np.zeros(len(batch))
+  for ranker in ('text', 'dcn', 'sequence'):
+    alone = tf.saved_model.load(os.path.join(_output(summary, f'Trainer.{ranker}', 'model'),
+                                             'Format-Serving'))
+    score = alone.signatures['serving_default'](examples=batch)['score'].numpy()
+    np.testing.assert_array_equal(fused_out[ranker].numpy(), score)
+    standard = report['standardization'][ranker]
+    expected += report['weights'][ranker] * (score - standard['mean']) / standard['std']
+  np.testing.assert_allclose(fused_out['score'].numpy(), expected, rtol=1e-5, atol=1e-5)
+  calibration = report['calibration']
+  np.testing.assert_allclose(
+      fused_out['probability'].numpy(),
+      1 / (1 + np.exp(-(calibration['a'] * expected + calibration['b']))), rtol=1e-4, atol=1e-6)

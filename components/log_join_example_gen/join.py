@@ -172,6 +172,17 @@ def _floats(values: Sequence[float]) -> tf.train.Feature:
   return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
 
+HISTORY_BUCKETS = ((0, '0'), (2, '1-2'), (5, '3-5'), (10, '6-10'))
+
+
+def history_bucket(length: int) -> str:
+  """A request-level slice for model analysis: how much history the user brought."""
+  for upper, name in HISTORY_BUCKETS:
+    if length <= upper:
+      return name
+  return f'{HISTORY_BUCKETS[-1][0] + 1}+'
+
+
 def build_examples(request: Request, history: Sequence[str],
                    catalog: Mapping[str, CatalogItem], segments: Mapping[str, str],
                    negatives: Sequence[Candidate] = ()) -> List[tf.train.Example]:
@@ -188,6 +199,7 @@ def build_examples(request: Request, history: Sequence[str],
       'history_item_ids': _bytes(history),
       'history_categories': _bytes(history_categories),
       'history_length': _ints([len(history)]),
+      'history_bucket': _bytes([history_bucket(len(history))]),
   }
   examples = []
   for candidate in list(request.candidates) + list(negatives):
@@ -201,6 +213,7 @@ def build_examples(request: Request, history: Sequence[str],
         'price': _floats([item.price]),
         'position': _ints([candidate.position]),
         'gain': _floats([candidate.gain]),
+        'engaged': _ints([int(candidate.gain > 0)]),
     })
     examples.append(tf.train.Example(features=tf.train.Features(feature=features)))
   return examples

@@ -105,7 +105,15 @@ def test_build_examples_one_per_candidate_with_catalog_and_history_features():
   assert first['history_categories'].bytes_list.value == [b'kitchen']
   assert first['history_length'].int64_list.value == [1]
   assert first['request_type'].bytes_list.value == [b'search']
+  assert first['history_bucket'].bytes_list.value == [b'1-2']
+  assert first['engaged'].int64_list.value == [1]
   second = examples[1].features.feature
   assert second['item_id'].bytes_list.value == [b'h']
   assert second['position'].int64_list.value == [-1]
   assert second['gain'].float_list.value == [0.0]
+  assert second['engaged'].int64_list.value == [0]
+
+
+def test_history_buckets():
+  assert [join.history_bucket(n) for n in (0, 1, 2, 3, 5, 6, 10, 11, 50)] == [
+      '0', '1-2', '1-2', '3-5', '3-5', '6-10', '6-10', '11+', '11+']

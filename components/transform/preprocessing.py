@@ -20,7 +20,7 @@ LABEL_KEY = 'gain'
 ENGAGED_KEY = 'engaged'
 REQUEST_ID_KEY = 'request_id'
 # Raw features a serving request does not have (see schema environments).
-LABEL_ONLY_FEATURES = ('gain', 'position')
+LABEL_ONLY_FEATURES = ('gain', 'engaged', 'position')
 
 
 def _scalar(x):

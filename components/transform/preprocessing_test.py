@@ -19,6 +19,7 @@ def _row(query, title, item, category, history_items, history_categories, gain, 
       'item_id': [item], 'title': [title], 'category': [category], 'brand': ['acme'],
       'price': [19.0], 'position': [0], 'gain': [gain], 'history_length': [len(history_items)],
       'history_item_ids': history_items, 'history_categories': history_categories,
+      'history_bucket': ['0'], 'engaged': [int(gain > 0)],
   }
 
 

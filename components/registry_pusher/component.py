@@ -1,0 +1,34 @@
+"""RegistryPusher (DESIGN §7): pushes only blessed models, as a new registry version, atomically.
+
+Writes `<registry_dir>/<version>/` (whole-number versions, for TF Serving) and records the run
+id, the data spans and the Evaluator's headline metrics in `<registry_dir>/index.json` (see
+recfusion/registry.py). A model the Evaluator did not bless is never pushed.
+"""
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from recfusion.components.registry_pusher import executor
+
+
+class RegistryPusherSpec(ComponentSpec):
+  PARAMETERS = {'registry_dir': ExecutionParameter(type=str)}
+  INPUTS = {
+      'model': ChannelParameter(type=standard_artifacts.Model),
+      'model_blessing': ChannelParameter(type=standard_artifacts.ModelBlessing),
+      'evaluation': ChannelParameter(type=standard_artifacts.ModelEvaluation),
+      'examples': ChannelParameter(type=standard_artifacts.Examples),
+  }
+  OUTPUTS = {'pushed_model': ChannelParameter(type=standard_artifacts.PushedModel)}
+
+
+class RegistryPusher(base_component.BaseComponent):
+  SPEC_CLASS = RegistryPusherSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
+               evaluation: types.BaseChannel, examples: types.BaseChannel, registry_dir: str):
+    super().__init__(spec=RegistryPusherSpec(
+        model=model, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
+        registry_dir=registry_dir, pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -1,0 +1,49 @@
+"""dcn ranker: DCN-v2 over tabular and cross features.
+
+Embeddings of item, category, brand and user segment with the numeric features (price,
+history length, query length, query-title overlap, history-category share, item-in-history,
+request type) go through two full-rank cross layers, x_{l+1} = x_0 * (W x_l + b) + x_l, which
+learn bounded-degree feature crosses, and then a small deep network.
+"""
+import tensorflow as tf
+import tf_keras as keras
+
+from recfusion.components.trainer import common
+
+NUMERIC = ['price_z', 'history_length_01', 'query_length', 'query_title_overlap',
+           'history_category_share', 'item_in_history', 'is_search']
+
+
+class Cross(keras.layers.Layer):
+  """One DCN-v2 cross layer."""
+
+  def build(self, input_shape):
+    width = int(input_shape[0][-1])
+    self.dense = keras.layers.Dense(width)
+    super().build(input_shape)
+
+  def call(self, inputs):
+    x0, x = inputs
+    return x0 * self.dense(x) + x
+
+
+def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras.Model:
+  categorical = {'item_idx': vocab.items, 'category_idx': vocab.categories,
+                 'brand_idx': vocab.brands, 'segment_idx': vocab.segments}
+  x = {name: inputs[name] for name in list(categorical) + NUMERIC}
+  parts = [keras.layers.Flatten()(keras.layers.Embedding(size, hp.embedding_dim // 2,
+                                                         name=f'{name}_embedding')(x[name]))
+           for name, size in categorical.items()]
+  parts.append(keras.layers.concatenate([common.scalar(x, name) for name in NUMERIC]))
+  x0 = keras.layers.concatenate(parts)
+  crossed = x0
+  for _ in range(2):
+    crossed = Cross()([x0, crossed])
+  deep = keras.layers.Dense(hp.hidden_units, activation='relu')(crossed)
+  deep = keras.layers.Dense(hp.hidden_units // 2, activation='relu')(deep)
+  score = keras.layers.Dense(1, name='score')(deep)
+  return keras.Model(x, score, name='dcn_ranker')
+
+
+def run_fn(fn_args):
+  common.train_and_export(fn_args, build_model)

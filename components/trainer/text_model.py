@@ -1,0 +1,40 @@
+"""text ranker: a two-tower model of semantic relevance.
+
+Request tower: the pooled query token embeddings for a search; for a recommendation (no
+query) the pooled embeddings of the user's history items. Item tower: pooled title tokens,
+category and brand. Score: the dot product of the towers plus a learned weight on the exact
+query-title overlap.
+"""
+import tf_keras as keras
+
+from recfusion.components.trainer import common
+
+
+def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras.Model:
+  used = ['query_tokens', 'title_tokens', 'history_item_idx', 'category_idx', 'brand_idx',
+          'is_search', 'query_title_overlap']
+  x = {name: inputs[name] for name in used}
+  tokens = keras.layers.Embedding(vocab.tokens, hp.embedding_dim, name='token_embedding')
+  items = keras.layers.Embedding(vocab.items, hp.embedding_dim, name='history_embedding')
+  query_vector = common.pooled(tokens(x['query_tokens']), x['query_tokens'])
+  history_vector = common.pooled(items(x['history_item_idx']), x['history_item_idx'])
+  is_search = common.scalar(x, 'is_search')
+  request = is_search * query_vector + (1.0 - is_search) * history_vector
+  request = keras.layers.Dense(hp.embedding_dim, name='request_tower')(
+      keras.layers.concatenate([request, is_search]))
+
+  title_vector = common.pooled(tokens(x['title_tokens']), x['title_tokens'])
+  category = keras.layers.Embedding(vocab.categories, hp.embedding_dim)(x['category_idx'])
+  brand = keras.layers.Embedding(vocab.brands, hp.embedding_dim)(x['brand_idx'])
+  item = keras.layers.Dense(hp.embedding_dim, name='item_tower')(
+      keras.layers.concatenate([title_vector, keras.layers.Flatten()(category),
+                                keras.layers.Flatten()(brand)]))
+
+  relevance = keras.layers.Dot(axes=1)([request, item])
+  overlap = keras.layers.Dense(1, name='overlap_weight')(common.scalar(x, 'query_title_overlap'))
+  score = keras.layers.Add(name='score')([relevance, overlap])
+  return keras.Model(x, score, name='text_ranker')
+
+
+def run_fn(fn_args):
+  common.train_and_export(fn_args, build_model)

@@ -1,0 +1,32 @@
+"""Unit tests of the numpy ranking metrics with hand-computed answers."""
+import math
+
+import numpy as np
+import pytest
+
+from recfusion import ranking_metrics as rm
+
+
+def test_ndcg_perfect_and_reversed_order():
+  ids = np.array(['a', 'a', 'a'])
+  gains = np.array([3.0, 1.0, 0.0])
+  assert rm.ndcg_at_k(ids, gains, np.array([3.0, 2.0, 1.0]), 10) == 1.0
+  reversed_dcg = 0 / 1 + 1 / math.log2(3) + 3 / math.log2(4)
+  ideal = 3 / 1 + 1 / math.log2(3)
+  assert rm.ndcg_at_k(ids, gains, np.array([1.0, 2.0, 3.0]), 10) == pytest.approx(
+      reversed_dcg / ideal)
+
+
+def test_ndcg_cuts_at_k_and_skips_requests_without_gain():
+  ids = np.array(['a', 'a', 'b', 'b'])
+  gains = np.array([0.0, 1.0, 0.0, 0.0])
+  # Request a: the relevant item is ranked 2nd and k=1 cuts it off; request b has no gain.
+  assert rm.ndcg_at_k(ids, gains, np.array([2.0, 1.0, 5.0, 4.0]), 1) == 0.0
+  assert rm.ndcg_at_k(ids, gains, np.array([1.0, 2.0, 5.0, 4.0]), 1) == 1.0
+
+
+def test_auc_counts_pairs_and_ties_as_half():
+  assert rm.auc(np.array([0, 1]), np.array([0.1, 0.9])) == 1.0
+  assert rm.auc(np.array([0, 1]), np.array([0.9, 0.1])) == 0.0
+  assert rm.auc(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.1, 0.9])) == 0.875
+  assert math.isnan(rm.auc(np.array([1, 1]), np.array([0.1, 0.2])))
