@@ -258,6 +258,44 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float) -> Non
   out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/')
 
 
+@main.command()
+@click.option('--model', default='latest', show_default=True,
+              help="A registry version number, 'latest', or a SavedModel folder.")
+@click.option('--input', 'input_file', required=True, type=click.Path(dir_okay=False),
+              help='JSON lines, one request each (see recfusion/predict.py for the format).')
+@click.option('--data', 'data_dir', type=click.Path(file_okay=False),
+              help='Data directory whose catalog (and users) resolve candidate ids.')
+@click.option('--top', type=click.IntRange(1), help='Print only the best N candidates.')
+@click.option('--home', default=DEFAULT_HOME, show_default=True,
+              type=click.Path(file_okay=False), help='Run home holding the registry.')
+@with_config_options
+def predict(model, input_file, data_dir, top, home, config_file, overrides):
+  """Rank each request's candidates with a pushed model; JSON lines on stdout."""
+  from recfusion import predict as predicting
+  from recfusion.components.log_join_example_gen import join
+  from recfusion.data import contract
+  from recfusion.pipeline.local_runner import RunHome
+  config = _load_config(config_file, overrides)
+  catalog, segments = {}, {}
+  try:
+    model_path = predicting.resolve_model(model, RunHome(os.path.abspath(home)).registry_dir(
+        config))
+    if data_dir:
+      layout = contract.discover(data_dir)
+      frame = contract.load_catalog(layout.catalog_file)
+      catalog = {r.item_id: join.CatalogItem(r.title, r.category, r.brand, float(r.price))
+                 for r in frame.itertuples()}
+      users = contract.load_users(layout.users_file)
+      segments = dict(zip(users['user_id'], users['segment']))
+    if not os.path.isfile(input_file):
+      raise DataContractError(f'{input_file}: no such file')
+    for ranked in predicting.rank(model_path, predicting.read_requests(input_file), input_file,
+                                  catalog, segments, top):
+      click.echo(json.dumps(ranked))
+  except DataContractError as e:
+    raise _bad_input(e)
+
+
 def _fmt(value) -> str:
   return f'{value:.4f}' if isinstance(value, (int, float)) else '-'
 

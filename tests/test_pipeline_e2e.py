@@ -136,3 +136,46 @@ def test_fused_model_scores_exactly_the_three_models_plus_the_fusion_formula(run
   np.testing.assert_allclose(
       fused_out['probability'].numpy(),
       1 / (1 + np.exp(-(calibration['a'] * expected + calibration['b']))), rtol=1e-4, atol=1e-6)
+
+
+def test_predict_ranks_candidates_with_the_pushed_model(runs, small_shop_dir, tmp_path):
+  home = runs[0]
+  requests = tmp_path / 'requests.jsonl'
+  requests.write_text(
+      json.dumps({'request_id': 'q1', 'user_id': 'user-00001', 'query': 'running sneaker',
+                  'candidates': ['item-00001', 'item-00002', 'item-00003']}) + '\n' +
+      json.dumps({'request_id': 'q2', 'history': ['item-00004'],
+                  'candidates': ['item-00005', {'item_id': 'brand-new', 'title': 'trail boot',
+                                                'category': 'shoes', 'price': 80}]}) + '\n')
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'predict', '--home', home, '--model', '1', '--input', str(requests),
+      '--data', small_shop_dir])
+  assert result.exit_code == 0, result.stderr + repr(result.exception)
+  lines = [json.loads(line) for line in result.stdout.splitlines()]
+  assert [line['request_id'] for line in lines] == ['q1', 'q2']
+  first = lines[0]['ranked']
+  assert sorted(c['item_id'] for c in first) == ['item-00001', 'item-00002', 'item-00003']
+  assert [c['score'] for c in first] == sorted((c['score'] for c in first), reverse=True)
+  assert {'score', 'probability', 'text', 'dcn', 'sequence'} <= set(first[0])
+
+
+def test_predict_with_an_unknown_item_exits_2(runs, small_shop_dir, tmp_path):
+  requests = tmp_path / 'requests.jsonl'
+  requests.write_text(json.dumps({'candidates': ['no-such-item']}) + '\n')
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'predict', '--home', runs[0], '--input', str(requests), '--data', small_shop_dir])
+  assert result.exit_code == 2
+  assert "line 1: item 'no-such-item' is not in the catalog" in result.stderr.replace('\n', '')
+
+
+def test_fusion_executor_rejects_an_unknown_method(runs, tmp_path):
+  from tfx.types import standard_artifacts
+  from recfusion.components.fusion import executor as fusion_executor
+  summary = runs[1][1]
+  inputs = {}
+  for ranker, key in fusion_executor.RANKER_KEYS.items():
+    model = standard_artifacts.Model()
+    model.uri = _output(summary, f'Trainer.{ranker}', 'model')
+    inputs[key] = [model]
+  with pytest.raises(ValueError, match=r"fusion method 'median' is not available"):
+    fusion_executor.Executor().Do(inputs, {}, {'method': 'median'})

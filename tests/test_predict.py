@@ -1,0 +1,55 @@
+"""`recfusion predict` input handling (the model-backed ranking is tested end to end)."""
+import json
+
+import pytest
+
+from recfusion import predict
+from recfusion.components.log_join_example_gen import join
+from recfusion.data.contract import DataContractError
+
+CATALOG = {'a': join.CatalogItem('red shoe', 'shoes', 'x', 10.0)}
+
+
+def test_requests_are_read_with_line_numbers(tmp_path):
+  path = tmp_path / 'r.jsonl'
+  path.write_text('{"request_id": "r1", "candidates": ["a"]}\n\n'
+                  '{"request_id": "r2", "candidates": ["a"]}\n')
+  assert [n for n, _ in predict.read_requests(str(path))] == [1, 3]
+
+
+@pytest.mark.parametrize('line, message', [
+    ('{"request_id": ', 'line 1: not valid JSON'),
+    ('{"request_id": "r"}', 'line 1: a request is an object with a non-empty "candidates"'),
+])
+def test_bad_request_lines(tmp_path, line, message):
+  path = tmp_path / 'r.jsonl'
+  path.write_text(line + '\n')
+  with pytest.raises(DataContractError, match=message):
+    list(predict.read_requests(str(path)))
+
+
+def test_examples_use_catalog_ids_and_inline_candidates():
+  request = {'request_id': 'r1', 'user_id': 'u', 'query': 'red shoe', 'history': ['a'],
+             'candidates': ['a', {'item_id': 'new', 'title': 'blue boot', 'price': 5}]}
+  ids, examples = predict.build_request_examples(request, CATALOG, {'u': 'budget'}, 'here')
+  assert ids == ['a', 'new']
+  import tensorflow as tf
+  parsed = [tf.train.Example.FromString(e).features.feature for e in examples]
+  assert parsed[1]['title'].bytes_list.value == [b'blue boot']
+  assert parsed[0]['history_item_ids'].bytes_list.value == [b'a']
+  assert parsed[0]['user_segment'].bytes_list.value == [b'budget']
+
+
+def test_unknown_candidate_id_is_an_error_naming_the_line():
+  with pytest.raises(DataContractError, match="req.jsonl, line 4: item 'zzz' is not in the"):
+    predict.build_request_examples({'candidates': ['zzz']}, CATALOG, {}, 'req.jsonl, line 4')
+
+
+def test_model_resolution_errors(tmp_path):
+  with pytest.raises(DataContractError, match="no pushed model 'latest'"):
+    predict.resolve_model('latest', str(tmp_path))
+  with pytest.raises(DataContractError, match='neither a folder nor a registry version'):
+    predict.resolve_model('best-one', str(tmp_path))
+  (tmp_path / 'm').mkdir()
+  with pytest.raises(DataContractError, match='not a SavedModel'):
+    predict.resolve_model(str(tmp_path / 'm'), str(tmp_path))
