@@ -5,7 +5,7 @@ RECFUSION   := $(VENV)/bin/recfusion
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: install run test test-fast lock clean-home help
+.PHONY: install run test test-fast lock clean-home help report-screenshot browser
 
 help:
 	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
@@ -13,6 +13,7 @@ help:
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
 	@echo "make test-fast  unit tests only (no pipeline runs)"
 	@echo "make lock       re-resolve requirements.in into requirements.lock"
+	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
 # Re-installs only when the lock or the packaging changed, so a second `make install` is instant.
 $(STAMP): requirements.lock setup.py tools/install.sh
@@ -33,6 +34,15 @@ test-fast: install
 lock: install
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 	  requirements.in -o requirements.lock
+
+# Debian's Chromium and its driver, for the browser check of the HTML report.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+
+report-screenshot: install browser
+	$(RECFUSION) report --out recfusion_home/report.html
+	$(VENV)/bin/python -m recfusion.report.browser recfusion_home/report.html recfusion_home/report.png
 
 clean-home:
 	rm -rf recfusion_home

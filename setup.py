@@ -32,6 +32,7 @@ setup(
     package_data={
         'recfusion': ['defaults.yaml'],
         'recfusion.schemas': ['*.pbtxt', '*.md'],
+        'recfusion.report': ['templates/*.j2'],
     },
     # The exact versions live in requirements.lock (installed by `make install`); these are the
     # direct needs, so `pip install .` into an image that already has the TFX stack works too.

@@ -15,6 +15,7 @@ from recfusion.components.evaluator import executor as evaluator_executor
 from recfusion.components.fusion.component import Fusion
 from recfusion.components.log_join_example_gen.component import LogJoinExampleGen
 from recfusion.components.registry_pusher.component import RegistryPusher
+from recfusion.components.run_report.component import RunReport
 from recfusion.components.strict_example_validator import executor as strict_validator
 from recfusion.config import Config
 
@@ -89,12 +90,18 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
       model=fusion.outputs['model'], model_blessing=evaluator.outputs['blessing'],
       evaluation=evaluator.outputs['evaluation'], examples=example_gen.outputs['examples'],
       registry_dir=registry_dir)
+  report = RunReport(
+      pipeline_name=config.pipeline.name, evaluation=evaluator.outputs['evaluation'],
+      model_blessing=evaluator.outputs['blessing'], fusion_report=fusion.outputs['fusion_report'],
+      examples=example_gen.outputs['examples'], anomalies=example_validator.outputs['anomalies'],
+      baseline_model=baseline.outputs['baseline_model'],
+      pushed_model=pusher.outputs['pushed_model'])
 
   return tfx_pipeline.Pipeline(
       pipeline_name=config.pipeline.name,
       pipeline_root=pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  *trainers.values(), fusion, baseline, evaluator, pusher],
+                  *trainers.values(), fusion, baseline, evaluator, pusher, report],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=list(beam_pipeline_args))

@@ -51,12 +51,13 @@ def _output_artifacts(store, execution_id: int) -> Dict[str, List[Any]]:
   return by_key
 
 
-def summarize_run(metadata_path: str, pipeline_name: str, run_id: str,
+def summarize_run(metadata, pipeline_name: str, run_id: str,
                   durations: Optional[Dict[str, float]] = None) -> RunSummary:
-  store = open_store(metadata_path)
+  """`metadata`: a MetadataStore, or the path of a run home's SQLite file."""
+  store = open_store(metadata) if isinstance(metadata, str) else metadata
   run_context = store.get_context_by_type_and_name('pipeline_run', run_id)
   if run_context is None:
-    raise LookupError(f'run {run_id!r} is not in {metadata_path}')
+    raise LookupError(f'run {run_id!r} is not in the metadata store')
   run_executions = {e.id for e in store.get_executions_by_context(run_context.id)}
   ordered: List[tuple] = []
   join_report: Dict[str, Any] = {}

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 the run failed, 2 bad usage or bad input (config, data contr
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -234,7 +235,7 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float) -> Non
   for record in summary.components:
     table.add_row(record.name, record.state,
                   f'{record.seconds:.1f}' if record.seconds is not None else '-')
-  out = Console(highlight=False)
+  out = _stdout_console()
   out.print(table)
   report = summary.join_report
   if report:
@@ -294,6 +295,152 @@ def predict(model, input_file, data_dir, top, home, config_file, overrides):
       click.echo(json.dumps(ranked))
   except DataContractError as e:
     raise _bad_input(e)
+
+
+home_option = click.option('--home', default=DEFAULT_HOME, show_default=True,
+                           type=click.Path(file_okay=False), help='Run home.')
+
+
+def _store(home: str, host: Optional[str] = None, port: Optional[int] = None):
+  from recfusion.pipeline import metadata_queries
+  from recfusion.pipeline.local_runner import RunHome
+  path = RunHome(os.path.abspath(home)).metadata_path
+  if not host and not os.path.exists(path):
+    raise _bad_input(ValueError(f'{path}: no ML Metadata here; run `recfusion run` first or '
+                                'pass --home'))
+  return metadata_queries.connect(path, host, port)
+
+
+@main.command()
+@click.option('--run', 'run_id', help='Run id (default: the latest run with an evaluation).')
+@click.option('--out', 'out_file', type=click.Path(dir_okay=False),
+              help='Output file (default for html: <home>/runs/<run>/report.html).')
+@click.option('--format', 'fmt', type=click.Choice(['html', 'text', 'markdown']),
+              default='html', show_default=True)
+@home_option
+@with_config_options
+def report(run_id, out_file, fmt, home, config_file, overrides):
+  """Model-analysis report of a run: verdict, metrics by slice, plots, fusion, data.
+
+  html is one self-contained page (charts inlined, no network); text prints rich tables; markdown
+  suits pull requests. html also prints the text summary.
+  """
+  from recfusion.pipeline import metadata_queries
+  from recfusion.pipeline.local_runner import RunHome
+  from recfusion.report import collect, render
+  # TFMA's readers warn about deprecated TF APIs on every load; not the user's concern.
+  logging.getLogger('tensorflow').setLevel(logging.ERROR)
+  config = _load_config(config_file, overrides)
+  store = _store(home)
+  run_home = RunHome(os.path.abspath(home))
+  if run_id is None:
+    rows = metadata_queries.list_runs(store, config.pipeline.name, limit=50)
+    rows = [r for r in rows if r.ndcg10 is not None]
+    if not rows:
+      raise _bad_input(ValueError(f'{run_home.metadata_path}: no run with an evaluation yet'))
+    run_id = rows[0].run_id
+  try:
+    data = collect.from_run(store, config.pipeline.name, run_id, run_home.run_dir(run_id))
+  except LookupError as e:
+    raise _bad_input(e)
+  if fmt == 'text':
+    render.text(data, _stdout_console())
+    return
+  content = render.render(data, fmt)
+  if fmt == 'markdown' and not out_file:
+    click.echo(content)
+    return
+  out_file = out_file or os.path.join(run_home.run_dir(run_id), 'report.html')
+  with open(out_file, 'w') as f:
+    f.write(content)
+  if fmt == 'html':
+    render.text(data, _stdout_console())
+  console.print(f'report: {out_file}')
+
+
+@main.command()
+@click.option('--limit', default=10, show_default=True, type=click.IntRange(1))
+@click.option('--json', 'as_json', is_flag=True, help='One JSON object per run.')
+@click.option('--mlmd-host', help='ML Metadata gRPC host (a KFP cluster) instead of --home.')
+@click.option('--mlmd-port', type=int, default=8080, show_default=True)
+@home_option
+@with_config_options
+def runs(limit, as_json, mlmd_host, mlmd_port, home, config_file, overrides):
+  """Runs recorded in ML Metadata, newest first."""
+  import datetime
+  from recfusion.pipeline import metadata_queries
+  config = _load_config(config_file, overrides)
+  rows = metadata_queries.list_runs(_store(home, mlmd_host, mlmd_port), config.pipeline.name,
+                                    limit)
+  if as_json:
+    for row in rows:
+      click.echo(json.dumps(dataclasses.asdict(row)))
+    return
+  table = Table(title=f'runs of {config.pipeline.name}', title_justify='left')
+  for column in ('run', 'started (UTC)', 'seconds', 'status', 'components', 'NDCG@10',
+                 'blessed', 'pushed'):
+    table.add_column(column, no_wrap=column in ('run', 'started (UTC)'))
+  for row in rows:
+    states = sorted(set(row.components.values()))
+    table.add_row(row.run_id,
+                  datetime.datetime.utcfromtimestamp(row.started).strftime('%Y-%m-%d %H:%M'),
+                  f'{row.seconds:.0f}', row.status,
+                  ', '.join(f'{sum(v == s for v in row.components.values())} {s}'
+                            for s in states),
+                  _fmt(row.ndcg10), {True: 'yes', False: 'no', None: '-'}[row.blessed],
+                  row.pushed_version or '-')
+  _stdout_console().print(table)
+
+
+@main.command()
+@click.argument('target')
+@home_option
+@with_config_options
+def lineage(target, home, config_file, overrides):
+  """Trace a pushed model (registry VERSION, or an artifact URI) back to its data spans."""
+  from rich.tree import Tree
+  from recfusion import registry as model_registry
+  from recfusion.pipeline import metadata_queries
+  from recfusion.pipeline.local_runner import RunHome
+  config = _load_config(config_file, overrides)
+  store = _store(home)
+  if target.isdigit():
+    directory = RunHome(os.path.abspath(home)).registry_dir(config)
+    record = model_registry.find(directory, int(target))
+    if record is None:
+      raise _bad_input(ValueError(f'{directory}: no version {target} in the registry'))
+    artifact = metadata_queries.find_pushed(store, record.path)
+    title = f'registry version {record.version} ({record.path}), run {record.run_id}'
+  else:
+    artifact = metadata_queries.find_by_uri(store, os.path.abspath(target))
+    title = target
+  if artifact is None:
+    raise _bad_input(ValueError(f'{target}: no such artifact in ML Metadata'))
+  root = metadata_queries.trace(store, artifact.id)
+
+  def add(tree, node, key=''):
+    label = f'[bold]{node.artifact_type}[/]' + (f' ({key})' if key else '')
+    if node.producer:
+      label += f' from [cyan]{node.producer}[/] [{node.producer_state}]'
+    details = {**node.producer_properties, **{k: v for k, v in node.properties.items()
+                                              if k in ('spans', 'pushed_version', 'span',
+                                                       'registry_version', 'fusion_method',
+                                                       'blessed', 'found')}}
+    if details:
+      label += ' ' + ', '.join(f'{k}={v}' for k, v in sorted(details.items()))
+    branch = tree.add(label + f'\n[dim]{node.uri}[/]')
+    for input_key, nodes in sorted(node.inputs.items()):
+      for child in nodes:
+        add(branch, child, input_key)
+
+  tree = Tree(title)
+  add(tree, root)
+  _stdout_console().print(tree)
+
+
+def _stdout_console() -> Console:
+  # Piped output (files, CI logs) gets room for whole run ids instead of a terminal's 80.
+  return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _fmt(value) -> str:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.pipeline
 
 COMPONENTS = ['BaselineLookup', 'ImportSchemaGen', 'LogJoinExampleGen', 'StatisticsGen',
               'ExampleValidator', 'Transform', 'Trainer.text', 'Trainer.dcn',
-              'Trainer.sequence', 'Fusion', 'Evaluator', 'RegistryPusher']
+              'Trainer.sequence', 'Fusion', 'Evaluator', 'RegistryPusher', 'RunReport']
 SMALL_RUN = ['--set', 'data.window_spans=4', '--set', 'trainers.text.epochs=2',
              '--set', 'trainers.dcn.epochs=2', '--set', 'trainers.sequence.epochs=2',
              '--set', 'fusion.grid_step=0.1', '--set', 'evaluation.ndcg10_floor=0.2']
@@ -179,3 +179,56 @@ def test_fusion_executor_rejects_an_unknown_method(runs, tmp_path):
     inputs[key] = [model]
   with pytest.raises(ValueError, match=r"fusion method 'median' is not available"):
     fusion_executor.Executor().Do(inputs, {}, {'method': 'median'})
+
+
+def test_the_dag_writes_the_report_as_an_html_artifact(runs):
+  summary = runs[2][1]
+  with open(os.path.join(_output(summary, 'RunReport', 'report'), 'report.html')) as f:
+    page = f.read()
+  assert 'BLESSED: pushed as registry version 2' in page
+  assert '(registry version 1)' in page
+  assert page.count('src="data:image/png;base64,') == 4
+
+
+def test_runs_lists_every_run_newest_first(runs):
+  home = runs[0]
+  result = CliRunner(mix_stderr=False).invoke(cli.main, ['runs', '--home', home, '--json'])
+  assert result.exit_code == 0, result.stderr
+  rows = [json.loads(line) for line in result.stdout.splitlines()]
+  assert [r['run_id'] for r in rows] == [runs[3][1]['run_id'], runs[2][1]['run_id'],
+                                         runs[1][1]['run_id']]
+  assert [r['blessed'] for r in rows] == [False, True, True]
+  assert [r['pushed_version'] for r in rows] == [None, '2', '1']
+  assert all(r['status'] == 'complete' and len(r['components']) == len(COMPONENTS)
+             for r in rows)
+  table = CliRunner(mix_stderr=False).invoke(cli.main, ['runs', '--home', home])
+  assert table.exit_code == 0 and runs[1][1]['run_id'] in table.stdout
+
+
+def test_lineage_traces_a_pushed_version_back_to_the_data_spans(runs, small_shop_dir):
+  result = CliRunner(mix_stderr=False).invoke(cli.main, ['lineage', '1', '--home', runs[0]])
+  assert result.exit_code == 0, result.stderr + repr(result.exception)
+  text = result.stdout
+  for producer in ('RegistryPusher', 'Fusion', 'Trainer.text', 'Trainer.dcn',
+                   'Trainer.sequence', 'Transform', 'LogJoinExampleGen', 'Evaluator'):
+    assert f'from {producer}' in text, producer
+  assert 'spans=0,1,2,3' in text
+  assert small_shop_dir in text.replace('\n', '')
+  missing = CliRunner(mix_stderr=False).invoke(cli.main, ['lineage', '9', '--home', runs[0]])
+  assert missing.exit_code == 2 and 'no version 9' in missing.stderr
+
+
+def test_report_of_a_run_with_a_baseline(runs, tmp_path):
+  home, _, (_, second, _), _ = runs
+  out = tmp_path / 'report.md'
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'report', '--home', home, '--run', second['run_id'], '--format', 'markdown',
+      '--out', str(out)])
+  assert result.exit_code == 0, result.stderr + repr(result.exception)
+  text = out.read_text()
+  assert '**BLESSED: pushed as registry version 2**' in text
+  assert '### Candidate vs baseline (registry version 1)' in text
+  latest = CliRunner(mix_stderr=False).invoke(cli.main, ['report', '--home', home])
+  assert latest.exit_code == 0, latest.stderr
+  assert 'NOT BLESSED' in latest.stdout
+  assert os.path.exists(os.path.join(runs[3][2], 'report.html'))

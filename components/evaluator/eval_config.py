@@ -1,8 +1,8 @@
 """The TFMA EvalConfig of the Evaluator (DESIGN §7), built from the run config.
 
-Metrics: NDCG@5/10/20 on the graded gain grouped by request, MRR (custom, mrr.py), AUC and
-calibration of the engagement probability, example count; NDCG@10 and AUC for each base ranker
-too. Slices: overall, request type, history-length bucket: request-level features only, since
+Metrics: NDCG@k for k = 1..20 on the graded gain grouped by request, MRR (custom, mrr.py),
+AUC, calibration and a calibration plot of the engagement probability, example count; NDCG@10
+for each base ranker too. Slices: overall, request type, history-length bucket: request-level features only, since
 an item-level slice would split a request's candidates. The gate is on NDCG@10 of the overall
 slice only (`per_slice_thresholds`: a plain threshold would gate every slice): an absolute
 floor, and no worse than the baseline by more than the tolerance.
@@ -50,7 +50,7 @@ def build(ndcg10_floor: float, tolerance: float) -> tfma.EvalConfig:
                                             for f in SLICE_FEATURES],
       metrics_specs=[
           _ndcg([10], [SCORE_KEY], [gate(ndcg10_floor, tolerance)]),
-          _ndcg([5, 20], [SCORE_KEY]),
+          _ndcg([k for k in range(1, 21) if k != 10], [SCORE_KEY]),
           _ndcg([10], BASE_RANKERS),
           tfma.MetricsSpec(query_key=QUERY_KEY, output_names=[SCORE_KEY], metrics=[
               tfma.MetricConfig(class_name='MRR', module=MRR_MODULE)]),
@@ -60,5 +60,6 @@ def build(ndcg10_floor: float, tolerance: float) -> tfma.EvalConfig:
               tfma.MetricConfig(class_name='Calibration'),
               tfma.MetricConfig(class_name='MeanLabel'),
               tfma.MetricConfig(class_name='MeanPrediction'),
+              tfma.MetricConfig(class_name='CalibrationPlot', config='"num_buckets": 10'),
           ]),
       ])

@@ -8,7 +8,7 @@ from recfusion.components.fusion.fused_model import PROBABILITY_KEY
 from recfusion.components.trainer.common import SCORE_KEY
 
 
-def _metric_name(key) -> Optional[str]:
+def metric_name(key) -> Optional[str]:
   name = key.name
   if key.sub_key and key.sub_key.HasField('top_k'):
     name = f'{name}@{key.sub_key.top_k.value}'
@@ -27,7 +27,7 @@ def overall_metrics(evaluation_uri: str, baseline: bool = False) -> Dict[str, Di
         continue
       if not item.value.HasField('double_value'):
         continue
-      out.setdefault(key.output_name, {})[_metric_name(key)] = item.value.double_value.value
+      out.setdefault(key.output_name, {})[metric_name(key)] = item.value.double_value.value
   return out
 
 
@@ -53,7 +53,7 @@ def failed_thresholds(evaluation_uri: str) -> List[str]:
   for per_slice in result.metric_validations_per_slice:
     for failure in per_slice.failures:
       threshold = failure.metric_threshold
-      name = _metric_name(failure.metric_key)
+      name = metric_name(failure.metric_key)
       kind = 'change vs baseline' if failure.metric_key.is_diff else 'value'
       bound = ''
       if threshold.HasField('value_threshold') and not failure.metric_key.is_diff:

@@ -1,0 +1,170 @@
+"""The model-analysis report on a small real TFMA result (TFMA run on 48 examples, no model:
+predictions are read from features), its three formats, and the HTML in a real browser."""
+import base64
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+
+from recfusion import ranking_metrics
+from recfusion.components.evaluator import eval_config
+from recfusion.report import collect, render
+
+CHROMIUM, CHROMEDRIVER = shutil.which('chromium'), shutil.which('chromedriver')
+
+
+def _examples(path):
+  rng = np.random.default_rng(0)
+  rows = []
+  with tf.io.TFRecordWriter(path) as writer:
+    for request in range(12):
+      for _ in range(4):
+        gain = float(rng.integers(1, 4)) if rng.random() < 0.4 else 0.0
+        row = {'request_id': f'r{request}', 'gain': gain,
+               'request_type': 'search' if request % 2 else 'recommend',
+               'history_bucket': '0' if request < 6 else '3-5',
+               'score': gain + 0.5 * rng.normal(), 'base_score': gain + 1.5 * rng.normal(),
+               'probability': 1 / (1 + np.exp(1 - gain))}
+        row['base_probability'] = min(1.0, 1.2 * row['probability'])
+        for ranker in ('text', 'dcn', 'sequence'):
+          row[ranker] = gain + rng.normal()
+        example = tf.train.Example()
+        for key, value in row.items():
+          feature = example.features.feature[key]
+          if isinstance(value, str):
+            feature.bytes_list.value[:] = [value.encode()]
+          else:
+            feature.float_list.value[:] = [value]
+        example.features.feature['engaged'].int64_list.value[:] = [int(gain > 0)]
+        writer.write(example.SerializeToString())
+        rows.append(row)
+  return rows
+
+
+@pytest.fixture(scope='module')
+def tfma_result(tmp_path_factory):
+  """TFMA with the pipeline's own EvalConfig; candidate and baseline read from features."""
+  from tensorflow_model_analysis.api import model_eval_lib
+  from tensorflow_model_analysis.utils import config_util
+  root = tmp_path_factory.mktemp('tfma')
+  rows = _examples(str(root / 'examples.tfrecord'))
+  config = eval_config.build(ndcg10_floor=0.5, tolerance=0.01)
+  labels = dict(config.model_specs[0].label_keys)
+  del config.model_specs[:]
+  config.model_specs.add(name='candidate', label_keys=labels,
+                         prediction_keys={k: k for k in labels})
+  config.model_specs.add(name='baseline', is_baseline=True, label_keys=labels,
+                         prediction_keys={**{k: k for k in labels}, 'score': 'base_score',
+                                          'probability': 'base_probability'})
+  # TFMA decides "is there a baseline" from the models it loads, and there are none here.
+  original = model_eval_lib._update_eval_config_with_defaults
+  model_eval_lib._update_eval_config_with_defaults = (
+      lambda c, _: config_util.update_eval_config_with_defaults(c, has_baseline=True))
+  try:
+    tfma.run_model_analysis(eval_config=config, data_location=str(root / 'examples.tfrecord'),
+                            output_path=str(root / 'evaluation'))
+  finally:
+    model_eval_lib._update_eval_config_with_defaults = original
+  return str(root / 'evaluation'), rows
+
+
+@pytest.fixture(scope='module')
+def report(tfma_result):
+  fusion = {'method': 'weighted', 'weights': {'text': 0.5, 'dcn': 0.5, 'sequence': 0.0},
+            'metrics': {'text': {'ndcg@10': 0.7, 'auc': 0.8}, 'dcn': {'ndcg@10': 0.72},
+                        'sequence': {'ndcg@10': 0.6}, 'fused': {'ndcg@10': 0.75}}}
+  data = {'spans': [3, 4], 'requests': 12, 'examples_train': 100, 'examples_validation': 20,
+          'examples_eval': 48}
+  return collect.from_artifacts(tfma_result[0], fusion=fusion, join_report=data,
+                                baseline_version=3, run_id='run-7', pipeline='shop',
+                                pushed={'pushed': True, 'version': '4', 'path': '/r/4'})
+
+
+def _ndcg(rows, key, k=10, where=lambda r: True):
+  chosen = [r for r in rows if where(r)]
+  return ranking_metrics.ndcg_at_k(np.array([r['request_id'] for r in chosen]),
+                                   np.array([r['gain'] for r in chosen]),
+                                   np.array([r[key] for r in chosen]), k)
+
+
+def test_headline_metrics_match_an_independent_computation(report, tfma_result):
+  rows = tfma_result[1]
+  assert report.slices['overall']['ndcg@10'] == pytest.approx(_ndcg(rows, 'score'))
+  assert report.baseline_slices['overall']['ndcg@10'] == pytest.approx(_ndcg(rows, 'base_score'))
+  assert report.per_model_ndcg10['dcn'] == pytest.approx(_ndcg(rows, 'dcn'))
+  assert report.slices['overall']['example_count'] == 48
+
+
+def test_slices_are_request_level(report, tfma_result):
+  rows = tfma_result[1]
+  assert set(report.slices) == {'overall', 'request_type=search', 'request_type=recommend',
+                                'history_bucket=0', 'history_bucket=3-5'}
+  assert report.slices['request_type=search']['example_count'] == 24
+  assert report.slices['request_type=search']['ndcg@10'] == pytest.approx(
+      _ndcg(rows, 'score', where=lambda r: r['request_type'] == 'search'))
+
+
+def test_thresholds_carry_value_bound_and_verdict(report):
+  value, change = report.thresholds
+  assert (value.metric, value.kind, value.bound, value.passed) == ('ndcg@10', 'value', 0.5, True)
+  assert change.kind == 'change vs baseline' and change.bound == -0.01
+  assert change.value == pytest.approx(report.slices['overall']['ndcg@10'] -
+                                       report.baseline_slices['overall']['ndcg@10'])
+  assert report.blessed is True
+
+
+def test_ndcg_curve_covers_k_1_to_20_and_calibration_has_buckets(report, tfma_result):
+  assert list(report.ndcg_curve) == list(range(1, 21))
+  assert report.ndcg_curve[3] == pytest.approx(_ndcg(tfma_result[1], 'score', k=3))
+  assert report.calibration
+  total = sum(bucket[2] for bucket in report.calibration)
+  assert total == 48
+
+
+def test_markdown_has_the_verdict_first_and_every_section(report):
+  text = render.markdown(report)
+  assert text.splitlines()[2] == '**BLESSED: pushed as registry version 4**'
+  for heading in ('### Candidate vs baseline (registry version 3)', '### By slice',
+                  '### Fusion (weighted)', '### Data', '### Anomalies'):
+    assert heading in text
+  assert '| ndcg@10 | change vs baseline |' in text
+
+
+def test_text_summary(report):
+  text = render.render(report, 'text')
+  assert text.startswith('BLESSED: pushed as registry version 4')
+  assert 'request_type=search' in text and 'fusion (weighted)' in text
+
+
+def test_html_is_self_contained_with_every_chart(report):
+  page = render.html(report)
+  images = re.findall(r'<img alt="[^"]+" src="data:image/png;base64,([^"]+)"', page)
+  assert len(images) == 4
+  assert all(base64.b64decode(i)[:8] == b'\x89PNG\r\n\x1a\n' for i in images)
+  assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from a network
+  assert 'BLESSED: pushed as registry version 4' in page
+
+
+def test_rejected_model_shows_the_failed_threshold(tfma_result):
+  rejected = collect.from_artifacts(tfma_result[0])
+  rejected.thresholds[0].passed = False
+  rejected.blessed = False
+  page = render.html(rejected)
+  assert 'NOT BLESSED' in page and '<td class="fail">fail</td>' in page
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                    reason='needs Debian chromium and chromium-driver (.ci/run installs them)')
+def test_html_in_headless_chromium_renders_every_image_without_console_errors(report, tmp_path):
+  from recfusion.report import browser
+  page = tmp_path / 'report.html'
+  page.write_text(render.html(report))
+  check = browser.check_page(str(page), str(tmp_path / 'report.png'))
+  assert check.console_errors == []
+  assert check.images == 4 and check.broken_images == 0
+  assert check.distinct_colours > 16  # not a blank page
+  assert os.path.getsize(tmp_path / 'report.png') > 10_000
