@@ -39,7 +39,8 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
                     enable_cache: bool = True,
                     input_fingerprint: str = '',
                     registry_dir: str = '',
-                    registry_state: str = '') -> tfx_pipeline.Pipeline:
+                    registry_state: str = '',
+                    schema_file: Optional[str] = None) -> tfx_pipeline.Pipeline:
   """The whole DAG of DESIGN §2. `registry_dir` is the model registry of this pipeline."""
   data = config.data
   example_gen = LogJoinExampleGen(
@@ -49,7 +50,7 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
       on_unknown_item=data.on_unknown_item, seed=data.seed,
       input_fingerprint=input_fingerprint)
   statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
-  schema_gen = ImportSchemaGen(schema_file=curated_schema_path())
+  schema_gen = ImportSchemaGen(schema_file=schema_file or curated_schema_path())
   example_validator = ExampleValidator(statistics=statistics_gen.outputs['statistics'],
                                        schema=schema_gen.outputs['schema'])
   # The stock component with an executor that raises on anomalies (see its module).

@@ -297,6 +297,33 @@ def predict(model, input_file, data_dir, top, home, config_file, overrides):
     raise _bad_input(e)
 
 
+@main.command('compile')
+@click.option('--target', type=click.Choice(['kubeflow']), default='kubeflow', show_default=True,
+              help='Orchestrator to compile for (open-source Kubeflow Pipelines v2).')
+@click.option('--image', required=True,
+              help='Pipeline image built from the Dockerfile, e.g. registry.example/recfusion:1.')
+@click.option('--pipeline-root', required=True,
+              help='Artifact root the cluster writes to (gs://, s3:// or a mounted path).')
+@click.option('--output', 'output_dir', default='build/kubeflow', show_default=True,
+              type=click.Path(file_okay=False), help='Folder for pipeline_job.json and '
+              'pipeline.yaml.')
+@with_config_options
+def compile_command(target, image, pipeline_root, output_dir, config_file, overrides):
+  """Compile the DAG for a cluster; needs no network and no credentials.
+
+  data.dir must be set (--set data.dir=...) to the data folder as the cluster sees it.
+  Resources, GPUs, node selectors and tolerations come from the `kubeflow` config section.
+  """
+  from recfusion.pipeline import kubeflow_runner
+  config = _load_config(config_file, overrides)
+  try:
+    with console.status('compiling...'):
+      paths = kubeflow_runner.compile_pipeline(config, image, pipeline_root, output_dir)
+  except ValueError as e:
+    raise _bad_input(e)
+  console.print(f'pipeline job: {paths["job"]}\npipeline for kfp.Client: {paths["pipeline"]}')
+
+
 home_option = click.option('--home', default=DEFAULT_HOME, show_default=True,
                            type=click.Path(file_okay=False), help='Run home.')
 

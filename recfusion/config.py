@@ -85,6 +85,7 @@ class Config:
   fusion: FusionConfig
   evaluation: EvaluationConfig
   push: PushConfig
+  kubeflow: Dict[str, Any]  # runner settings, read by pipeline/kubeflow_runner.py
   raw: Dict[str, Any]  # the resolved dict, as recorded with the run
 
   def to_yaml(self) -> str:
@@ -92,7 +93,7 @@ class Config:
 
 
 SPLIT_NAMES = ('train', 'validation', 'eval')
-FUSION_METHODS = ('weighted',)
+FUSION_METHODS = ('weighted', 'gated', 'stacking')
 
 
 def default_dict() -> Dict[str, Any]:
@@ -106,7 +107,8 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any], where: str) -> None:
     if key not in base:
       known = ', '.join(sorted(base)) or '(none)'
       raise ConfigError(f'unknown config key {path!r}; known keys here: {known}')
-    if isinstance(base[key], dict) and base[key] and key != 'spans':
+    # Mappings merge key by key, except those whose keys are the user's own names.
+    if isinstance(base[key], dict) and base[key] and key not in ('spans', 'node_selector'):
       if not isinstance(value, dict):
         raise ConfigError(f'config key {path!r} must be a mapping, got {value!r}')
       _merge(base[key], value, path)
@@ -188,6 +190,7 @@ def _build(raw: Dict[str, Any]) -> Config:
       fusion=FusionConfig(**raw['fusion']),
       evaluation=EvaluationConfig(**raw['evaluation']),
       push=PushConfig(**raw['push']),
+      kubeflow=copy.deepcopy(raw['kubeflow']),
       raw=copy.deepcopy(raw),
   )
   _validate(config)

@@ -13,14 +13,14 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from recfusion import ranking_metrics
-from recfusion.components.fusion import fused_model, weighted
+from recfusion.components.fusion import fused_model, methods, weighted
 from recfusion.components.trainer import common
 from recfusion.components.transform import preprocessing
 
 RANKER_KEYS = {'text': 'text_model', 'dcn': 'dcn_model', 'sequence': 'sequence_model'}
 REPORT_FILE = 'fusion_report.json'
 FIT_SPLIT = 'validation'
-METHODS = ('weighted',)
+METHODS = ('weighted', 'gated', 'stacking')
 
 
 def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
@@ -34,8 +34,8 @@ def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
   spec = tft_output.transformed_feature_spec()
   dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP').batch(batch_size)
              .map(lambda x: tf.io.parse_example(x, spec)))
-  columns: Dict[str, List[np.ndarray]] = {name: [] for name in
-                                          list(rankers) + ['request_id', 'gain']}
+  columns: Dict[str, List[np.ndarray]] = {
+      name: [] for name in list(rankers) + ['request_id', 'gain', *methods.CONTEXT_FEATURES]}
   for batch in dataset:
     for name, model in rankers.items():
       signature = model.signatures[common.TRANSFORMED_SIGNATURE]
@@ -43,6 +43,8 @@ def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
           common.SCORE_KEY].numpy())
     columns['request_id'].append(batch[preprocessing.REQUEST_ID_KEY].numpy())
     columns['gain'].append(batch[preprocessing.LABEL_KEY].numpy())
+    for name in methods.CONTEXT_FEATURES:
+      columns[name].append(batch[name].numpy().reshape(-1))
   return {name: np.concatenate(parts) for name, parts in columns.items()}
 
 
@@ -65,29 +67,36 @@ class Executor(base_executor.BaseExecutor):
 
     standardizers = {name: weighted.Standardizer.fit(validation[name]) for name in ranker_dirs}
     standardized = {name: standardizers[name].apply(validation[name]) for name in ranker_dirs}
-    weights = weighted.fit_weights(request_ids, gains, standardized,
-                                   step=float(exec_properties.get('grid_step') or 0.05))
-    fused = weighted.fuse(standardized, weights)
-    platt = weighted.fit_platt(fused, gains > 0)
+    context = {name: validation[name] for name in methods.CONTEXT_FEATURES}
+    fusion, validation_scores = methods.fit(
+        method, list(ranker_dirs), standardized, context, gains, request_ids,
+        grid_step=float(exec_properties.get('grid_step') or 0.05))
+    platt = weighted.fit_platt(fusion.score(standardized, context), gains > 0)
 
     model_artifact = artifact_utils.get_single_instance(output_dict['model'])
     module = fused_model.FusedRanker(
         tft_output, ranker_dirs, {n: (s.mean, s.std) for n, s in standardizers.items()},
-        weights, platt)
+        fusion, platt)
     fused_model.save(module, path_utils.serving_model_path(model_artifact.uri))
 
     report = {
-        'method': method, 'fit_split': FIT_SPLIT, 'weights': weights,
+        'method': method, 'fit_split': FIT_SPLIT, 'weights': fusion.mean_weights,
+        'params': {k: np.asarray(v).tolist() for k, v in fusion.params.items()},
+        'fusion': fusion.describe(),
+        # stacking's validation metrics are cross-fitted: no row is scored by a model that
+        # saw it.
+        'validation_scores': 'cross-fitted' if method == 'stacking' else 'in-sample',
         'standardization': {n: {'mean': s.mean, 'std': s.std} for n, s in standardizers.items()},
         'calibration': {'a': platt[0], 'b': platt[1]},
         'examples': int(len(gains)), 'requests': int(len(np.unique(request_ids))),
         'metrics': {name: ranking_metrics.headline(request_ids, gains, validation[name])
                     for name in ranker_dirs},
     }
-    report['metrics']['fused'] = ranking_metrics.headline(request_ids, gains, fused)
+    report['metrics']['fused'] = ranking_metrics.headline(request_ids, gains, validation_scores)
     report_artifact = artifact_utils.get_single_instance(output_dict['fusion_report'])
     with open(os.path.join(report_artifact.uri, REPORT_FILE), 'w') as f:
       json.dump(report, f, indent=2, sort_keys=True)
     report_artifact.set_string_custom_property('report', json.dumps(report, sort_keys=True))
     model_artifact.set_string_custom_property('fusion_method', method)
-    logging.info('Fusion: weights %s; validation metrics %s', weights, report['metrics'])
+    logging.info('Fusion (%s): weights %s; validation metrics %s', method, fusion.mean_weights,
+                 report['metrics'])

@@ -1,7 +1,8 @@
 """The fused model: one SavedModel, one graph, Transform applied once, three rankers inside.
 
 serving_default: serialized raw tf.Example -> {
-    'score':       the fused ranking score, sum_k w_k * (s_k - mean_k) / std_k
+    'score':       the fused ranking score: the fusion method's formula (methods.py) over the
+                   standardized base scores z_k = (s_k - mean_k) / std_k and request context
     'probability': calibrated engagement probability, sigmoid(a * score + b)
     '<model>':     each base ranker's own score (text, dcn, sequence)
 }
@@ -13,6 +14,7 @@ from typing import Dict, Mapping, Tuple
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from recfusion.components.fusion import methods
 from recfusion.components.trainer import common
 from recfusion.components.transform import preprocessing
 
@@ -27,14 +29,14 @@ def ranker_inputs(loaded) -> Tuple[str, ...]:
 class FusedRanker(tf.Module):
 
   def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, str],
-               standardizers: Mapping[str, Tuple[float, float]], weights: Mapping[str, float],
+               standardizers: Mapping[str, Tuple[float, float]], fusion: methods.Fused,
                platt: Tuple[float, float]):
     super().__init__(name='fused_ranker')
     self.tft_layer = tft_output.transform_features_layer()
     self.rankers = {name: tf.saved_model.load(path) for name, path in ranker_dirs.items()}
     self._inputs = {name: ranker_inputs(model) for name, model in self.rankers.items()}
     self._standardizers = dict(standardizers)
-    self._weights = dict(weights)
+    self._fusion = fusion
     self._platt = tuple(platt)
     raw_spec = tft_output.raw_feature_spec()
     for name in preprocessing.LABEL_ONLY_FEATURES:
@@ -43,14 +45,15 @@ class FusedRanker(tf.Module):
     self._raw_spec = raw_spec
 
   def score_transformed(self, transformed: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    outputs = {}
-    fused = 0.0
+    outputs, standardized = {}, {}
     for name in sorted(self.rankers):
       signature = self.rankers[name].signatures[common.TRANSFORMED_SIGNATURE]
       score = signature(**{k: transformed[k] for k in self._inputs[name]})[common.SCORE_KEY]
       outputs[name] = score
       mean, std = self._standardizers[name]
-      fused += self._weights[name] * (score - mean) / std
+      standardized[name] = (score - mean) / std
+    fused = self._fusion.score_tf(
+        standardized, {k: transformed[k] for k in methods.CONTEXT_FEATURES})
     a, b = self._platt
     outputs[common.SCORE_KEY] = fused
     outputs[PROBABILITY_KEY] = tf.sigmoid(a * fused + b)

@@ -55,18 +55,26 @@ def fuse(standardized: Dict[str, np.ndarray], weights: Dict[str, float]) -> np.n
   return sum(weights[name] * standardized[name] for name in sorted(weights))
 
 
-def fit_platt(scores: np.ndarray, engaged: np.ndarray, iterations: int = 200) -> Sequence[float]:
-  """Logistic calibration p = sigmoid(a * score + b) of engagement, by Newton's method."""
-  a, b = 1.0, 0.0
+def fit_platt(scores: np.ndarray, engaged: np.ndarray, iterations: int = 100,
+              l2: float = 1e-3) -> Sequence[float]:
+  """Logistic calibration p = sigmoid(a * score + b) of engagement.
+
+  Newton's method on standardized scores with a small L2 penalty: fused scores can have any
+  scale (a listwise loss does not pin it), and unstandardized Newton steps diverge there.
+  """
   x = np.asarray(scores, dtype=float)
   y = np.asarray(engaged, dtype=float)
+  mean, std = float(x.mean()), float(x.std()) or 1.0
+  u = (x - mean) / std
+  slope, bias = 0.0, 0.0
   for _ in range(iterations):
-    p = 1.0 / (1.0 + np.exp(-(a * x + b)))
-    w = p * (1 - p) + 1e-9
-    gradient = np.array([((p - y) * x).sum(), (p - y).sum()])
-    hessian = np.array([[(w * x * x).sum(), (w * x).sum()], [(w * x).sum(), w.sum()]])
-    delta = np.linalg.solve(hessian + 1e-6 * np.eye(2), gradient)
-    a, b = a - delta[0], b - delta[1]
-    if np.abs(delta).max() < 1e-9:
+    p = 1.0 / (1.0 + np.exp(-np.clip(slope * u + bias, -30, 30)))
+    w = p * (1 - p)
+    gradient = np.array([((p - y) * u).sum() + l2 * slope, (p - y).sum()])
+    hessian = np.array([[(w * u * u).sum() + l2, (w * u).sum()],
+                        [(w * u).sum(), w.sum() + 1e-9]])
+    delta = np.linalg.solve(hessian, gradient)
+    slope, bias = slope - delta[0], bias - delta[1]
+    if np.abs(delta).max() < 1e-10:
       break
-  return float(a), float(b)
+  return float(slope / std), float(bias - slope * mean / std)

@@ -48,3 +48,12 @@ def test_platt_recovers_a_known_calibration():
   y = rng.random(20000) < 1 / (1 + np.exp(-(2.0 * x - 1.0)))
   a, b = weighted.fit_platt(x, y)
   assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
+
+
+def test_platt_stays_finite_on_huge_score_scales():
+  rng = np.random.default_rng(2)
+  x = rng.normal(size=5000) * 1e6
+  y = rng.random(5000) < 1 / (1 + np.exp(-x / 1e6))
+  a, b = weighted.fit_platt(x, y)
+  assert np.isfinite([a, b]).all()
+  assert a * 1e6 == pytest.approx(1.0, abs=0.15)

@@ -1,0 +1,120 @@
+"""Compiles the DAG for open-source Kubeflow Pipelines v2 (KubeflowV2DagRunner, DESIGN §8).
+
+The same pipeline factory builds the DAG; this module only adds runner config:
+  * one image for every component (`default_image_path`: the project is baked into it);
+  * cpu/memory for every component and GPUs for the three trainers (ResourceSpec), plus node
+    selectors and tolerations for the GPU pool in KFP's kubernetes platform spec;
+  * caching off for LogJoinExampleGen and BaselineLookup, whose real inputs (the data folder,
+    the registry) live outside the pipeline, so an identical task spec can mean new data.
+Compiling needs no cluster, network or credentials. Outputs, in `output_dir`:
+  pipeline_job.json   the PipelineJob JSON KubeflowV2DagRunner writes
+  pipeline.yaml       what `kfp.Client` uploads: the pipeline spec, then the platform spec
+"""
+import json
+import os
+from typing import Any, Dict, List, Mapping
+
+import yaml
+
+from recfusion.config import Config
+
+JOB_FILE = 'pipeline_job.json'
+PIPELINE_FILE = 'pipeline.yaml'
+UNCACHED_TASKS = ('LogJoinExampleGen', 'BaselineLookup')
+TRAINER_PREFIX = 'Trainer.'
+# Where the Dockerfile installs the project inside the image.
+IMAGE_PROJECT_ROOT = '/opt/recfusion'
+
+
+def _memory_gib(text: str) -> float:
+  units = {'Gi': 1.0, 'G': 1e9 / 2**30, 'Mi': 1 / 1024, 'M': 1e6 / 2**30}
+  for suffix, factor in units.items():
+    if str(text).endswith(suffix):
+      return float(str(text)[:-len(suffix)]) * factor
+  return float(text)
+
+
+def resource_spec(resources: Mapping[str, Any]):
+  """A KFP ResourceSpec from {'cpu': 2, 'memory': '8Gi', 'gpu': 1, 'gpu_resource': ...}."""
+  from kfp.pipeline_spec import pipeline_spec_pb2
+  spec_type = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+  spec = spec_type(cpu_limit=float(resources['cpu']),
+                   memory_limit=_memory_gib(resources['memory']))
+  if int(resources.get('gpu') or 0) > 0:
+    spec.accelerator.type = resources.get('gpu_resource') or 'nvidia.com/gpu'
+    spec.accelerator.count = int(resources['gpu'])
+  return spec
+
+
+def platform_spec(job: Dict[str, Any], trainer_settings: Mapping[str, Any]) -> Dict[str, Any]:
+  """kfp-kubernetes executor config: GPU trainers go to the GPU pool."""
+  executors = {}
+  tasks = job['pipelineSpec']['root']['dag']['tasks']
+  components = job['pipelineSpec']['components']
+  for name, task in tasks.items():
+    if not name.startswith(TRAINER_PREFIX):
+      continue
+    label = components[task['componentRef']['name']]['executorLabel']
+    config: Dict[str, Any] = {}
+    if trainer_settings.get('node_selector'):
+      config['nodeSelector'] = {'labels': dict(trainer_settings['node_selector'])}
+    if trainer_settings.get('tolerations'):
+      config['tolerations'] = [dict(t) for t in trainer_settings['tolerations']]
+    if config:
+      executors[label] = config
+  return {'platforms': {'kubernetes': {'deploymentSpec': {'executors': executors}}}}
+
+
+def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir: str
+                     ) -> Dict[str, str]:
+  from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
+
+  from recfusion.pipeline.factory import create_pipeline
+
+  settings = config.kubeflow
+  if not config.data.dir:
+    raise ValueError('data.dir must name the data folder as the cluster sees it '
+                     '(for example --set data.dir=gs://bucket/shop or a mounted path)')
+  registry_root = config.push.dir or f'{pipeline_root.rstrip("/")}/registry'
+  pipeline = create_pipeline(
+      config, data_dir=config.data.dir, pipeline_root=pipeline_root,
+      registry_dir=f'{registry_root.rstrip("/")}/{config.pipeline.name}',
+      schema_file=os.path.join(IMAGE_PROJECT_ROOT, 'schemas', 'schema.pbtxt'),
+      beam_pipeline_args=list(settings['beam_args']))
+  for component in pipeline.components:
+    is_trainer = component.id.startswith(TRAINER_PREFIX)
+    component.with_platform_config(resource_spec(
+        settings['trainer_resources'] if is_trainer else settings['resources']))
+
+  os.makedirs(output_dir, exist_ok=True)
+  runner = kubeflow_v2.KubeflowV2DagRunner(
+      config=kubeflow_v2.KubeflowV2DagRunnerConfig(
+          default_image={'default_image_path': image}),
+      output_dir=output_dir, output_filename=JOB_FILE)
+  runner.run(pipeline, write_out=True)
+
+  job_path = os.path.join(output_dir, JOB_FILE)
+  with open(job_path) as f:
+    job = json.load(f)
+  for name in UNCACHED_TASKS:
+    job['pipelineSpec']['root']['dag']['tasks'][name]['cachingOptions'] = {'enableCache': False}
+  retries = int(settings.get('retries') or 0)
+  if retries:
+    for task in job['pipelineSpec']['root']['dag']['tasks'].values():
+      task['retryPolicy'] = {'maxRetryCount': retries, 'backoffDuration': '60s',
+                             'backoffFactor': 2, 'backoffMaxDuration': '600s'}
+  with open(job_path, 'w') as f:
+    json.dump(job, f, indent=2, sort_keys=True)
+  pipeline_path = os.path.join(output_dir, PIPELINE_FILE)
+  with open(pipeline_path, 'w') as f:
+    yaml.safe_dump_all([job['pipelineSpec'],
+                        platform_spec(job, settings['trainer_resources'])], f, sort_keys=True)
+  return {'job': job_path, 'pipeline': pipeline_path}
+
+
+def executor_class_paths(job: Dict[str, Any]) -> List[str]:
+  paths = []
+  for executor in job['pipelineSpec']['deploymentSpec']['executors'].values():
+    args = executor['container']['args']
+    paths.append(args[args.index('--executor_class_path') + 1])
+  return paths

@@ -1,0 +1,111 @@
+"""The compiled Kubeflow spec, asserted: task graph, resources, GPU pool, executors, image."""
+import importlib
+import json
+
+import pytest
+import yaml
+
+from recfusion.config import load_config
+from recfusion.pipeline import kubeflow_runner
+
+IMAGE = 'registry.example/recfusion:test'
+RANKERS = ('Trainer.text', 'Trainer.dcn', 'Trainer.sequence')
+
+
+@pytest.fixture(scope='module')
+def compiled(tmp_path_factory):
+  out = tmp_path_factory.mktemp('kfp')
+  config = load_config(overrides=['data.dir=gs://shop-bucket/data'])
+  paths = kubeflow_runner.compile_pipeline(config, IMAGE, 'gs://shop-bucket/root', str(out))
+  with open(paths['job']) as f:
+    job = json.load(f)
+  with open(paths['pipeline']) as f:
+    pipeline_spec, platform = list(yaml.safe_load_all(f))
+  return job, pipeline_spec, platform
+
+
+def _tasks(job):
+  return job['pipelineSpec']['root']['dag']['tasks']
+
+
+def _executor(job, task):
+  label = job['pipelineSpec']['components'][_tasks(job)[task]['componentRef']['name']][
+      'executorLabel']
+  return job['pipelineSpec']['deploymentSpec']['executors'][label]
+
+
+def test_trainers_are_independent_and_fusion_waits_for_all_three(compiled):
+  job = compiled[0]
+  tasks = _tasks(job)
+  for ranker in RANKERS:
+    upstream = set(tasks[ranker]['dependentTasks'])
+    assert upstream == {'Transform', 'ImportSchemaGen'}
+  assert set(RANKERS) <= set(tasks['Fusion']['dependentTasks'])
+  assert {'Fusion', 'BaselineLookup'} <= set(tasks['Evaluator']['dependentTasks'])
+
+
+def test_only_container_executors_one_image_and_no_resolver_or_driver_hooks(compiled):
+  job = compiled[0]
+  executors = job['pipelineSpec']['deploymentSpec']['executors']
+  assert len(executors) == len(_tasks(job)) == 13
+  for executor in executors.values():
+    assert set(executor) == {'container'}
+    assert executor['container']['image'] == IMAGE
+  text = json.dumps(job)
+  assert 'resolver' not in text.lower()
+  assert 'preCacheCheck' not in text and 'lifecycle' not in text
+
+
+def test_every_executor_class_is_importable(compiled):
+  for path in kubeflow_runner.executor_class_paths(compiled[0]):
+    module, _, name = path.rpartition('.')
+    assert hasattr(importlib.import_module(module), name), path
+
+
+def test_trainers_request_gpus_and_others_cpu_memory(compiled):
+  job = compiled[0]
+  for ranker in RANKERS:
+    resources = _executor(job, ranker)['container']['resources']
+    assert resources['accelerator'] == {'count': '1', 'type': 'nvidia.com/gpu'}
+    assert resources['cpuLimit'] == 4.0 and resources['memoryLimit'] == 16.0
+  transform = _executor(job, 'Transform')['container']['resources']
+  assert 'accelerator' not in transform and transform['cpuLimit'] == 2.0
+
+
+def test_gpu_trainers_are_pinned_to_the_gpu_pool_in_the_platform_spec(compiled):
+  job, _, platform = compiled
+  executors = platform['platforms']['kubernetes']['deploymentSpec']['executors']
+  labels = {job['pipelineSpec']['components'][_tasks(job)[r]['componentRef']['name']][
+      'executorLabel'] for r in RANKERS}
+  assert set(executors) == labels
+  for config in executors.values():
+    assert config['nodeSelector'] == {'labels': {'nvidia.com/gpu.present': 'true'}}
+    assert config['tolerations'] == [{'key': 'nvidia.com/gpu', 'operator': 'Exists',
+                                      'effect': 'NoSchedule'}]
+
+
+def test_tasks_reading_outside_state_are_never_cached_and_all_retry(compiled):
+  tasks = _tasks(compiled[0])
+  assert tasks['LogJoinExampleGen']['cachingOptions'] == {'enableCache': False}
+  assert tasks['BaselineLookup']['cachingOptions'] == {'enableCache': False}
+  assert tasks['Transform']['cachingOptions'] == {'enableCache': True}
+  assert all(t['retryPolicy']['maxRetryCount'] == 2 for t in tasks.values())
+
+
+def test_paths_are_the_clusters_not_this_machines(compiled):
+  tasks = _tasks(compiled[0])
+  parameters = tasks['ImportSchemaGen']['inputs']['parameters']
+  assert parameters['schema_file']['runtimeValue']['constantValue']['stringValue'] == \
+      '/opt/recfusion/schemas/schema.pbtxt'
+  example_gen = tasks['LogJoinExampleGen']['inputs']['parameters']
+  assert example_gen['input_base']['runtimeValue']['constantValue']['stringValue'] == \
+      'gs://shop-bucket/data'
+  pusher = tasks['RegistryPusher']['inputs']['parameters']
+  assert pusher['registry_dir']['runtimeValue']['constantValue']['stringValue'] == \
+      'gs://shop-bucket/root/registry/recfusion'
+  assert compiled[1] == compiled[0]['pipelineSpec']
+
+
+def test_compile_without_a_data_dir_is_a_usage_error(tmp_path):
+  with pytest.raises(ValueError, match='data.dir must name the data folder'):
+    kubeflow_runner.compile_pipeline(load_config(), IMAGE, 'gs://b/root', str(tmp_path))
