@@ -5,7 +5,7 @@ RECFUSION   := $(VENV)/bin/recfusion
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: install run test test-fast lock clean-home help report-screenshot browser
+.PHONY: install run test test-fast lock clean-home help report-screenshot browser bench-quality
 
 help:
 	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
@@ -13,6 +13,7 @@ help:
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
 	@echo "make test-fast  unit tests only (no pipeline runs)"
 	@echo "make lock       re-resolve requirements.in into requirements.lock"
+	@echo "make bench-quality  quality benchmark (200k+ examples, ~15 min): bench/quality.json + .md"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
 # Re-installs only when the lock or the packaging changed, so a second `make install` is instant.
@@ -34,6 +35,9 @@ test-fast: install
 lock: install
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 	  requirements.in -o requirements.lock
+
+bench-quality: install
+	$(VENV)/bin/python -m recfusion.bench.quality --home bench/home --out bench/quality.json
 
 # Debian's Chromium and its driver, for the browser check of the HTML report.
 browser:

@@ -1,0 +1,284 @@
+"""`make bench-quality`: ranking quality of every model, fusion method and baseline, side by side.
+
+One run on one seeded simulated shop (at least 200,000 examples):
+  1. the pipeline runs locally (LogJoinExampleGen .. Evaluator) with the default config;
+  2. the three rankers score the transformed `validation` and `eval` splits;
+  3. every fusion method is fitted on `validation` with the Fusion component's own code and
+     scored on `eval`;
+  4. baselines on the same `eval` split: the oracle (true utility from the simulator),
+     popularity (engaged count in `train`), BM25 on query-title (search requests), and a
+     LightGBM LambdaMART ranker on the transformed tabular and match features (trained on
+     `train`, early-stopped on `validation`);
+  5. NDCG@10 on observed gain, overall and per request type, and headroom captured:
+     (model - popularity) / (oracle - popularity).
+Writes bench/quality.json and bench/quality.md. Also reports the simulator's click-through by
+position and the share of requests with any engagement.
+"""
+import argparse
+import glob
+import json
+import os
+import time
+from typing import Dict, List
+
+import numpy as np
+import pandas as pd
+
+from recfusion import ranking_metrics
+
+RANKERS = ('text', 'dcn', 'sequence')
+FUSION_METHODS = ('weighted', 'gated', 'stacking')
+LGBM_FEATURES = ('item_idx', 'category_idx', 'brand_idx', 'segment_idx', 'is_search', 'price_z',
+                 'history_length_01', 'query_length', 'query_title_overlap',
+                 'history_category_share', 'item_in_history')
+LGBM_CATEGORICAL = ('category_idx', 'brand_idx', 'segment_idx')
+
+
+def bench_config_overrides(requests_per_day: int) -> List[str]:
+  return ['generate.seed=2026', 'generate.num_items=2000', 'generate.num_users=3000',
+          f'generate.requests_per_day={requests_per_day}', 'generate.num_days=7',
+          'evaluation.ndcg10_floor=0.0']
+
+
+def _read_split(examples_uri: str, split: str, feature_spec: Dict) -> Dict[str, np.ndarray]:
+  import tensorflow as tf
+  files = sorted(glob.glob(os.path.join(examples_uri, f'Split-{split}', '*.gz')))
+  dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP').batch(8192)
+             .map(lambda x: tf.io.parse_example(x, feature_spec)))
+  columns: Dict[str, List[np.ndarray]] = {name: [] for name in feature_spec}
+  for batch in dataset:
+    for name in feature_spec:
+      value = batch[name].numpy()
+      columns[name].append(value.reshape(len(value), -1)[:, 0] if value.ndim > 1 else value)
+  return {name: np.concatenate(parts) for name, parts in columns.items()}
+
+
+def _raw_split(examples_uri: str, split: str) -> pd.DataFrame:
+  import tensorflow as tf
+  spec = {name: tf.io.FixedLenFeature([1], tf.string) for name in
+          ('request_id', 'item_id', 'query', 'title', 'request_type')}
+  spec['gain'] = tf.io.FixedLenFeature([1], tf.float32)
+  columns = _read_split(examples_uri, split, spec)
+  frame = pd.DataFrame(columns)
+  for name in ('request_id', 'item_id', 'query', 'title', 'request_type'):
+    frame[name] = frame[name].map(bytes.decode)
+  return frame
+
+
+def align(raw: pd.DataFrame, request_ids: np.ndarray, item_idx: np.ndarray,
+          item_vocabulary: List[str]) -> pd.DataFrame:
+  """Raw examples reordered to the transformed examples' order (Beam does not keep order),
+  matched on (request id, item index through Transform's item vocabulary)."""
+  index = {item: i + 1 for i, item in enumerate(item_vocabulary)}
+  keyed = raw.assign(item_idx=raw['item_id'].map(index).fillna(len(index) + 1).astype(int))
+  keyed = keyed.set_index(['request_id', 'item_idx'])
+  wanted = pd.MultiIndex.from_arrays([[r.decode() for r in request_ids], item_idx.astype(int)])
+  aligned = keyed.reindex(wanted)
+  if aligned['gain'].isna().any():
+    raise RuntimeError('raw and transformed eval examples do not match')
+  return aligned.reset_index().rename(columns={'level_0': 'request_id'})
+
+
+def ndcg_by_type(frame: pd.DataFrame, scores: np.ndarray) -> Dict[str, float]:
+  out = {'overall': ranking_metrics.ndcg_at_k(frame['request_id'].values,
+                                              frame['gain'].values, scores, 10)}
+  for kind in ('search', 'recommend'):
+    mask = (frame['request_type'] == kind).values
+    out[kind] = ranking_metrics.ndcg_at_k(frame['request_id'].values[mask],
+                                          frame['gain'].values[mask], scores[mask], 10)
+  return out
+
+
+def popularity_scores(train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+  counts = train[train['gain'] > 0].groupby('item_id').size()
+  return frame['item_id'].map(counts).fillna(0).values.astype(float)
+
+
+def bm25_scores(catalog: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+  from rank_bm25 import BM25Okapi
+  titles = catalog['title'].str.lower().str.split().tolist()
+  index = {item: i for i, item in enumerate(catalog['item_id'])}
+  bm25 = BM25Okapi(titles)
+  scores = np.zeros(len(frame))
+  for query, rows in frame.groupby('query').groups.items():
+    if not query:
+      continue
+    all_scores = bm25.get_scores(query.lower().split())
+    positions = frame.loc[rows, 'item_id'].map(index).values
+    scores[np.asarray(frame.index.get_indexer(rows))] = all_scores[positions]
+  return scores
+
+
+def oracle_scores(truth: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+  # Sampled negatives were never shown, so their utility was never drawn: ranked last.
+  utility = truth.set_index(['request_id', 'item_id'])['utility']
+  keys = pd.MultiIndex.from_arrays([frame['request_id'], frame['item_id']])
+  return utility.reindex(keys).fillna(-1e9).values
+
+
+def lambdamart_scores(splits: Dict[str, Dict[str, np.ndarray]]) -> (np.ndarray, Dict):
+  import lightgbm
+
+  def matrix(split):
+    columns = splits[split]
+    order = np.argsort(columns['request_id'], kind='stable')
+    x = pd.DataFrame({name: columns[name][order] for name in LGBM_FEATURES})
+    for name in LGBM_CATEGORICAL:
+      x[name] = x[name].astype('category')
+    _, group_sizes = np.unique(columns['request_id'][order], return_counts=True)
+    return x, columns['gain'][order].astype(int), group_sizes, order
+
+  x_train, y_train, g_train, _ = matrix('train')
+  x_valid, y_valid, g_valid, _ = matrix('validation')
+  x_eval, _, _, order = matrix('eval')
+  ranker = lightgbm.LGBMRanker(objective='lambdarank', n_estimators=500, learning_rate=0.05,
+                               num_leaves=31, min_child_samples=20, verbose=-1,
+                               random_state=7)
+  ranker.fit(x_train, y_train, group=g_train, eval_set=[(x_valid, y_valid)],
+             eval_group=[g_valid], eval_at=[10],
+             callbacks=[lightgbm.early_stopping(30, verbose=False)])
+  scores = np.empty(len(order))
+  scores[order] = ranker.predict(x_eval, num_iteration=ranker.best_iteration_)
+  return scores, {'best_iteration': int(ranker.best_iteration_ or 0)}
+
+
+def simulator_realism(data_dir: str) -> Dict:
+  events = pd.concat(pd.read_parquet(p) for p in
+                     sorted(glob.glob(os.path.join(data_dir, 'events', '*', '*.parquet'))))
+  shown = events[events['event'] == 'impression']
+  clicked = events[(events['event'] == 'click') & events['position'].notna()]
+  ctr = (clicked.groupby('position').size() / shown.groupby('position').size()).fillna(0)
+  engaged_requests = events[events['event'] != 'impression']['request_id'].nunique()
+  return {'ctr_by_position': {int(k): round(float(v), 4) for k, v in ctr.items()},
+          'share_of_requests_with_engagement': round(
+              engaged_requests / events['request_id'].nunique(), 4),
+          'impressions': int(len(shown)), 'clicks': int((events['event'] == 'click').sum())}
+
+
+def run(home: str, requests_per_day: int) -> Dict:
+  import tensorflow_transform as tft
+  from recfusion.components.fusion import methods, weighted
+  from recfusion.components.fusion.executor import score_split
+  from recfusion.config import load_config
+  from recfusion.pipeline.local_runner import RunHome, run_pipeline
+  from recfusion.pipeline.run_summary import summarize_run
+  from recfusion.cli import _generated_data
+
+  started = time.monotonic()
+  config = load_config(overrides=bench_config_overrides(requests_per_day))
+  run_home = RunHome(os.path.abspath(home))
+  data_dir = _generated_data(config, run_home)
+  result = run_pipeline(config, run_home, data_dir)
+  summary = summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id)
+  outputs = {c.name: c.outputs for c in summary.components}
+  examples_uri = outputs['LogJoinExampleGen']['examples'][0]
+  transformed_uri = outputs['Transform']['transformed_examples'][0]
+  tft_output = tft.TFTransformOutput(outputs['Transform']['transform_graph'][0])
+  ranker_dirs = {name: os.path.join(outputs[f'Trainer.{name}']['model'][0], 'Format-Serving')
+                 for name in RANKERS}
+
+  scored = {split: score_split(os.path.join(transformed_uri, f'Split-{split}'), tft_output,
+                               ranker_dirs) for split in ('validation', 'eval')}
+  spec = tft_output.transformed_feature_spec()
+  wanted = {k: spec[k] for k in LGBM_FEATURES + ('request_id', 'gain')}
+  # Read in the same file order as score_split, so rows line up with the rankers' scores.
+  transformed = {split: _read_split(transformed_uri, split, wanted)
+                 for split in ('train', 'validation', 'eval')}
+  vocabulary = [line.strip() for line in open(tft_output.vocabulary_file_by_name('item_id'),
+                                              encoding='utf-8')]
+  eval_frame = align(_raw_split(examples_uri, 'eval'), transformed['eval']['request_id'],
+                     transformed['eval']['item_idx'], vocabulary)
+  np.testing.assert_array_equal(eval_frame['gain'].values, scored['eval']['gain'])
+  train_frame = _raw_split(examples_uri, 'train')
+
+  validation = scored['validation']
+  standardizers = {n: weighted.Standardizer.fit(validation[n]) for n in RANKERS}
+  standardize = lambda split: {n: standardizers[n].apply(scored[split][n]) for n in RANKERS}
+  context = lambda split: {k: scored[split][k] for k in methods.CONTEXT_FEATURES}
+
+  scores: Dict[str, np.ndarray] = {}
+  catalog = pd.read_parquet(os.path.join(data_dir, 'catalog.parquet'))
+  truth = pd.read_parquet(os.path.join(data_dir, 'truth', 'utility.parquet'))
+  scores['oracle'] = oracle_scores(truth, eval_frame)
+  scores['popularity'] = popularity_scores(train_frame, eval_frame)
+  scores['bm25'] = bm25_scores(catalog, eval_frame)
+  scores['lightgbm_lambdamart'], lgbm_info = lambdamart_scores(transformed)
+  for name in RANKERS:
+    scores[name] = scored['eval'][name]
+  fusion_info = {}
+  for method in FUSION_METHODS:
+    fused, _ = methods.fit(method, list(RANKERS), standardize('validation'),
+                           context('validation'), validation['gain'], validation['request_id'],
+                           grid_step=config.fusion.grid_step)
+    scores[f'fusion_{method}'] = fused.score(standardize('eval'), context('eval'))
+    fusion_info[method] = fused.describe()
+
+  table = {name: ndcg_by_type(eval_frame, value) for name, value in scores.items()}
+  table['bm25'] = {'search': table['bm25']['search']}  # BM25 needs a query
+  oracle, popularity = table['oracle'], table['popularity']
+  for name, row in table.items():
+    row['headroom'] = {kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
+                       for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
+  best_single = max(RANKERS, key=lambda n: table[n]['overall'])
+  best_fusion = max(FUSION_METHODS, key=lambda m: table[f'fusion_{m}']['overall'])
+  headroom = lambda name: table[name]['headroom']['overall']
+  return {
+      'data': {'examples': {s: int(summary.join_report[f'examples_{s}'])
+                            for s in ('train', 'validation', 'eval')},
+               'requests': int(summary.join_report['requests']),
+               'config': bench_config_overrides(requests_per_day)},
+      'ndcg@10': table,
+      'best_single_model': best_single, 'best_fusion_method': best_fusion,
+      'targets': {
+          'best_fusion_headroom_overall': headroom(f'fusion_{best_fusion}'),
+          'fusion_minus_best_single_headroom': headroom(f'fusion_{best_fusion}') -
+                                               headroom(best_single),
+          'fusion_beats_lightgbm': {kind: table[f'fusion_{best_fusion}'][kind] >
+                                    table['lightgbm_lambdamart'][kind]
+                                    for kind in ('overall', 'search', 'recommend')},
+          'default_method_is_best': config.fusion.method == best_fusion},
+      'fusion': fusion_info, 'lightgbm': lgbm_info,
+      'simulator': simulator_realism(data_dir),
+      'seconds': round(time.monotonic() - started, 1),
+  }
+
+
+def markdown(result: Dict) -> str:
+  lines = ['| model | NDCG@10 overall | search | recommend | headroom captured |',
+           '|---|---|---|---|---|']
+  for name, row in result['ndcg@10'].items():
+    cells = [f'{row[k]:.4f}' if k in row else '-' for k in ('overall', 'search', 'recommend')]
+    headroom = row.get('headroom', {}).get('overall', row.get('headroom', {}).get('search'))
+    lines.append(f'| {name} | ' + ' | '.join(cells) +
+                 f' | {"-" if headroom is None else f"{100 * headroom:.1f}%"} |')
+  data = result['data']['examples']
+  lines.append('')
+  lines.append(f'eval split: {data["eval"]} examples (train {data["train"]}, validation '
+               f'{data["validation"]}); best single model: {result["best_single_model"]}; '
+               f'best fusion: {result["best_fusion_method"]}.')
+  simulator = result['simulator']
+  lines.append(f'simulator: CTR by position {simulator["ctr_by_position"]}; '
+               f'{100 * simulator["share_of_requests_with_engagement"]:.1f}% of requests '
+               'have any engagement.')
+  return '\n'.join(lines) + '\n'
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--home', default='bench/home')
+  parser.add_argument('--out', default='bench/quality.json')
+  parser.add_argument('--requests-per-day', type=int, default=2950,
+                      help='7 days x 2950 requests: about 202,000 examples')
+  args = parser.parse_args()
+  result = run(args.home, args.requests_per_day)
+  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+  with open(args.out, 'w') as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+  table = markdown(result)
+  with open(os.path.splitext(args.out)[0] + '.md', 'w') as f:
+    f.write(table)
+  print(table)
+
+
+if __name__ == '__main__':
+  main()
