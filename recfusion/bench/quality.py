@@ -155,7 +155,7 @@ def simulator_realism(data_dir: str) -> Dict:
           'impressions': int(len(shown)), 'clicks': int((events['event'] == 'click').sum())}
 
 
-def run(home: str, requests_per_day: int) -> Dict:
+def run(home: str, requests_per_day: int, overrides: List[str] = ()) -> Dict:
   import tensorflow_transform as tft
   from recfusion.components.fusion import methods, weighted
   from recfusion.components.fusion.executor import score_split
@@ -165,7 +165,7 @@ def run(home: str, requests_per_day: int) -> Dict:
   from recfusion.cli import _generated_data
 
   started = time.monotonic()
-  config = load_config(overrides=bench_config_overrides(requests_per_day))
+  config = load_config(overrides=bench_config_overrides(requests_per_day) + list(overrides))
   run_home = RunHome(os.path.abspath(home))
   data_dir = _generated_data(config, run_home)
   result = run_pipeline(config, run_home, data_dir)
@@ -226,7 +226,7 @@ def run(home: str, requests_per_day: int) -> Dict:
       'data': {'examples': {s: int(summary.join_report[f'examples_{s}'])
                             for s in ('train', 'validation', 'eval')},
                'requests': int(summary.join_report['requests']),
-               'config': bench_config_overrides(requests_per_day)},
+               'config': bench_config_overrides(requests_per_day) + list(overrides)},
       'ndcg@10': table,
       'best_single_model': best_single, 'best_fusion_method': best_fusion,
       'targets': {
@@ -269,8 +269,10 @@ def main() -> None:
   parser.add_argument('--out', default='bench/quality.json')
   parser.add_argument('--requests-per-day', type=int, default=2950,
                       help='7 days x 2950 requests: about 202,000 examples')
+  parser.add_argument('--set', dest='overrides', action='append', default=[],
+                      metavar='KEY=VALUE', help='run config override, as for recfusion run')
   args = parser.parse_args()
-  result = run(args.home, args.requests_per_day)
+  result = run(args.home, args.requests_per_day, args.overrides)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, 'w') as f:
     json.dump(result, f, indent=2, sort_keys=True)

@@ -1,0 +1,102 @@
+"""Submitting and scheduling the compiled pipeline on a Kubeflow Pipelines v2 endpoint.
+
+Thin over `kfp.Client` (KFP's own REST client): what this module adds is the product's rules,
+namely the token never comes from a flag value (a file or an environment variable, so it stays
+out of shell history), cron expressions in the usual 5 fields are accepted, and every failure
+(unreachable host, rejected spec, bad token) becomes one readable line.
+"""
+import os
+from typing import Any, Dict, List, Optional
+
+TOKEN_ENV = 'RECFUSION_KFP_TOKEN'
+
+
+class KubeflowError(RuntimeError):
+  """The cluster could not be reached or refused the request; the message says which."""
+
+
+def read_token(token_file: Optional[str]) -> Optional[str]:
+  if token_file:
+    try:
+      with open(token_file) as f:
+        token = f.read().strip()
+    except OSError as e:
+      raise KubeflowError(f'cannot read token file {token_file}: {e.strerror}') from e
+    if not token:
+      raise KubeflowError(f'token file {token_file} is empty')
+    return token
+  return os.environ.get(TOKEN_ENV) or None
+
+
+def kfp_cron(expression: str) -> str:
+  """KFP wants 6 fields (seconds first); the usual 5-field cron gets second 0."""
+  fields = expression.split()
+  if len(fields) == 5:
+    return '0 ' + ' '.join(fields)
+  if len(fields) == 6:
+    return ' '.join(fields)
+  raise KubeflowError(f'cron expression {expression!r} needs 5 fields (minute hour day month '
+                      'weekday) or 6 (with seconds first)')
+
+
+def _explain(error: Exception, host: str) -> KubeflowError:
+  from kfp_server_api.exceptions import ApiException
+  if isinstance(error, ApiException):
+    detail = (error.body or '').strip() if isinstance(error.body, str) else str(error.body)
+    if error.status in (401, 403):
+      return KubeflowError(f'{host} refused the credentials (HTTP {error.status}); set '
+                           f'{TOKEN_ENV} or pass --token-file: {detail}')
+    return KubeflowError(f'{host} rejected the request (HTTP {error.status}): {detail}')
+  return KubeflowError(f'cannot reach Kubeflow Pipelines at {host}: '
+                       f'{type(error).__name__}: {str(error).splitlines()[0][:300]}')
+
+
+class Pipelines:
+  """The few KFP operations recfusion needs, against one endpoint."""
+
+  def __init__(self, host: str, token: Optional[str] = None, namespace: str = 'kubeflow'):
+    import kfp
+    self.host = host
+    try:
+      self._client = kfp.Client(host=host, existing_token=token, namespace=namespace)
+    except Exception as e:  # pylint: disable=broad-except  (kfp raises many kinds)
+      raise _explain(e, host) from e
+
+  def _call(self, function, *args, **kwargs):
+    try:
+      return function(*args, **kwargs)
+    except Exception as e:  # pylint: disable=broad-except
+      raise _explain(e, self.host) from e
+
+  def _experiment_id(self, experiment: str) -> str:
+    return self._call(self._client.create_experiment, name=experiment).experiment_id
+
+  def submit(self, package: str, experiment: str, run_name: str,
+             arguments: Optional[Dict[str, Any]] = None) -> str:
+    result = self._call(self._client.create_run_from_pipeline_package, package,
+                        arguments=arguments or {}, run_name=run_name,
+                        experiment_name=experiment)
+    return result.run_id
+
+  def schedule(self, package: str, experiment: str, name: str, cron: str,
+               max_concurrency: int) -> str:
+    experiment_id = self._experiment_id(experiment)
+    recurring = self._call(self._client.create_recurring_run, experiment_id=experiment_id,
+                           job_name=name, cron_expression=kfp_cron(cron),
+                           max_concurrency=max_concurrency, no_catchup=True,
+                           pipeline_package_path=package)
+    return recurring.recurring_run_id
+
+  def schedules(self, experiment: Optional[str] = None) -> List[Dict[str, Any]]:
+    kwargs = {'experiment_id': self._experiment_id(experiment)} if experiment else {}
+    response = self._call(self._client.list_recurring_runs, page_size=100, **kwargs)
+    rows = []
+    for run in response.recurring_runs or []:
+      trigger = run.trigger.cron_schedule.cron if run.trigger and run.trigger.cron_schedule \
+          else ''
+      rows.append({'id': run.recurring_run_id, 'name': run.display_name, 'cron': trigger,
+                   'max_concurrency': run.max_concurrency, 'status': run.status})
+    return rows
+
+  def unschedule(self, recurring_run_id: str) -> None:
+    self._call(self._client.delete_recurring_run, recurring_run_id)

@@ -1,0 +1,183 @@
+"""`recfusion submit` and `schedule` against a local HTTP server that speaks the KFP v2beta1
+REST endpoints they use; the requests it receives are asserted, and so is error handling."""
+import http.server
+import json
+import re
+import threading
+import urllib.parse
+
+import pytest
+from click.testing import CliRunner
+
+from recfusion import cli
+from recfusion.config import load_config
+from recfusion.pipeline import kubeflow_client, kubeflow_runner
+
+
+class FakeKfp(http.server.BaseHTTPRequestHandler):
+  state: dict = {}
+
+  def log_message(self, *args):  # keep test output clean
+    pass
+
+  def _reply(self, status, body):
+    payload = json.dumps(body).encode()
+    self.send_response(status)
+    self.send_header('Content-Type', 'application/json')
+    self.send_header('Content-Length', str(len(payload)))
+    self.end_headers()
+    self.wfile.write(payload)
+
+  def _record(self, body=None):
+    self.state['requests'].append({'method': self.command, 'path': self.path, 'body': body,
+                                   'authorization': self.headers.get('Authorization')})
+
+  def do_GET(self):  # noqa: N802 (http.server's naming)
+    self._record()
+    path = urllib.parse.urlparse(self.path)
+    if path.path.endswith('/healthz'):
+      return self._reply(200, {'multi_user': False})
+    if path.path.endswith('/experiments'):
+      wanted = urllib.parse.parse_qs(path.query).get('filter', [''])[0]
+      found = [e for e in self.state['experiments'] if e['display_name'] in wanted]
+      return self._reply(200, {'experiments': found, 'total_size': len(found)})
+    if path.path.endswith('/recurringruns'):
+      runs = list(self.state['recurring'].values())
+      # The real API's list responses spell this key in camelCase.
+      return self._reply(200, {'recurringRuns': runs, 'total_size': len(runs)})
+    return self._reply(404, {'error': 'not found'})
+
+  def do_POST(self):  # noqa: N802
+    body = json.loads(self.rfile.read(int(self.headers['Content-Length'])) or b'{}')
+    self._record(body)
+    if self.path.endswith('/experiments'):
+      experiment = {'experiment_id': f'exp-{len(self.state["experiments"]) + 1}',
+                    'display_name': body['display_name']}
+      self.state['experiments'].append(experiment)
+      return self._reply(200, experiment)
+    if self.path.endswith('/runs'):
+      if self.state.get('reject'):
+        return self._reply(400, {'error': 'pipeline spec is invalid: unknown executor',
+                                 'code': 3})
+      return self._reply(200, {'run_id': 'run-1', 'display_name': body['display_name'],
+                               'experiment_id': body.get('experiment_id')})
+    if self.path.endswith('/recurringruns'):
+      identifier = f'rr-{len(self.state["recurring"]) + 1}'
+      recurring = dict(body, recurring_run_id=identifier, status='ENABLED')
+      self.state['recurring'][identifier] = recurring
+      return self._reply(200, recurring)
+    return self._reply(404, {'error': 'not found'})
+
+  def do_DELETE(self):  # noqa: N802
+    self._record()
+    identifier = self.path.rsplit('/', 1)[-1]
+    if self.state['recurring'].pop(identifier, None) is None:
+      return self._reply(404, {'error': f'recurring run {identifier} not found'})
+    return self._reply(200, {})
+
+
+@pytest.fixture
+def kfp_server():
+  FakeKfp.state = {'requests': [], 'experiments': [], 'recurring': {}}
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), FakeKfp)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield f'http://127.0.0.1:{server.server_address[1]}', FakeKfp.state
+  server.shutdown()
+  server.server_close()
+
+
+@pytest.fixture(scope='module')
+def package(tmp_path_factory):
+  out = tmp_path_factory.mktemp('compiled')
+  config = load_config(overrides=['data.dir=/mnt/shop'])
+  return kubeflow_runner.compile_pipeline(config, 'reg/recfusion:1', 'gs://b/root',
+                                          str(out))['pipeline']
+
+
+def _posts(state, suffix):
+  return [r for r in state['requests'] if r['method'] == 'POST' and r['path'].endswith(suffix)]
+
+
+def test_submit_sends_the_compiled_spec_with_the_token_from_a_file(kfp_server, package,
+                                                                  tmp_path):
+  host, state = kfp_server
+  token = tmp_path / 'token'
+  token.write_text('s3cret\n')
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'submit', '--host', host, '--package', package, '--token-file', str(token),
+      '--experiment', 'shop-ranking', '--run-name', 'nightly'])
+  assert result.exit_code == 0, result.stderr + repr(result.exception)
+  assert 'run-1' in result.stderr
+  (run,) = _posts(state, '/runs')
+  assert run['body']['display_name'] == 'nightly'
+  assert run['body']['experiment_id'] == 'exp-1'
+  # kfp sends the pipeline spec and, beside it, the kubernetes platform spec of the package.
+  spec = run['body']['pipeline_spec']['pipeline_spec']
+  assert set(spec['root']['dag']['tasks']) >= {'Fusion', 'Evaluator', 'Trainer.text'}
+  assert spec['deploymentSpec']['executors']['Trainer.text_executor']['container'][
+      'resources']['accelerator'] == {'count': '1', 'type': 'nvidia.com/gpu'}
+  platform = run['body']['pipeline_spec']['platform_spec']['platforms']['kubernetes']
+  assert platform['deploymentSpec']['executors']['Trainer.text_executor']['nodeSelector'] == {
+      'labels': {'nvidia.com/gpu.present': 'true'}}
+  assert all(r['authorization'] == 'Bearer s3cret' for r in state['requests'])
+  assert _posts(state, '/experiments')[0]['body']['display_name'] == 'shop-ranking'
+
+
+def test_schedule_create_list_delete(kfp_server, package, monkeypatch):
+  host, state = kfp_server
+  monkeypatch.setenv(kubeflow_client.TOKEN_ENV, 'from-env')
+  runner = CliRunner(mix_stderr=False)
+  created = runner.invoke(cli.main, ['schedule', 'create', '--host', host, '--package', package,
+                                     '--cron', '0 3 * * *', '--max-concurrency', '1',
+                                     '--name', 'nightly-retrain'])
+  assert created.exit_code == 0, created.stderr + repr(created.exception)
+  (recurring,) = _posts(state, '/recurringruns')
+  body = recurring['body']
+  assert body['display_name'] == 'nightly-retrain'
+  assert body['trigger']['cron_schedule']['cron'] == '0 0 3 * * *'
+  assert int(body['max_concurrency']) == 1 and body['no_catchup'] is True
+  assert recurring['authorization'] == 'Bearer from-env'
+  listed = runner.invoke(cli.main, ['schedule', 'list', '--host', host, '--json'])
+  assert listed.exit_code == 0, listed.stderr
+  rows = [json.loads(line) for line in listed.stdout.splitlines()]
+  assert [(r['id'], r['name'], r['cron']) for r in rows] == [
+      ('rr-1', 'nightly-retrain', '0 0 3 * * *')]
+  deleted = runner.invoke(cli.main, ['schedule', 'delete', '--host', host, 'rr-1'])
+  assert deleted.exit_code == 0, deleted.stderr
+  assert state['recurring'] == {}
+  missing = runner.invoke(cli.main, ['schedule', 'delete', '--host', host, 'rr-9'])
+  assert missing.exit_code == 1 and 'HTTP 404' in missing.stderr
+
+
+def test_a_rejected_spec_is_one_readable_line(kfp_server, package):
+  host, state = kfp_server
+  state['reject'] = True
+  result = CliRunner(mix_stderr=False).invoke(cli.main, ['submit', '--host', host,
+                                                         '--package', package])
+  assert result.exit_code == 1
+  assert 'rejected the request (HTTP 400)' in result.stderr
+  assert 'pipeline spec is invalid: unknown executor' in result.stderr
+
+
+def test_an_unreachable_host_is_one_readable_line(package):
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'submit', '--host', 'http://127.0.0.1:9', '--package', package])
+  assert result.exit_code == 1
+  assert 'cannot reach Kubeflow Pipelines at http://127.0.0.1:9' in result.stderr
+
+
+def test_missing_package_and_bad_cron_are_usage_errors(tmp_path):
+  runner = CliRunner(mix_stderr=False)
+  result = runner.invoke(cli.main, ['submit', '--host', 'http://x', '--package',
+                                    str(tmp_path / 'nope.yaml')])
+  assert result.exit_code == 2 and 'recfusion compile' in result.stderr
+  with pytest.raises(kubeflow_client.KubeflowError, match='needs 5 fields'):
+    kubeflow_client.kfp_cron('every night')
+  assert kubeflow_client.kfp_cron('*/15 * * * *') == '0 */15 * * * *'
+
+
+def test_the_token_is_never_a_flag(runner=CliRunner()):
+  result = runner.invoke(cli.main, ['submit', '--help'])
+  assert '--token-file' in result.output
+  assert not re.search(r'--token\b(?!-file)', result.output)
