@@ -13,7 +13,7 @@ Compiling needs no cluster, network or credentials. Outputs, in `output_dir`:
 import json
 import logging
 import os
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
@@ -22,6 +22,7 @@ from recfusion.config import Config
 JOB_FILE = 'pipeline_job.json'
 PIPELINE_FILE = 'pipeline.yaml'
 UNCACHED_TASKS = ('LogJoinExampleGen', 'BaselineLookup')
+REGISTRY_TASKS = ('BaselineLookup', 'RegistryPusher')
 TRAINER_PREFIX = 'Trainer.'
 # Where the Dockerfile installs the project inside the image.
 IMAGE_PROJECT_ROOT = '/opt/recfusion'
@@ -47,20 +48,24 @@ def resource_spec(resources: Mapping[str, Any]):
   return spec
 
 
-def platform_spec(job: Dict[str, Any], trainer_settings: Mapping[str, Any]) -> Dict[str, Any]:
-  """kfp-kubernetes executor config: GPU trainers go to the GPU pool."""
-  executors = {}
+def platform_spec(job: Dict[str, Any], settings: Mapping[str, Any]) -> Dict[str, Any]:
+  """kfp-kubernetes executor config: GPU trainers go to the GPU pool; the tasks that read or
+  write the model registry mount its volume."""
+  executors: Dict[str, Dict[str, Any]] = {}
   tasks = job['pipelineSpec']['root']['dag']['tasks']
   components = job['pipelineSpec']['components']
+  trainer_settings = settings['trainer_resources']
   for name, task in tasks.items():
-    if not name.startswith(TRAINER_PREFIX):
-      continue
     label = components[task['componentRef']['name']]['executorLabel']
     config: Dict[str, Any] = {}
-    if trainer_settings.get('node_selector'):
-      config['nodeSelector'] = {'labels': dict(trainer_settings['node_selector'])}
-    if trainer_settings.get('tolerations'):
-      config['tolerations'] = [dict(t) for t in trainer_settings['tolerations']]
+    if name.startswith(TRAINER_PREFIX):
+      if trainer_settings.get('node_selector'):
+        config['nodeSelector'] = {'labels': dict(trainer_settings['node_selector'])}
+      if trainer_settings.get('tolerations'):
+        config['tolerations'] = [dict(t) for t in trainer_settings['tolerations']]
+    if name in REGISTRY_TASKS and settings.get('registry_pvc'):
+      config['pvcMount'] = [{'constant': settings['registry_pvc'],
+                             'mountPath': settings['registry_mount']}]
     if config:
       executors[label] = config
   return {'platforms': {'kubernetes': {'deploymentSpec': {'executors': executors}}}}
@@ -74,8 +79,9 @@ class _InvertedImageWarning(logging.Filter):
     return 'DEFAULT_IMAGE_PATH_KEY is not found' not in record.getMessage()
 
 
-def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir: str
-                     ) -> Dict[str, str]:
+def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir: str,
+                     schema_file: Optional[str] = None) -> Dict[str, str]:
+  """`schema_file`: the curated schema's path where the tasks run (default: in the image)."""
   from absl import logging as absl_logging
   from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
 
@@ -85,11 +91,11 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   if not config.data.dir:
     raise ValueError('data.dir must name the data folder as the cluster sees it '
                      '(for example --set data.dir=gs://bucket/shop or a mounted path)')
-  registry_root = config.push.dir or f'{pipeline_root.rstrip("/")}/registry'
+  registry_root = config.push.dir or settings['registry_mount']
   pipeline = create_pipeline(
       config, data_dir=config.data.dir, pipeline_root=pipeline_root,
       registry_dir=f'{registry_root.rstrip("/")}/{config.pipeline.name}',
-      schema_file=os.path.join(IMAGE_PROJECT_ROOT, 'schemas', 'schema.pbtxt'),
+      schema_file=schema_file or os.path.join(IMAGE_PROJECT_ROOT, 'schemas', 'schema.pbtxt'),
       beam_pipeline_args=list(settings['beam_args']))
   for component in pipeline.components:
     is_trainer = component.id.startswith(TRAINER_PREFIX)
@@ -123,7 +129,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   pipeline_path = os.path.join(output_dir, PIPELINE_FILE)
   with open(pipeline_path, 'w') as f:
     yaml.safe_dump_all([job['pipelineSpec'],
-                        platform_spec(job, settings['trainer_resources'])], f, sort_keys=True)
+                        platform_spec(job, settings)], f, sort_keys=True)
   return {'job': job_path, 'pipeline': pipeline_path}
 
 

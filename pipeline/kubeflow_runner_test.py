@@ -77,11 +77,15 @@ def test_gpu_trainers_are_pinned_to_the_gpu_pool_in_the_platform_spec(compiled):
   executors = platform['platforms']['kubernetes']['deploymentSpec']['executors']
   labels = {job['pipelineSpec']['components'][_tasks(job)[r]['componentRef']['name']][
       'executorLabel'] for r in RANKERS}
-  assert set(executors) == labels
-  for config in executors.values():
+  assert set(executors) == labels | {'BaselineLookup_executor', 'RegistryPusher_executor'}
+  for label in labels:
+    config = executors[label]
     assert config['nodeSelector'] == {'labels': {'nvidia.com/gpu.present': 'true'}}
     assert config['tolerations'] == [{'key': 'nvidia.com/gpu', 'operator': 'Exists',
                                       'effect': 'NoSchedule'}]
+  for label in ('BaselineLookup_executor', 'RegistryPusher_executor'):
+    assert executors[label] == {'pvcMount': [{'constant': 'recfusion-registry',
+                                              'mountPath': '/registry'}]}
 
 
 def test_tasks_reading_outside_state_are_never_cached_and_all_retry(compiled):
@@ -102,10 +106,21 @@ def test_paths_are_the_clusters_not_this_machines(compiled):
       'gs://shop-bucket/data'
   pusher = tasks['RegistryPusher']['inputs']['parameters']
   assert pusher['registry_dir']['runtimeValue']['constantValue']['stringValue'] == \
-      'gs://shop-bucket/root/registry/recfusion'
+      '/registry/recfusion'
   assert compiled[1] == compiled[0]['pipelineSpec']
 
 
 def test_compile_without_a_data_dir_is_a_usage_error(tmp_path):
   with pytest.raises(ValueError, match='data.dir must name the data folder'):
     kubeflow_runner.compile_pipeline(load_config(), IMAGE, 'gs://b/root', str(tmp_path))
+
+
+def test_custom_artifact_types_resolve_by_their_spec_title(compiled):
+  """The TFX entrypoint on the cluster imports a custom artifact type by its schema title."""
+  import re
+  from tfx.utils import import_utils
+  titles = set(re.findall(r'title: ([\w.]+)', json.dumps(compiled[0])))
+  custom = {t for t in titles if not t.startswith('tfx.')}
+  assert custom == {'recfusion.FusionReport', 'recfusion.HTMLReport'}
+  for title in custom:
+    assert import_utils.import_class_by_path(title).TYPE_NAME == title

@@ -8,3 +8,18 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 __version__ = '0.1.0'
+
+# Custom artifact types by the names they carry in a compiled Kubeflow spec ('recfusion.X'):
+# the TFX entrypoint imports them as `recfusion.X`. Resolved lazily, so that importing the
+# package stays free of TFX.
+_ARTIFACT_TYPES = {
+    'FusionReport': 'recfusion.components.fusion.component',
+    'HTMLReport': 'recfusion.components.run_report.component',
+}
+
+
+def __getattr__(name):
+  if name in _ARTIFACT_TYPES:
+    import importlib
+    return getattr(importlib.import_module(_ARTIFACT_TYPES[name]), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

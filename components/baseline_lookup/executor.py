@@ -1,11 +1,10 @@
 """BaselineLookup executor: the model in production is the registry's latest version."""
-import shutil
 from typing import Any, Dict, List
 
 from absl import logging
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
-from tfx.utils import path_utils
+from tfx.utils import io_utils, path_utils
 
 from recfusion import registry
 
@@ -29,7 +28,8 @@ class Executor(base_executor.BaseExecutor):
       artifact.set_int_custom_property(FOUND_PROPERTY, 0)
       return
     # A copy, not a reference: the evaluation must see the model as it was at lookup time.
-    shutil.copytree(current.path, path_utils.serving_model_path(artifact.uri))
+    # Through TFX's file I/O: the artifact may live in a bucket (a KFP pipeline root).
+    io_utils.copy_dir(current.path, path_utils.serving_model_path(artifact.uri))
     artifact.set_int_custom_property(FOUND_PROPERTY, 1)
     artifact.set_int_custom_property(VERSION_PROPERTY, current.version)
     artifact.set_string_custom_property('registry_path', current.path)

@@ -1,5 +1,7 @@
 """Reading the Evaluator's outputs: headline metrics of a TFMA result and the gate's verdict."""
 import os
+
+from tfx.dsl.io import fileio
 from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
@@ -45,8 +47,7 @@ def headline(evaluation_uri: str) -> Dict[str, float]:
 
 def failed_thresholds(evaluation_uri: str) -> List[str]:
   """Readable reasons why the gate rejected the model (empty when it passed)."""
-  if not os.path.exists(os.path.join(evaluation_uri, 'validations')) and not any(
-      name.startswith('validations') for name in os.listdir(evaluation_uri)):
+  if not fileio.glob(os.path.join(evaluation_uri, 'validations*')):
     return []
   result = tfma.load_validation_result(evaluation_uri)
   reasons = []

@@ -14,6 +14,8 @@ from recfusion.components.fusion import executor
 
 class FusionReport(types.Artifact):
   """JSON report of a fusion: method, weights, validation metrics per model and fused."""
+  # On Kubeflow the TFX entrypoint imports a custom type by this name: recfusion/__init__.py
+  # resolves it (KFP also wants exactly one dot in it).
   TYPE_NAME = 'recfusion.FusionReport'
 
 

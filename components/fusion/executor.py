@@ -1,5 +1,4 @@
 """Fusion executor: scores `validation` with the three rankers, fits the fusion, exports one model."""
-import glob
 import json
 import os
 from typing import Any, Dict, List
@@ -9,6 +8,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
@@ -26,7 +26,7 @@ METHODS = ('weighted', 'gated', 'stacking')
 def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
                 ranker_dirs: Dict[str, str], batch_size: int = 4096) -> Dict[str, np.ndarray]:
   """Every ranker's score on one split of transformed examples, with request ids and gains."""
-  files = sorted(glob.glob(os.path.join(examples_uri, '*.gz')))
+  files = sorted(fileio.glob(os.path.join(examples_uri, '*.gz')))
   if not files:
     raise FileNotFoundError(f'no transformed examples in {examples_uri}')
   rankers = {name: tf.saved_model.load(path) for name, path in ranker_dirs.items()}
@@ -94,8 +94,9 @@ class Executor(base_executor.BaseExecutor):
     }
     report['metrics']['fused'] = ranking_metrics.headline(request_ids, gains, validation_scores)
     report_artifact = artifact_utils.get_single_instance(output_dict['fusion_report'])
-    with open(os.path.join(report_artifact.uri, REPORT_FILE), 'w') as f:
-      json.dump(report, f, indent=2, sort_keys=True)
+    fileio.makedirs(report_artifact.uri)
+    with fileio.open(os.path.join(report_artifact.uri, REPORT_FILE), 'w') as f:
+      f.write(json.dumps(report, indent=2, sort_keys=True))
     report_artifact.set_string_custom_property('report', json.dumps(report, sort_keys=True))
     model_artifact.set_string_custom_property('fusion_method', method)
     logging.info('Fusion (%s): weights %s; validation metrics %s', method, fusion.mean_weights,

@@ -7,6 +7,7 @@ import apache_beam as beam
 from absl import logging
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
@@ -174,8 +175,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     report['spans'] = contract.span_numbers(selected)
     report['split_mode'] = split_config['mode']
     _check_nonempty_splits(report, exec_properties['input_base'])
-    with open(os.path.join(examples.uri, REPORT_FILE), 'w') as f:
-      json.dump(report, f, indent=2, sort_keys=True)
+    with fileio.open(os.path.join(examples.uri, REPORT_FILE), 'w') as f:
+      f.write(json.dumps(report, indent=2, sort_keys=True))
     examples.span = max(report['spans'])
     examples.set_string_custom_property('spans', ','.join(map(str, report['spans'])))
     examples.set_string_custom_property('join_report', json.dumps(report, sort_keys=True))

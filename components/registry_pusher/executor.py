@@ -5,6 +5,7 @@ from typing import Any, Dict, List
 
 from absl import logging
 from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
@@ -18,7 +19,7 @@ PUSHED_DESTINATION = 'pushed_destination'
 
 def is_blessed(blessing) -> bool:
   return (blessing.get_int_custom_property('blessed') == 1 or
-          os.path.exists(os.path.join(blessing.uri, 'BLESSED')))
+          fileio.exists(os.path.join(blessing.uri, 'BLESSED')))
 
 
 class Executor(base_executor.BaseExecutor):
@@ -44,6 +45,7 @@ class Executor(base_executor.BaseExecutor):
     pushed.set_int_custom_property(PUSHED, 1)
     pushed.set_string_custom_property(PUSHED_VERSION, str(record.version))
     pushed.set_string_custom_property(PUSHED_DESTINATION, record.path)
+    fileio.makedirs(pushed.uri)
     io_utils.write_string_file(os.path.join(pushed.uri, 'registry_record.json'),
                                json.dumps({'version': record.version, 'path': record.path}))
     logging.info('RegistryPusher: pushed version %d to %s', record.version, record.path)

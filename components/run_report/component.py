@@ -14,6 +14,8 @@ from recfusion.components.run_report import executor
 
 class HTMLReport(types.Artifact):
   """A self-contained HTML page (`report.html` in the artifact folder)."""
+  # On Kubeflow the TFX entrypoint imports a custom type by this name: recfusion/__init__.py
+  # resolves it (KFP also wants exactly one dot in it).
   TYPE_NAME = 'recfusion.HTMLReport'
 
 

@@ -5,6 +5,7 @@ from typing import Any, Dict, List
 
 from absl import logging
 from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from recfusion.components.baseline_lookup.executor import VERSION_PROPERTY, baseline_found
@@ -47,9 +48,9 @@ class Executor(base_executor.BaseExecutor):
         run_id=(self._context.pipeline_run_id if self._context else '') or '',
         pipeline=exec_properties.get('pipeline_name', ''), pushed=push)
     output = artifact_utils.get_single_instance(output_dict['report'])
-    os.makedirs(output.uri, exist_ok=True)
+    fileio.makedirs(output.uri)
     path = os.path.join(output.uri, REPORT_FILE)
-    with open(path, 'w') as f:
+    with fileio.open(path, 'w') as f:
       f.write(render.html(report))
     output.set_int_custom_property('blessed', int(bool(report.blessed)))
     logging.info('RunReport: wrote %s', path)

@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.example_validator import executor as stock_executor
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 
 from recfusion.data.contract import DataContractError
@@ -36,7 +37,7 @@ def read_anomalies(anomalies_artifact) -> Dict[str, anomalies_pb2.Anomalies]:
     path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split),
                         stock_executor.DEFAULT_FILE_NAME)
     anomalies = anomalies_pb2.Anomalies()
-    with open(path, 'rb') as f:
+    with fileio.open(path, 'rb') as f:
       anomalies.ParseFromString(f.read())
     by_split[split] = anomalies
   return by_split

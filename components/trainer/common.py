@@ -8,7 +8,6 @@ per example. It is exported as a SavedModel with two signatures:
 `position` features are dropped from the serving parse spec: serving requests have neither.
 """
 import dataclasses
-import glob
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
@@ -87,7 +86,7 @@ def transformed_dataset(file_patterns: List[str], tft_output: tft.TFTransformOut
                         keep: Optional[List[str]] = None) -> tf.data.Dataset:
   """(features, label) batches from Transform's gzipped TFRecords; label = graded gain / 3."""
   files = sorted(f for pattern in file_patterns
-                 for f in glob.glob(pattern if any(c in pattern for c in '*?[')
+                 for f in tf.io.gfile.glob(pattern if any(c in pattern for c in '*?[')
                                     else os.path.join(pattern, '*')))
   if not files:
     raise FileNotFoundError(f'no transformed examples in {file_patterns}')

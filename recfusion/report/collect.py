@@ -5,13 +5,13 @@ input artifacts, not ML Metadata) and `recfusion report` (which finds the URIs i
 build the same report.
 """
 import dataclasses
-import glob
 import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
+from tfx.dsl.io import fileio
 
 from recfusion.components.evaluator.results import metric_name
 from recfusion.components.fusion.fused_model import PROBABILITY_KEY
@@ -113,7 +113,7 @@ def _calibration(evaluation_uri: str) -> List[Tuple[float, float, float]]:
 
 
 def _eval_config(evaluation_uri: str) -> tfma.EvalConfig:
-  with open(os.path.join(evaluation_uri, 'eval_config.json')) as f:
+  with fileio.open(os.path.join(evaluation_uri, 'eval_config.json')) as f:
     stored = json.load(f)
   return json_format.ParseDict(stored.get('evalConfig', stored), tfma.EvalConfig(),
                                ignore_unknown_fields=True)
@@ -153,9 +153,9 @@ def read_anomalies(anomalies_uri: Optional[str]) -> List[str]:
   from tensorflow_metadata.proto.v0 import anomalies_pb2
   from recfusion.components.strict_example_validator.executor import describe_anomalies
   lines = []
-  for path in sorted(glob.glob(os.path.join(anomalies_uri, 'Split-*', 'SchemaDiff.pb'))):
+  for path in sorted(fileio.glob(os.path.join(anomalies_uri, 'Split-*', 'SchemaDiff.pb'))):
     anomalies = anomalies_pb2.Anomalies()
-    with open(path, 'rb') as f:
+    with fileio.open(path, 'rb') as f:
       anomalies.ParseFromString(f.read())
     split = os.path.basename(os.path.dirname(path))[len('Split-'):]
     lines += describe_anomalies(split, anomalies)
