@@ -11,8 +11,10 @@ A run home (default ./recfusion_home) holds everything a run writes:
 import dataclasses
 import datetime
 import hashlib
+import json
 import logging
 import os
+import shutil
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -71,6 +73,27 @@ def input_fingerprint(data_dir: str) -> str:
     digest.update(f'{os.path.relpath(path, data_dir)}:{stat.st_size}:{stat.st_mtime_ns};'
                   .encode())
   return digest.hexdigest()[:16]
+
+
+def generated_data(config: Config, home: RunHome,
+                   report: Callable[[str], None] = lambda _: None) -> str:
+  """The simulated shop of `config.generate` under the home, generated once per settings.
+
+  Written to a temporary folder and renamed into place, so an interrupted generation is
+  never mistaken for data.
+  """
+  from recfusion.data import simulator
+  settings = dataclasses.asdict(config.generate)
+  key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+  data_dir = home.generated_data_dir(key)
+  if not os.path.isdir(os.path.join(data_dir, 'events')):
+    partial = data_dir + '.partial'
+    shutil.rmtree(partial, ignore_errors=True)
+    counts = simulator.generate(partial, simulator.ShopConfig(**settings))
+    os.replace(partial, data_dir)
+    report(f'generated {counts["requests"]} requests ({counts["event_rows"]} event rows, '
+           f'{counts["spans"]} spans) into {data_dir}')
+  return data_dir
 
 
 def registry_state(registry_dir: str) -> str:

@@ -3,12 +3,10 @@
 Exit codes: 0 ok, 1 the run failed, 2 bad usage or bad input (config, data contract, anomalies).
 """
 import dataclasses
-import hashlib
 import json
 import logging
 import os
 import re
-import shutil
 import sys
 import time
 import warnings
@@ -138,19 +136,9 @@ def data_check(data_dir, config_file, overrides):
 
 
 def _generated_data(config: Config, home) -> str:
-  from recfusion.data import simulator
-  key = json.dumps(dataclasses.asdict(config.generate), sort_keys=True)
-  data_dir = home.generated_data_dir(hashlib.sha256(key.encode()).hexdigest()[:10])
-  if not os.path.isdir(os.path.join(data_dir, 'events')):
-    shop = simulator.ShopConfig(**dataclasses.asdict(config.generate))
-    partial = data_dir + '.partial'
-    shutil.rmtree(partial, ignore_errors=True)
-    with console.status('generating the embedded shop data...'):
-      counts = simulator.generate(partial, shop)
-    os.replace(partial, data_dir)
-    console.print(f'generated {counts["requests"]} requests ({counts["event_rows"]} event '
-                  f'rows, {counts["spans"]} spans) into {data_dir}')
-  return data_dir
+  from recfusion.pipeline.local_runner import generated_data
+  with console.status('generating the embedded shop data...'):
+    return generated_data(config, home, console.print)
 
 
 @main.command()

@@ -51,10 +51,6 @@ def fit_weights(request_ids: np.ndarray, gains: np.ndarray,
   return {name: float(w) for name, w in zip(names, best)}
 
 
-def fuse(standardized: Dict[str, np.ndarray], weights: Dict[str, float]) -> np.ndarray:
-  return sum(weights[name] * standardized[name] for name in sorted(weights))
-
-
 def fit_platt(scores: np.ndarray, engaged: np.ndarray, iterations: int = 100,
               l2: float = 1e-3) -> Sequence[float]:
   """Logistic calibration p = sigmoid(a * score + b) of engagement.

@@ -37,7 +37,7 @@ def test_fit_mixes_models_that_each_know_half_of_the_requests():
   b = np.where(np.arange(60) >= 30, right, 0.0)
   weights = weighted.fit_weights(ids, gains, {'a': a, 'b': b}, step=0.1)
   assert weights['a'] > 0 and weights['b'] > 0
-  fused = weighted.fuse({'a': a, 'b': b}, weights)
+  fused = weights['a'] * a + weights['b'] * b
   from recfusion import ranking_metrics
   assert ranking_metrics.ndcg_at_k(ids, gains, fused, 10) == 1.0
 

@@ -160,14 +160,13 @@ def run(home: str, requests_per_day: int, overrides: List[str] = ()) -> Dict:
   from recfusion.components.fusion import methods, weighted
   from recfusion.components.fusion.executor import score_split
   from recfusion.config import load_config
-  from recfusion.pipeline.local_runner import RunHome, run_pipeline
+  from recfusion.pipeline.local_runner import RunHome, generated_data, run_pipeline
   from recfusion.pipeline.run_summary import summarize_run
-  from recfusion.cli import _generated_data
 
   started = time.monotonic()
   config = load_config(overrides=bench_config_overrides(requests_per_day) + list(overrides))
   run_home = RunHome(os.path.abspath(home))
-  data_dir = _generated_data(config, run_home)
+  data_dir = generated_data(config, run_home, print)
   result = run_pipeline(config, run_home, data_dir)
   summary = summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id)
   outputs = {c.name: c.outputs for c in summary.components}
