@@ -34,6 +34,7 @@ class HParams:
   embedding_dim: int = 32
   hidden_units: int = 64
   patience: int = 1
+  seed: int = 13  # weights and shuffling: the same data and config train the same model
 
   @classmethod
   def from_config(cls, config: Optional[Mapping[str, Any]]) -> 'HParams':
@@ -143,6 +144,7 @@ def train_and_export(fn_args, build_model: Callable[[Dict[str, keras.Input], Voc
                                                      HParams], keras.Model]) -> None:
   """The body of every run_fn: train on `train`, early-stop on `validation`, export."""
   hparams = HParams.from_config(fn_args.custom_config)
+  keras.utils.set_random_seed(hparams.seed)
   tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   vocabularies = Vocabularies.from_transform(tft_output)
   with distribution_strategy().scope():
