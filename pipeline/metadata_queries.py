@@ -9,9 +9,8 @@ from typing import Any, Dict, List, Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from recfusion.pipeline.run_summary import open_store, summarize_run
+from recfusion.pipeline.run_summary import execution_state, open_store, summarize_run
 
-_STATES = {v: k.lower() for k, v in metadata_store_pb2.Execution.State.items()}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
 
@@ -45,7 +44,7 @@ def list_runs(store, pipeline: str, limit: int = 10) -> List[RunRow]:
     executions = store.get_executions_by_context(context.id)
     if not executions:
       continue
-    states = {_STATES.get(e.last_known_state, 'unknown') for e in executions}
+    states = {execution_state(e) for e in executions}
     status = ('failed' if 'failed' in states else
               'running' if states & {'running', 'new'} else 'complete')
     summary = summarize_run(store, pipeline, context.name)
@@ -103,7 +102,7 @@ def trace(store, artifact_id: int, seen: Optional[set] = None) -> LineageNode:
     return node
   execution = store.get_executions_by_id([producers[0].execution_id])[0]
   node.producer = _node_name(store, execution.id)
-  node.producer_state = _STATES.get(execution.last_known_state, 'unknown')
+  node.producer_state = execution_state(execution)
   node.producer_properties = {k: _value(v) for k, v in execution.custom_properties.items()
                               if k in ('input_base', 'window_spans', 'method', 'run_fn',
                                        'registry_dir')}

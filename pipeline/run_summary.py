@@ -9,6 +9,11 @@ from ml_metadata.proto import metadata_store_pb2
 _STATES = {v: k.lower() for k, v in metadata_store_pb2.Execution.State.items()}
 
 
+def execution_state(execution) -> str:
+  """'complete', 'cached', 'failed', 'running', ... of an MLMD execution."""
+  return _STATES.get(execution.last_known_state, 'unknown')
+
+
 @dataclasses.dataclass
 class ComponentRecord:
   name: str
@@ -77,7 +82,7 @@ def summarize_run(metadata, pipeline_name: str, run_id: str,
     name = node.name[len(node_prefix):]
     outputs = _output_artifacts(store, execution.id)
     ordered.append((execution.id, ComponentRecord(
-        name=name, state=_STATES.get(execution.last_known_state, 'unknown'),
+        name=name, state=execution_state(execution),
         seconds=(durations or {}).get(name),
         outputs={k: [a.uri for a in v] for k, v in outputs.items()})))
     for artifact in outputs.get('examples', []):

@@ -109,8 +109,9 @@ def sample_negatives(request: Request, catalog_ids: Sequence[str], count: int,
                      seed: int) -> List[Candidate]:
   """`count` catalog items the request did not log, seeded by the request id (reproducible)."""
   logged = {c.item_id for c in request.candidates}
-  available = len(catalog_ids) - len(logged & set(catalog_ids))
-  count = min(count, available)
+  # Logged items are catalog items (the contract rejects or skips the others), so this needs no
+  # set of the whole catalog per request; and it never exceeds what is really left to draw.
+  count = min(count, len(catalog_ids) - len(logged))
   if count <= 0:
     return []
   rng = np.random.default_rng(_stable_seed(seed, request.request_id))
