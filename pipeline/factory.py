@@ -62,8 +62,14 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
   # Transform does not read the anomalies; this edge is what makes bad data stop the run.
   transform.add_upstream_node(example_validator)
 
+  baseline = BaselineLookup(registry_dir=registry_dir, registry_state=registry_state)
   trainers = {}
   for ranker in RANKERS:
+    hparams = dict(config.trainers[ranker])
+    # Warm start reads the production model; without it the Trainer stays cacheable when
+    # only the registry changed.
+    base_model = ({'base_model': baseline.outputs['baseline_model']}
+                  if hparams.get('warm_start', True) else {})
     trainers[ranker] = Trainer(
         run_fn=run_fn(ranker),
         examples=transform.outputs['transformed_examples'],
@@ -71,14 +77,13 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
         schema=schema_gen.outputs['schema'],
         train_args=trainer_pb2.TrainArgs(splits=['train']),
         eval_args=trainer_pb2.EvalArgs(splits=['validation']),
-        custom_config=dict(config.trainers[ranker])).with_id(f'Trainer.{ranker}')
+        custom_config=hparams, **base_model).with_id(f'Trainer.{ranker}')
   fusion = Fusion(
       text_model=trainers['text'].outputs['model'], dcn_model=trainers['dcn'].outputs['model'],
       sequence_model=trainers['sequence'].outputs['model'],
       transform_graph=transform.outputs['transform_graph'],
       examples=transform.outputs['transformed_examples'],
       method=config.fusion.method, grid_step=config.fusion.grid_step)
-  baseline = BaselineLookup(registry_dir=registry_dir, registry_state=registry_state)
   evaluator = Evaluator(
       examples=example_gen.outputs['examples'], model=fusion.outputs['model'],
       baseline_model=baseline.outputs['baseline_model'],
@@ -102,7 +107,7 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
       pipeline_name=config.pipeline.name,
       pipeline_root=pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  *trainers.values(), fusion, baseline, evaluator, pusher, report],
+                  baseline, *trainers.values(), fusion, evaluator, pusher, report],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=list(beam_pipeline_args))

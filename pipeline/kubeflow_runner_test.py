@@ -39,7 +39,8 @@ def test_trainers_are_independent_and_fusion_waits_for_all_three(compiled):
   tasks = _tasks(job)
   for ranker in RANKERS:
     upstream = set(tasks[ranker]['dependentTasks'])
-    assert upstream == {'Transform', 'ImportSchemaGen'}
+    # BaselineLookup: the production model to warm-start from (trainers.*.warm_start).
+    assert upstream == {'Transform', 'ImportSchemaGen', 'BaselineLookup'}
   assert set(RANKERS) <= set(tasks['Fusion']['dependentTasks'])
   assert {'Fusion', 'BaselineLookup'} <= set(tasks['Evaluator']['dependentTasks'])
 

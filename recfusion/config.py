@@ -94,6 +94,7 @@ class Config:
 
 SPLIT_NAMES = ('train', 'validation', 'eval')
 FUSION_METHODS = ('weighted', 'gated', 'stacking')
+RANKING_LOSSES = ('pointwise', 'pairwise', 'listwise')  # components/trainer/losses.py
 
 
 def default_dict() -> Dict[str, Any]:
@@ -243,6 +244,13 @@ def _validate(config: Config) -> None:
     for key in ('epochs', 'batch_size', 'embedding_dim', 'hidden_units'):
       if not isinstance(hparams.get(key), int) or hparams[key] < 1:
         raise ConfigError(f'trainers.{name}.{key} must be a whole number >= 1')
+    if hparams.get('loss', 'listwise') not in RANKING_LOSSES:
+      raise ConfigError(f'trainers.{name}.loss must be one of {list(RANKING_LOSSES)}')
+    if not isinstance(hparams.get('warm_start', True), bool):
+      raise ConfigError(f'trainers.{name}.warm_start must be true or false')
+    if not isinstance(hparams.get('embedding_l2', 0.0), (int, float)) or \
+        hparams.get('embedding_l2', 0.0) < 0:
+      raise ConfigError(f'trainers.{name}.embedding_l2 must be a number >= 0')
   gen = config.generate
   if gen.file_format not in ('parquet', 'csv'):
     raise ConfigError("generate.file_format must be 'parquet' or 'csv'")

@@ -36,6 +36,10 @@ def test_file_then_set_overrides(tmp_path):
     ('data.on_unknown_item=ignore', "data.on_unknown_item must be 'error' or 'skip'"),
     ('data', '--set expects key=value'),
     ('data=3', "config key 'data' must be a mapping"),
+    ('trainers.dcn.loss=hinge',
+     "trainers.dcn.loss must be one of ['pointwise', 'pairwise', 'listwise']"),
+    ('trainers.text.warm_start=sometimes', 'expects bool'),
+    ('trainers.sequence.embedding_l2=-1', 'trainers.sequence.embedding_l2 must be a number >= 0'),
 ])
 def test_bad_overrides_name_the_key(override, message):
   with pytest.raises(ConfigError, match=None) as error:

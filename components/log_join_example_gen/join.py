@@ -188,7 +188,7 @@ def build_examples(request: Request, history: Sequence[str],
                    catalog: Mapping[str, CatalogItem], segments: Mapping[str, str],
                    negatives: Sequence[Candidate] = ()) -> List[tf.train.Example]:
   """One tf.Example per candidate; features as in schemas/schema.pbtxt."""
-  history_categories = [catalog[i].category for i in history if i in catalog]
+  history_items = [catalog[i] for i in history if i in catalog]
   shared = {
       'request_id': _bytes([request.request_id]),
       'user_id': _bytes([request.user_id]),
@@ -198,7 +198,9 @@ def build_examples(request: Request, history: Sequence[str],
       'timestamp': _ints([request.timestamp]),
       'span': _ints([request.span]),
       'history_item_ids': _bytes(history),
-      'history_categories': _bytes(history_categories),
+      'history_categories': _bytes([item.category for item in history_items]),
+      'history_brands': _bytes([item.brand for item in history_items]),
+      'history_prices': _floats([item.price for item in history_items]),
       'history_length': _ints([len(history)]),
       'history_bucket': _bytes([history_bucket(len(history))]),
   }

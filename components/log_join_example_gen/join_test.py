@@ -103,6 +103,8 @@ def test_build_examples_one_per_candidate_with_catalog_and_history_features():
   assert first['user_segment'].bytes_list.value == [b'premium']
   assert first['history_item_ids'].bytes_list.value == [b'h']
   assert first['history_categories'].bytes_list.value == [b'kitchen']
+  assert first['history_brands'].bytes_list.value == [b'y']
+  assert first['history_prices'].float_list.value == [3.0]
   assert first['history_length'].int64_list.value == [1]
   assert first['request_type'].bytes_list.value == [b'search']
   assert first['history_bucket'].bytes_list.value == [b'1-2']

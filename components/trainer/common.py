@@ -16,6 +16,7 @@ import tensorflow_transform as tft
 from absl import logging
 import tf_keras as keras
 
+from recfusion.components.trainer import losses, warm_start
 from recfusion.components.transform import preprocessing
 
 SCORE_KEY = 'score'
@@ -35,6 +36,11 @@ class HParams:
   hidden_units: int = 64
   patience: int = 1
   seed: int = 13  # weights and shuffling: the same data and config train the same model
+  loss: str = 'listwise'  # pointwise | pairwise | listwise (losses.py)
+  # L2 on the embedding rows a batch uses: ids seen rarely must not memorize click noise.
+  embedding_l2: float = 0.0
+  # Continue from the production model's weights when its architecture matches.
+  warm_start: bool = True
 
   @classmethod
   def from_config(cls, config: Optional[Mapping[str, Any]]) -> 'HParams':
@@ -58,7 +64,8 @@ class Vocabularies:
     return cls(tokens=size(preprocessing.TOKEN_VOCAB) + 2,
                items=size(preprocessing.ITEM_VOCAB) + 2,
                categories=size(preprocessing.CATEGORY_VOCAB) + 2,
-               brands=size('brand') + 1, segments=size('user_segment') + 1)
+               brands=size(preprocessing.BRAND_VOCAB) + 2,
+               segments=size('user_segment') + 1)
 
 
 def feature_inputs(tft_output: tft.TFTransformOutput) -> Dict[str, keras.Input]:
@@ -69,6 +76,12 @@ def feature_inputs(tft_output: tft.TFTransformOutput) -> Dict[str, keras.Input]:
       continue
     inputs[name] = keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, name=name)
   return inputs
+
+
+def embedding(size: int, dim: int, name: str, hp: HParams) -> keras.layers.Layer:
+  """An embedding table; `name` tells warm start which vocabulary its rows follow."""
+  return keras.layers.Embedding(size, dim, name=name, activity_regularizer=(
+      keras.regularizers.l2(hp.embedding_l2) if hp.embedding_l2 else None))
 
 
 def pooled(embeddings: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
@@ -84,22 +97,29 @@ def scalar(inputs: Mapping[str, tf.Tensor], name: str) -> tf.Tensor:
 
 def transformed_dataset(file_patterns: List[str], tft_output: tft.TFTransformOutput,
                         batch_size: int, shuffle: bool = False, repeat: bool = False,
-                        keep: Optional[List[str]] = None) -> tf.data.Dataset:
-  """(features, label) batches from Transform's gzipped TFRecords; label = graded gain / 3."""
+                        keep: Optional[List[str]] = None,
+                        seed: int = 13) -> tf.data.Dataset:
+  """(features, label) batches from Transform's gzipped TFRecords.
+
+  label is [batch, 2]: graded gain and request key (losses.py). Batches are cut in file order,
+  where a request's candidates are adjacent, and shuffled whole, so the ranking losses see
+  whole requests.
+  """
   files = sorted(f for pattern in file_patterns
                  for f in tf.io.gfile.glob(pattern if any(c in pattern for c in '*?[')
                                     else os.path.join(pattern, '*')))
   if not files:
     raise FileNotFoundError(f'no transformed examples in {file_patterns}')
   spec = tft_output.transformed_feature_spec()
-  dataset = tf.data.TFRecordDataset(files, compression_type='GZIP')
+  dataset = tf.data.TFRecordDataset(files, compression_type='GZIP').batch(batch_size)
   if shuffle:
-    dataset = dataset.shuffle(10_000, seed=13, reshuffle_each_iteration=True)
-  dataset = dataset.batch(batch_size).map(lambda x: tf.io.parse_example(x, spec),
-                                          num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.shuffle(2_000, seed=seed, reshuffle_each_iteration=True)
+  dataset = dataset.map(lambda x: tf.io.parse_example(x, spec),
+                        num_parallel_calls=tf.data.AUTOTUNE)
 
   def split_label(features):
-    label = tf.clip_by_value(features[preprocessing.LABEL_KEY] / 3.0, 0.0, 1.0)
+    label = tf.stack([tf.reshape(features[preprocessing.LABEL_KEY], [-1]),
+                      losses.request_key(features[preprocessing.REQUEST_ID_KEY])], axis=1)
     wanted = keep if keep is not None else [k for k in features if k not in NOT_MODEL_INPUTS]
     return {k: features[k] for k in wanted}, label
 
@@ -107,6 +127,18 @@ def transformed_dataset(file_patterns: List[str], tft_output: tft.TFTransformOut
   if repeat:
     dataset = dataset.repeat()
   return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class EngagementAUC(keras.metrics.AUC):
+  """ROC AUC of the score for engaged (gain > 0) vs not, from the [gain, request key] label."""
+
+  def __init__(self, name='auc', **kwargs):
+    kwargs.pop('from_logits', None)
+    super().__init__(name=name, from_logits=True, **kwargs)
+
+  def update_state(self, y_true, y_pred, sample_weight=None):
+    engaged = tf.cast(tf.reshape(y_true, [-1, 2])[:, :1] > 0, tf.float32)
+    return super().update_state(engaged, y_pred, sample_weight)
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -140,20 +172,31 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: s
       TRANSFORMED_SIGNATURE: on_transformed.get_concrete_function(**specs)})
 
 
-def train_and_export(fn_args, build_model: Callable[[Dict[str, keras.Input], Vocabularies,
-                                                     HParams], keras.Model]) -> None:
-  """The body of every run_fn: train on `train`, early-stop on `validation`, export."""
+def train_and_export(fn_args, ranker: str,
+                     build_model: Callable[[Dict[str, keras.Input], Vocabularies, HParams],
+                                           keras.Model]) -> None:
+  """The body of every run_fn: (warm start,) train on `train`, early-stop on `validation`,
+  export."""
   hparams = HParams.from_config(fn_args.custom_config)
+  if hparams.loss not in losses.LOSSES:
+    raise ValueError(f'trainers.{ranker}.loss: {hparams.loss!r} is not one of '
+                     f'{", ".join(losses.LOSSES)}')
+  # Fresh layer-name counters: variable names must not depend on what this process built
+  # before (the local runner trains all rankers in one process), or warm start cannot match.
+  keras.backend.clear_session()
   keras.utils.set_random_seed(hparams.seed)
   tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   vocabularies = Vocabularies.from_transform(tft_output)
   with distribution_strategy().scope():
     model = build_model(feature_inputs(tft_output), vocabularies, hparams)
+    outcome = (warm_start.try_warm_start(model, ranker, getattr(fn_args, 'base_model', None),
+                                         tft_output)
+               if hparams.warm_start else {'warm_started': False, 'reason': 'warm_start off'})
     model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.AUC(name='auc', from_logits=True)])
+                  loss=losses.get(hparams.loss), metrics=[EngagementAUC(name='auc')])
+  warm_start.record(outcome, fn_args.model_run_dir)
   train = transformed_dataset(fn_args.train_files, tft_output, hparams.batch_size,
-                              shuffle=True, keep=model.input_names)
+                              shuffle=True, keep=model.input_names, seed=hparams.seed)
   validation = transformed_dataset(fn_args.eval_files, tft_output, 1024,
                                    keep=model.input_names)
   # Epoch lines go to the run log, not to the terminal the progress display owns.

@@ -1,8 +1,8 @@
 """dcn ranker: DCN-v2 over tabular and cross features.
 
-Embeddings of item, category, brand and user segment with the numeric features (price,
-history length, query length, query-title overlap, history-category share, item-in-history,
-request type) go through two full-rank cross layers, x_{l+1} = x_0 * (W x_l + b) + x_l, which
+Embeddings of item, category, brand and user segment with the numeric features (price, its
+gap to the user's past prices, history length, query length, query-title overlap, history
+category and brand shares, item-in-history, request type) go through two full-rank cross layers, x_{l+1} = x_0 * (W x_l + b) + x_l, which
 learn bounded-degree feature crosses, and then a small deep network.
 """
 import tensorflow as tf
@@ -10,8 +10,8 @@ import tf_keras as keras
 
 from recfusion.components.trainer import common
 
-NUMERIC = ['price_z', 'history_length_01', 'query_length', 'query_title_overlap',
-           'history_category_share', 'item_in_history', 'is_search']
+NUMERIC = ['price_z', 'price_gap', 'history_length_01', 'query_length', 'query_title_overlap',
+           'history_category_share', 'history_brand_share', 'item_in_history', 'is_search']
 
 
 class Cross(keras.layers.Layer):
@@ -31,8 +31,8 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
   categorical = {'item_idx': vocab.items, 'category_idx': vocab.categories,
                  'brand_idx': vocab.brands, 'segment_idx': vocab.segments}
   x = {name: inputs[name] for name in list(categorical) + NUMERIC}
-  parts = [keras.layers.Flatten()(keras.layers.Embedding(size, hp.embedding_dim // 2,
-                                                         name=f'{name}_embedding')(x[name]))
+  parts = [keras.layers.Flatten()(common.embedding(size, hp.embedding_dim // 2,
+                                                  f'{name}_embedding', hp)(x[name]))
            for name, size in categorical.items()]
   parts.append(keras.layers.concatenate([common.scalar(x, name) for name in NUMERIC]))
   x0 = keras.layers.concatenate(parts)
@@ -46,4 +46,4 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
 
 
 def run_fn(fn_args):
-  common.train_and_export(fn_args, build_model)
+  common.train_and_export(fn_args, 'dcn', build_model)

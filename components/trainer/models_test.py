@@ -12,10 +12,12 @@ INT_FEATURES = {'query_tokens': (preprocessing.QUERY_TOKENS, VOCAB.tokens),
                 'title_tokens': (preprocessing.TITLE_TOKENS, VOCAB.tokens),
                 'history_item_idx': (preprocessing.HISTORY_ITEMS, VOCAB.items),
                 'history_category_idx': (preprocessing.HISTORY_ITEMS, VOCAB.categories),
+                'history_brand_idx': (preprocessing.HISTORY_ITEMS, VOCAB.brands),
                 'item_idx': (None, VOCAB.items), 'category_idx': (None, VOCAB.categories),
                 'brand_idx': (None, VOCAB.brands), 'segment_idx': (None, VOCAB.segments)}
-FLOAT_FEATURES = ['is_search', 'price_z', 'history_length_01', 'query_length',
-                  'query_title_overlap', 'history_category_share', 'item_in_history']
+FLOAT_FEATURES = ['is_search', 'price_z', 'price_gap', 'history_length_01', 'query_length',
+                  'query_title_overlap', 'history_category_share', 'history_brand_share',
+                  'item_in_history']
 
 
 def _inputs():
@@ -54,6 +56,7 @@ def test_sequence_model_ignores_history_padding():
   before = model(batch).numpy()
   # Padding is marked by item id 0; whatever else sits in those slots must not matter.
   batch['history_category_idx'][:, 3:] = 5
+  batch['history_brand_idx'][:, 3:] = 5
   assert np.allclose(model(batch).numpy(), before)
 
 

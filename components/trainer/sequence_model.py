@@ -1,9 +1,12 @@
 """sequence ranker: a behavior-sequence Transformer (BST-style).
 
-The target item (item and category embeddings) is put in front of the user's history items
+The target item (item, category and brand embeddings) is put in front of the user's history items
 (most recent first, with learned position embeddings); one self-attention block with a padding
-mask runs over the sequence, and the target's output, with the request type, is scored by a
-small network. What the user engaged with before explains what they engage with next.
+mask runs over the sequence. The target's output, the mean of the attended history (the
+user's interest), their product, and the history-match features Transform computes from the
+same sequence (shares of the history in the target's category and brand, target already
+engaged, price gap to the history, history length) are scored by a small network. What the
+user engaged with before explains what they engage with next.
 """
 import tensorflow as tf
 import tf_keras as keras
@@ -11,22 +14,30 @@ import tf_keras as keras
 from recfusion.components.trainer import common
 from recfusion.components.transform import preprocessing
 
+HISTORY_MATCH = ['history_category_share', 'history_brand_share', 'item_in_history',
+                 'price_gap', 'history_length_01']
+
 
 def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras.Model:
-  used = ['item_idx', 'category_idx', 'history_item_idx', 'history_category_idx', 'is_search']
+  used = ['item_idx', 'category_idx', 'brand_idx', 'history_item_idx', 'history_category_idx',
+          'history_brand_idx', 'is_search'] + HISTORY_MATCH
   x = {name: inputs[name] for name in used}
   dim = hp.embedding_dim
-  items = keras.layers.Embedding(vocab.items, dim, name='item_embedding')
-  categories = keras.layers.Embedding(vocab.categories, dim, name='category_embedding')
-  target_ids = tf.reshape(x['item_idx'], [-1, 1])
-  target_categories = tf.reshape(x['category_idx'], [-1, 1])
-  sequence_ids = keras.layers.concatenate([target_ids, x['history_item_idx']], axis=1)
-  sequence_categories = keras.layers.concatenate(
-      [target_categories, x['history_category_idx']], axis=1)
+  items = common.embedding(vocab.items, dim, 'item_embedding', hp)
+  categories = common.embedding(vocab.categories, dim, 'category_embedding', hp)
+  brands = common.embedding(vocab.brands, dim, 'brand_embedding', hp)
+
+  def with_target(target, history):
+    return keras.layers.concatenate([tf.reshape(x[target], [-1, 1]), x[history]], axis=1)
+
+  sequence_ids = with_target('item_idx', 'history_item_idx')
+  sequence_categories = with_target('category_idx', 'history_category_idx')
+  sequence_brands = with_target('brand_idx', 'history_brand_idx')
   length = preprocessing.HISTORY_ITEMS + 1
   positions = keras.layers.Embedding(length, dim, name='position_embedding')(
       tf.range(length)[None, :])
-  sequence = items(sequence_ids) + categories(sequence_categories) + positions
+  sequence = (items(sequence_ids) + categories(sequence_categories) + brands(sequence_brands)
+              + positions)
   # Padding (id 0) is never attended to; the target (slot 0) always has a real id.
   mask = tf.not_equal(sequence_ids, 0)
   attention_mask = tf.logical_and(mask[:, :, None], mask[:, None, :])
@@ -36,11 +47,15 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
   feed_forward = keras.layers.Dense(dim, activation='relu')(sequence)
   sequence = keras.layers.LayerNormalization()(sequence + feed_forward)
   target = sequence[:, 0, :]
-  hidden = keras.layers.Dense(hp.hidden_units, activation='relu')(
-      keras.layers.concatenate([target, common.scalar(x, 'is_search')]))
+  history_mask = tf.cast(mask[:, 1:], tf.float32)[..., None]
+  interest = tf.math.divide_no_nan(tf.reduce_sum(sequence[:, 1:, :] * history_mask, axis=1),
+                                   tf.reduce_sum(history_mask, axis=1))
+  hidden = keras.layers.Dense(hp.hidden_units, activation='relu')(keras.layers.concatenate(
+      [target, interest, target * interest, common.scalar(x, 'is_search')] +
+      [common.scalar(x, name) for name in HISTORY_MATCH]))
   score = keras.layers.Dense(1, name='score')(hidden)
   return keras.Model(x, score, name='sequence_ranker')
 
 
 def run_fn(fn_args):
-  common.train_and_export(fn_args, build_model)
+  common.train_and_export(fn_args, 'sequence', build_model)

@@ -14,8 +14,8 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
   used = ['query_tokens', 'title_tokens', 'history_item_idx', 'category_idx', 'brand_idx',
           'is_search', 'query_title_overlap']
   x = {name: inputs[name] for name in used}
-  tokens = keras.layers.Embedding(vocab.tokens, hp.embedding_dim, name='token_embedding')
-  items = keras.layers.Embedding(vocab.items, hp.embedding_dim, name='history_embedding')
+  tokens = common.embedding(vocab.tokens, hp.embedding_dim, 'token_embedding', hp)
+  items = common.embedding(vocab.items, hp.embedding_dim, 'history_embedding', hp)
   query_vector = common.pooled(tokens(x['query_tokens']), x['query_tokens'])
   history_vector = common.pooled(items(x['history_item_idx']), x['history_item_idx'])
   is_search = common.scalar(x, 'is_search')
@@ -24,8 +24,9 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
       keras.layers.concatenate([request, is_search]))
 
   title_vector = common.pooled(tokens(x['title_tokens']), x['title_tokens'])
-  category = keras.layers.Embedding(vocab.categories, hp.embedding_dim)(x['category_idx'])
-  brand = keras.layers.Embedding(vocab.brands, hp.embedding_dim)(x['brand_idx'])
+  category = common.embedding(vocab.categories, hp.embedding_dim, 'category_embedding',
+                              hp)(x['category_idx'])
+  brand = common.embedding(vocab.brands, hp.embedding_dim, 'brand_embedding', hp)(x['brand_idx'])
   item = keras.layers.Dense(hp.embedding_dim, name='item_tower')(
       keras.layers.concatenate([title_vector, keras.layers.Flatten()(category),
                                 keras.layers.Flatten()(brand)]))
@@ -37,4 +38,4 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
 
 
 def run_fn(fn_args):
-  common.train_and_export(fn_args, build_model)
+  common.train_and_export(fn_args, 'text', build_model)

@@ -16,6 +16,7 @@ HISTORY_ITEMS = 20
 TOKEN_VOCAB = 'tokens'
 ITEM_VOCAB = 'item_id'
 CATEGORY_VOCAB = 'category'
+BRAND_VOCAB = 'brand'
 LABEL_KEY = 'gain'
 ENGAGED_KEY = 'engaged'
 REQUEST_ID_KEY = 'request_id'
@@ -34,9 +35,9 @@ def _tokens(text, length):
   return ragged.to_tensor(default_value='', shape=[None, length])
 
 
-def _dense_list(sparse, length):
+def _dense_list(sparse, length, padding=''):
   ragged = tf.RaggedTensor.from_sparse(sparse)
-  return ragged.to_tensor(default_value='', shape=[None, length])
+  return ragged.to_tensor(default_value=padding, shape=[None, length])
 
 
 def _non_padding(tokens):
@@ -63,8 +64,12 @@ def preprocessing_fn(inputs):
   title_tokens = _tokens(inputs['title'], TITLE_TOKENS)
   history_items = _dense_list(inputs['history_item_ids'], HISTORY_ITEMS)
   history_categories = _dense_list(inputs['history_categories'], HISTORY_ITEMS)
+  history_brands = _dense_list(inputs['history_brands'], HISTORY_ITEMS)
+  history_prices = _dense_list(inputs['history_prices'], HISTORY_ITEMS, padding=0.0)
   item_id = _scalar(inputs['item_id'])
   category = _scalar(inputs['category'])
+  brand = _scalar(inputs['brand'])
+  log_price = tf.math.log1p(tf.maximum(_scalar(inputs['price']), 0.0))
 
   token_vocab = tft.vocabulary(
       tf.concat([_non_padding(query_tokens), _non_padding(title_tokens)], axis=0),
@@ -74,6 +79,8 @@ def preprocessing_fn(inputs):
   category_vocab = tft.vocabulary(
       tf.concat([category, _non_padding(history_categories)], axis=0),
       vocab_filename=CATEGORY_VOCAB)
+  brand_vocab = tft.vocabulary(tf.concat([brand, _non_padding(history_brands)], axis=0),
+                               vocab_filename=BRAND_VOCAB)
 
   log_history_length = tf.math.log1p(tf.cast(_scalar(inputs['history_length']), tf.float32))
   outputs = {
@@ -84,19 +91,21 @@ def preprocessing_fn(inputs):
       'category_idx': _lookup(category, category_vocab),
       'history_item_idx': _lookup(history_items, item_vocab),
       'history_category_idx': _lookup(history_categories, category_vocab),
-      'brand_idx': tft.compute_and_apply_vocabulary(
-          _scalar(inputs['brand']), num_oov_buckets=1, vocab_filename='brand'),
+      'brand_idx': _lookup(brand, brand_vocab),
+      'history_brand_idx': _lookup(history_brands, brand_vocab),
       'segment_idx': tft.compute_and_apply_vocabulary(
           _scalar(inputs['user_segment']), num_oov_buckets=1, vocab_filename='user_segment'),
       'is_search': tf.cast(tf.equal(_scalar(inputs['request_type']), 'search'), tf.float32),
-      'price_z': tft.scale_to_z_score(
-          tf.math.log1p(tf.maximum(_scalar(inputs['price']), 0.0))),
+      'price_z': tft.scale_to_z_score(log_price),
+      # How far the candidate's price is from what this user paid before (0 without history).
+      'price_gap': _price_gap(log_price, history_prices, tf.not_equal(history_items, '')),
       'history_length_01': tft.scale_to_0_1(log_history_length),
       'query_length': tf.reduce_sum(tf.cast(tf.not_equal(query_tokens, ''), tf.float32), 1),
       # Share of query words found in the title: the text-relevance signal in one number.
       'query_title_overlap': _share_in(query_tokens, title_tokens),
       # Share of the history in the candidate's category, and whether it was engaged before.
       'history_category_share': _share_of_value(history_categories, category),
+      'history_brand_share': _share_of_value(history_brands, brand),
       'item_in_history': tf.cast(
           tf.reduce_any(tf.equal(history_items, item_id[:, None]), axis=1), tf.float32),
   }
@@ -112,3 +121,12 @@ def _share_of_value(values, value):
   hit = tf.logical_and(tf.equal(values, value[:, None]), present)
   count = tf.reduce_sum(tf.cast(present, tf.float32), axis=1)
   return tf.math.divide_no_nan(tf.reduce_sum(tf.cast(hit, tf.float32), axis=1), count)
+
+
+def _price_gap(log_price, history_prices, present):
+  """|log price - mean log price of the history|, 0 for an empty history."""
+  present = tf.cast(present, tf.float32)
+  history_log_prices = tf.math.log1p(tf.maximum(history_prices, 0.0)) * present
+  count = tf.reduce_sum(present, axis=1)
+  mean = tf.math.divide_no_nan(tf.reduce_sum(history_log_prices, axis=1), count)
+  return tf.where(count > 0, tf.abs(log_price - mean), tf.zeros_like(log_price))

@@ -12,19 +12,25 @@ from recfusion.components.transform import preprocessing
 from recfusion.pipeline.factory import curated_schema_path
 
 
-def _row(query, title, item, category, history_items, history_categories, gain, search):
+def _row(query, title, item, category, history_items, history_categories, gain, search,
+         history_brands=None, history_prices=None):
   return {
       'request_id': ['r'], 'user_id': ['u'], 'user_segment': ['budget'], 'query': [query],
       'request_type': ['search' if search else 'recommend'], 'timestamp': [1], 'span': [0],
       'item_id': [item], 'title': [title], 'category': [category], 'brand': ['acme'],
       'price': [19.0], 'position': [0], 'gain': [gain], 'history_length': [len(history_items)],
       'history_item_ids': history_items, 'history_categories': history_categories,
+      'history_brands': ['acme'] * len(history_items) if history_brands is None
+                        else history_brands,
+      'history_prices': [19.0] * len(history_items) if history_prices is None
+                        else history_prices,
       'history_bucket': ['0'], 'engaged': [int(gain > 0)],
   }
 
 
 ROWS = [
-    _row('Red shoe', 'acme red shoe', 'a', 'shoes', ['b', 'c'], ['shoes', 'kitchen'], 1.0, True),
+    _row('Red shoe', 'acme red shoe', 'a', 'shoes', ['b', 'c'], ['shoes', 'kitchen'], 1.0, True,
+         history_brands=['acme', 'zeta'], history_prices=[np.e ** 2 - 1, np.e ** 4 - 1]),
     _row('red boot', 'acme red pan', 'b', 'kitchen', [], [], 0.0, True),
     _row('', 'acme green lamp', 'c', 'home', ['c'], ['home'], 3.0, False),
 ]
@@ -51,6 +57,12 @@ def test_history_features(transformed):
   assert [r['history_category_share'] for r in transformed] == [0.5, 0.0, 1.0]
   assert [r['item_in_history'] for r in transformed] == [0.0, 0.0, 1.0]
   assert [int((r['history_item_idx'] > 0).sum()) for r in transformed] == [2, 0, 1]
+  assert [r['history_brand_share'] for r in transformed] == [0.5, 0.0, 1.0]
+  # Row 1: log1p(price) = log(20), history log prices 2 and 4 (mean 3); no history: 0.
+  assert transformed[0]['price_gap'] == pytest.approx(abs(np.log(20.0) - 3.0), abs=1e-5)
+  assert [r['price_gap'] for r in transformed[1:]] == [0.0, 0.0]
+  assert [int((r['history_brand_idx'] > 0).sum()) for r in transformed] == [2, 0, 1]
+  assert transformed[0]['history_brand_idx'][0] == transformed[0]['brand_idx']
   assert all(r['history_item_idx'].shape == (preprocessing.HISTORY_ITEMS,) for r in transformed)
 
 

@@ -27,10 +27,10 @@ import pandas as pd
 from recfusion import ranking_metrics
 
 RANKERS = ('text', 'dcn', 'sequence')
-FUSION_METHODS = ('weighted', 'gated', 'stacking')
+from recfusion.config import FUSION_METHODS
 LGBM_FEATURES = ('item_idx', 'category_idx', 'brand_idx', 'segment_idx', 'is_search', 'price_z',
-                 'history_length_01', 'query_length', 'query_title_overlap',
-                 'history_category_share', 'item_in_history')
+                 'price_gap', 'history_length_01', 'query_length', 'query_title_overlap',
+                 'history_category_share', 'history_brand_share', 'item_in_history')
 LGBM_CATEGORICAL = ('category_idx', 'brand_idx', 'segment_idx')
 
 
@@ -142,6 +142,23 @@ def lambdamart_scores(splits: Dict[str, Dict[str, np.ndarray]]) -> (np.ndarray, 
   return scores, {'best_iteration': int(ranker.best_iteration_ or 0)}
 
 
+def train_with_loss(ranker: str, loss: str, hparams: Dict, transform_graph_uri: str,
+                    transformed_uri: str, out_dir: str) -> str:
+  """The pipeline's own Trainer code (run_fn body) with another loss; returns the model dir."""
+  import importlib
+  import types
+  module = importlib.import_module(f'recfusion.components.trainer.{ranker}_model')
+  serving_dir = os.path.join(out_dir, f'{ranker}-{loss}')
+  fn_args = types.SimpleNamespace(
+      custom_config={**hparams, 'loss': loss, 'warm_start': False},
+      transform_graph_path=transform_graph_uri,
+      train_files=[os.path.join(transformed_uri, 'Split-train')],
+      eval_files=[os.path.join(transformed_uri, 'Split-validation')],
+      model_run_dir=serving_dir + '-logs', serving_model_dir=serving_dir, base_model=None)
+  module.run_fn(fn_args)
+  return serving_dir
+
+
 def simulator_realism(data_dir: str) -> Dict:
   events = pd.concat(pd.read_parquet(p) for p in
                      sorted(glob.glob(os.path.join(data_dir, 'events', '*', '*.parquet'))))
@@ -155,7 +172,8 @@ def simulator_realism(data_dir: str) -> Dict:
           'impressions': int(len(shown)), 'clicks': int((events['event'] == 'click').sum())}
 
 
-def run(home: str, requests_per_day: int, overrides: List[str] = ()) -> Dict:
+def run(home: str, requests_per_day: int, overrides: List[str] = (),
+        compare_losses: List[str] = ('pointwise',)) -> Dict:
   import tensorflow_transform as tft
   from recfusion.components.fusion import methods, weighted
   from recfusion.components.fusion.executor import score_split
@@ -178,6 +196,21 @@ def run(home: str, requests_per_day: int, overrides: List[str] = ()) -> Dict:
 
   scored = {split: score_split(os.path.join(transformed_uri, f'Split-{split}'), tft_output,
                                ranker_dirs) for split in ('validation', 'eval')}
+  # The same rankers trained with other losses, on the same data, for comparison.
+  other_losses = {}
+  for ranker in RANKERS:
+    for loss in compare_losses:
+      if loss == config.trainers[ranker].get('loss'):
+        continue
+      print(f'bench: training {ranker} with the {loss} loss', flush=True)
+      other_losses[f'{ranker} ({loss})'] = train_with_loss(
+          ranker, loss, dict(config.trainers[ranker]),
+          outputs['Transform']['transform_graph'][0], transformed_uri,
+          os.path.join(run_home.root, 'bench-losses'))
+  if other_losses:
+    scored['eval'].update({name: values for name, values in score_split(
+        os.path.join(transformed_uri, 'Split-eval'), tft_output, other_losses).items()
+        if name in other_losses})
   spec = tft_output.transformed_feature_spec()
   wanted = {k: spec[k] for k in LGBM_FEATURES + ('request_id', 'gain')}
   # Read in the same file order as score_split, so rows line up with the rankers' scores.
@@ -202,7 +235,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = ()) -> Dict:
   scores['popularity'] = popularity_scores(train_frame, eval_frame)
   scores['bm25'] = bm25_scores(catalog, eval_frame)
   scores['lightgbm_lambdamart'], lgbm_info = lambdamart_scores(transformed)
-  for name in RANKERS:
+  for name in list(RANKERS) + list(other_losses):
     scores[name] = scored['eval'][name]
   fusion_info = {}
   for method in FUSION_METHODS:
@@ -222,6 +255,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = ()) -> Dict:
   best_fusion = max(FUSION_METHODS, key=lambda m: table[f'fusion_{m}']['overall'])
   headroom = lambda name: table[name]['headroom']['overall']
   return {
+      'losses': {ranker: config.trainers[ranker].get('loss') for ranker in RANKERS},
       'data': {'examples': {s: int(summary.join_report[f'examples_{s}'])
                             for s in ('train', 'validation', 'eval')},
                'requests': int(summary.join_report['requests']),
@@ -268,10 +302,14 @@ def main() -> None:
   parser.add_argument('--out', default='bench/quality.json')
   parser.add_argument('--requests-per-day', type=int, default=2950,
                       help='7 days x 2950 requests: about 202,000 examples')
+  parser.add_argument('--compare-losses', default='pointwise',
+                      help='comma-separated losses to train each ranker with as well '
+                           '(pointwise, pairwise, listwise; empty for none)')
   parser.add_argument('--set', dest='overrides', action='append', default=[],
                       metavar='KEY=VALUE', help='run config override, as for recfusion run')
   args = parser.parse_args()
-  result = run(args.home, args.requests_per_day, args.overrides)
+  result = run(args.home, args.requests_per_day, args.overrides,
+               [loss for loss in args.compare_losses.split(',') if loss])
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, 'w') as f:
     json.dump(result, f, indent=2, sort_keys=True)
