@@ -11,6 +11,7 @@ A run home (default ./recfusion_home) holds everything a run writes:
 import dataclasses
 import datetime
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -72,6 +73,29 @@ def input_fingerprint(data_dir: str) -> str:
     stat = os.stat(path)
     digest.update(f'{os.path.relpath(path, data_dir)}:{stat.st_size}:{stat.st_mtime_ns};'
                   .encode())
+  return digest.hexdigest()[:16]
+
+
+CODE_PACKAGES = ('recfusion', 'recfusion.components', 'recfusion.pipeline', 'recfusion.schemas')
+
+
+def code_fingerprint() -> str:
+  """A digest of the pipeline's own code and schema.
+
+  TFX caches a component by its inputs and parameters, and run_fn / preprocessing_fn are
+  parameters by import path only: without this, a new version of recfusion would reuse the
+  previous version's cached models.
+  """
+  digest = hashlib.sha256()
+  for package in CODE_PACKAGES:
+    root = os.path.dirname(importlib.import_module(package).__file__)
+    for folder, dirs, files in sorted(os.walk(root)):
+      dirs[:] = sorted(d for d in dirs if d not in ('__pycache__', 'bench', 'tests'))
+      for name in sorted(files):
+        if name.endswith(('.py', '.pbtxt', '.yaml', '.j2')) and not name.endswith('_test.py'):
+          with open(os.path.join(folder, name), 'rb') as f:
+            digest.update(f'{package}/{os.path.relpath(os.path.join(folder, name), root)}:'
+                          .encode() + hashlib.sha256(f.read()).digest())
   return digest.hexdigest()[:16]
 
 
@@ -173,7 +197,7 @@ def run_pipeline(config: Config, home: RunHome, data_dir: str,
       metadata_connection_config=metadata.sqlite_metadata_connection_config(
           os.path.abspath(home.metadata_path)),
       beam_pipeline_args=beam_args(config), enable_cache=enable_cache,
-      input_fingerprint=input_fingerprint(data_dir),
+      input_fingerprint=f'{input_fingerprint(data_dir)}-code-{code_fingerprint()}',
       registry_dir=home.registry_dir(config),
       registry_state=registry_state(home.registry_dir(config)))
   ir = compiler.Compiler().compile(pipeline)

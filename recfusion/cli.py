@@ -574,15 +574,14 @@ def _print_models(out: Console, summary) -> None:
   if not fusion:
     return
   eval_metrics = summary.evaluation.get('metrics', {})
+  from recfusion.report import tables
   table = Table(title=f'models (fusion: {fusion.get("method")})', title_justify='left')
-  for column in ('model', 'weight', 'NDCG@10 validation', 'AUC validation', 'NDCG@10 eval'):
+  for column in tables.MODEL_COLUMNS:
     table.add_column(column, justify='left' if column == 'model' else 'right')
-  for name in sorted(fusion['metrics'], key=lambda n: (n == 'fused', n)):
-    metrics = fusion['metrics'][name]
-    output = 'score' if name == 'fused' else name
-    table.add_row(name, _fmt(fusion['weights'].get(name)) if name != 'fused' else '',
-                  _fmt(metrics.get('ndcg@10')), _fmt(metrics.get('auc')),
-                  _fmt(eval_metrics.get(output, {}).get('ndcg@10')))
+  eval_ndcg10 = {name: eval_metrics.get('score' if name == 'fused' else name, {}).get('ndcg@10')
+                 for name in fusion.get('metrics', {})}
+  for row in tables.model_rows(fusion, eval_ndcg10):
+    table.add_row(*row)
   out.print(table)
   fused = eval_metrics.get('score', {})
   probability = eval_metrics.get('probability', {})

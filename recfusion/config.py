@@ -244,13 +244,16 @@ def _validate(config: Config) -> None:
     for key in ('epochs', 'batch_size', 'embedding_dim', 'hidden_units'):
       if not isinstance(hparams.get(key), int) or hparams[key] < 1:
         raise ConfigError(f'trainers.{name}.{key} must be a whole number >= 1')
-    if hparams.get('loss', 'listwise') not in RANKING_LOSSES:
+    if hparams.get('loss', 'pointwise') not in RANKING_LOSSES:
       raise ConfigError(f'trainers.{name}.loss must be one of {list(RANKING_LOSSES)}')
     if not isinstance(hparams.get('warm_start', True), bool):
       raise ConfigError(f'trainers.{name}.warm_start must be true or false')
     if not isinstance(hparams.get('embedding_l2', 0.0), (int, float)) or \
         hparams.get('embedding_l2', 0.0) < 0:
       raise ConfigError(f'trainers.{name}.embedding_l2 must be a number >= 0')
+    if not isinstance(hparams.get('dropout', 0.0), (int, float)) or \
+        not 0 <= hparams.get('dropout', 0.0) < 1:
+      raise ConfigError(f'trainers.{name}.dropout must be in [0, 1)')
   gen = config.generate
   if gen.file_format not in ('parquet', 'csv'):
     raise ConfigError("generate.file_format must be 'parquet' or 'csv'")

@@ -3,6 +3,11 @@
 NDCG uses the graded gain as is (DCG = sum gain_i / log2(rank_i + 1)), like TFMA's NDCG with a
 gain_key, so numbers here and in the Evaluator mean the same thing. Requests whose candidates all
 have gain 0 have no ideal ordering and are left out of the mean.
+
+Tied scores share their ranks: each rank of a tie gets the tie's mean gain (the expected DCG over
+every order of the tie). Breaking ties by input order instead would leak the order the logs were
+written in, which follows the logged position, into scores with many ties (popularity counts,
+BM25, a single overlap feature) and reward them for the position bias of the clicks.
 """
 from typing import Dict
 
@@ -16,6 +21,15 @@ def _groups(request_ids: np.ndarray):
   return np.split(order, boundaries)
 
 
+def _tie_averaged_ranking(gain: np.ndarray, scores: np.ndarray) -> np.ndarray:
+  """Gains in score order, each replaced by the mean gain of its group of tied scores."""
+  order = np.argsort(-scores, kind='stable')
+  sorted_scores, sorted_gain = scores[order], gain[order]
+  tie_group = np.concatenate([[0], np.cumsum(sorted_scores[1:] != sorted_scores[:-1])])
+  mean_gain = np.bincount(tie_group, weights=sorted_gain) / np.bincount(tie_group)
+  return mean_gain[tie_group]
+
+
 def ndcg_at_k(request_ids: np.ndarray, gains: np.ndarray, scores: np.ndarray, k: int) -> float:
   values = []
   discounts = 1.0 / np.log2(np.arange(2, k + 2))
@@ -23,8 +37,7 @@ def ndcg_at_k(request_ids: np.ndarray, gains: np.ndarray, scores: np.ndarray, k:
     gain = np.asarray(gains, dtype=float)[index]
     if not (gain > 0).any():
       continue
-    # Ties broken by position in the input, the same for every model compared.
-    ranked = gain[np.argsort(-np.asarray(scores, dtype=float)[index], kind='stable')][:k]
+    ranked = _tie_averaged_ranking(gain, np.asarray(scores, dtype=float)[index])[:k]
     ideal = np.sort(gain)[::-1][:k]
     values.append((ranked * discounts[:len(ranked)]).sum() /
                   (ideal * discounts[:len(ideal)]).sum())

@@ -25,6 +25,18 @@ def test_ndcg_cuts_at_k_and_skips_requests_without_gain():
   assert rm.ndcg_at_k(ids, gains, np.array([1.0, 2.0, 5.0, 4.0]), 1) == 1.0
 
 
+def test_ndcg_averages_tied_scores_instead_of_trusting_input_order():
+  ids = np.array(['a', 'a', 'a'])
+  gains = np.array([2.0, 0.0, 0.0])
+  tied = np.array([1.0, 1.0, 1.0])
+  # Every rank of the tie holds the mean gain 2/3, whichever item came first in the input.
+  expected = (2 / 3) * (1 + 1 / math.log2(3) + 1 / math.log2(4)) / 2
+  assert rm.ndcg_at_k(ids, gains, tied, 10) == pytest.approx(expected)
+  assert rm.ndcg_at_k(ids, gains[::-1], tied, 10) == pytest.approx(expected)
+  # A tie below a clear winner does not touch the winner's rank.
+  assert rm.ndcg_at_k(ids, gains, np.array([5.0, 1.0, 1.0]), 10) == 1.0
+
+
 def test_auc_counts_pairs_and_ties_as_half():
   assert rm.auc(np.array([0, 1]), np.array([0.1, 0.9])) == 1.0
   assert rm.auc(np.array([0, 1]), np.array([0.9, 0.1])) == 0.0

@@ -36,9 +36,10 @@ class HParams:
   hidden_units: int = 64
   patience: int = 1
   seed: int = 13  # weights and shuffling: the same data and config train the same model
-  loss: str = 'listwise'  # pointwise | pairwise | listwise (losses.py)
+  loss: str = 'pointwise'  # pointwise | pairwise | listwise (losses.py)
   # L2 on the embedding rows a batch uses: ids seen rarely must not memorize click noise.
   embedding_l2: float = 0.0
+  dropout: float = 0.3  # after each hidden layer of the scoring network
   # Continue from the production model's weights when its architecture matches.
   warm_start: bool = True
 
@@ -82,6 +83,16 @@ def embedding(size: int, dim: int, name: str, hp: HParams) -> keras.layers.Layer
   """An embedding table; `name` tells warm start which vocabulary its rows follow."""
   return keras.layers.Embedding(size, dim, name=name, activity_regularizer=(
       keras.regularizers.l2(hp.embedding_l2) if hp.embedding_l2 else None))
+
+
+def hidden_layers(x: tf.Tensor, widths: List[int], hp: HParams) -> tf.Tensor:
+  """ReLU layers, each followed by dropout: the rankers overfit click noise within an epoch
+  or two without it."""
+  for width in widths:
+    x = keras.layers.Dense(width, activation='relu')(x)
+    if hp.dropout:
+      x = keras.layers.Dropout(hp.dropout, seed=hp.seed)(x)
+  return x
 
 
 def pooled(embeddings: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:

@@ -39,8 +39,7 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
   crossed = x0
   for _ in range(2):
     crossed = Cross()([x0, crossed])
-  deep = keras.layers.Dense(hp.hidden_units, activation='relu')(crossed)
-  deep = keras.layers.Dense(hp.hidden_units // 2, activation='relu')(deep)
+  deep = common.hidden_layers(crossed, [hp.hidden_units, hp.hidden_units // 2], hp)
   score = keras.layers.Dense(1, name='score')(deep)
   return keras.Model(x, score, name='dcn_ranker')
 

@@ -62,3 +62,12 @@ def test_sequence_model_ignores_history_padding():
 
 def test_hparams_from_config_ignore_unknown_keys():
   assert common.HParams.from_config({'epochs': 7, 'other': 1}).epochs == 7
+
+
+@pytest.mark.parametrize('module', [text_model, dcn_model, sequence_model])
+def test_every_embedding_table_is_known_to_warm_start(module):
+  # An embedding warm start does not know would only be reused when vocabularies are equal.
+  from recfusion.components.trainer import warm_start
+  model = module.build_model(_inputs(), VOCAB, HP)
+  tables = {layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding)}
+  assert tables - {'position_embedding'} <= set(warm_start.EMBEDDING_VOCABULARIES)

@@ -50,9 +50,9 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
   history_mask = tf.cast(mask[:, 1:], tf.float32)[..., None]
   interest = tf.math.divide_no_nan(tf.reduce_sum(sequence[:, 1:, :] * history_mask, axis=1),
                                    tf.reduce_sum(history_mask, axis=1))
-  hidden = keras.layers.Dense(hp.hidden_units, activation='relu')(keras.layers.concatenate(
+  hidden = common.hidden_layers(keras.layers.concatenate(
       [target, interest, target * interest, common.scalar(x, 'is_search')] +
-      [common.scalar(x, name) for name in HISTORY_MATCH]))
+      [common.scalar(x, name) for name in HISTORY_MATCH]), [hp.hidden_units], hp)
   score = keras.layers.Dense(1, name='score')(hidden)
   return keras.Model(x, score, name='sequence_ranker')
 

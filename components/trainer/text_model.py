@@ -2,8 +2,8 @@
 
 Request tower: the pooled query token embeddings for a search; for a recommendation (no
 query) the pooled embeddings of the user's history items. Item tower: pooled title tokens,
-category and brand. Score: the dot product of the towers plus a learned weight on the exact
-query-title overlap.
+category and brand. Score: the dot product of the towers, a learned weight on the exact
+query-title overlap, and a learned prior per item.
 """
 import tf_keras as keras
 
@@ -12,7 +12,7 @@ from recfusion.components.trainer import common
 
 def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras.Model:
   used = ['query_tokens', 'title_tokens', 'history_item_idx', 'category_idx', 'brand_idx',
-          'is_search', 'query_title_overlap']
+          'is_search', 'query_title_overlap', 'item_idx']
   x = {name: inputs[name] for name in used}
   tokens = common.embedding(vocab.tokens, hp.embedding_dim, 'token_embedding', hp)
   items = common.embedding(vocab.items, hp.embedding_dim, 'history_embedding', hp)
@@ -32,8 +32,12 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
                                 keras.layers.Flatten()(brand)]))
 
   relevance = keras.layers.Dot(axes=1)([request, item])
+  # A learned prior per item (how engaging it is whatever the request), as two-tower
+  # retrieval models carry next to the dot product.
+  item_prior = keras.layers.Flatten()(
+      common.embedding(vocab.items, 1, 'item_prior_embedding', hp)(x['item_idx']))
   overlap = keras.layers.Dense(1, name='overlap_weight')(common.scalar(x, 'query_title_overlap'))
-  score = keras.layers.Add(name='score')([relevance, overlap])
+  score = keras.layers.Add(name='score')([relevance, overlap, item_prior])
   return keras.Model(x, score, name='text_ranker')
 
 

@@ -28,6 +28,7 @@ EMBEDDING_VOCABULARIES: Dict[str, Tuple[str, bool]] = {
     'history_embedding': (preprocessing.ITEM_VOCAB, True),
     'item_embedding': (preprocessing.ITEM_VOCAB, True),
     'item_idx_embedding': (preprocessing.ITEM_VOCAB, True),
+    'item_prior_embedding': (preprocessing.ITEM_VOCAB, True),
     'category_embedding': (preprocessing.CATEGORY_VOCAB, True),
     'category_idx_embedding': (preprocessing.CATEGORY_VOCAB, True),
     'brand_embedding': (preprocessing.BRAND_VOCAB, True),

@@ -288,7 +288,8 @@ def markdown(result: Dict) -> str:
   lines.append('')
   lines.append(f'eval split: {data["eval"]} examples (train {data["train"]}, validation '
                f'{data["validation"]}); best single model: {result["best_single_model"]}; '
-               f'best fusion: {result["best_fusion_method"]}.')
+               f'best fusion: {result["best_fusion_method"]}. Rankers without a loss in '
+               f'their name were trained with the configured losses {result["losses"]}.')
   simulator = result['simulator']
   lines.append(f'simulator: CTR by position {simulator["ctr_by_position"]}; '
                f'{100 * simulator["share_of_requests_with_engagement"]:.1f}% of requests '
@@ -302,7 +303,7 @@ def main() -> None:
   parser.add_argument('--out', default='bench/quality.json')
   parser.add_argument('--requests-per-day', type=int, default=2950,
                       help='7 days x 2950 requests: about 202,000 examples')
-  parser.add_argument('--compare-losses', default='pointwise',
+  parser.add_argument('--compare-losses', default='pointwise,pairwise,listwise',
                       help='comma-separated losses to train each ranker with as well '
                            '(pointwise, pairwise, listwise; empty for none)')
   parser.add_argument('--set', dest='overrides', action='append', default=[],

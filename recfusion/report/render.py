@@ -17,17 +17,11 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from recfusion.report.collect import OVERALL, ReportData  # noqa: E402
+from recfusion.report.tables import MODEL_COLUMNS, model_rows  # noqa: E402
+from recfusion.report.tables import fmt as _fmt  # noqa: E402
 
 SLICE_COLUMNS = (('ndcg@10', 'NDCG@10'), ('mrr', 'MRR'), ('auc', 'AUC'),
                  ('example_count', 'examples'))
-
-
-def _fmt(value, digits: int = 4) -> str:
-  if value is None:
-    return '-'
-  if isinstance(value, float) and value.is_integer() and abs(value) > 1:
-    return f'{int(value)}'
-  return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
 
 
 def verdict_line(report: ReportData) -> str:
@@ -67,15 +61,9 @@ def slice_rows(report: ReportData) -> List[List[str]]:
 
 
 def fusion_rows(report: ReportData) -> List[List[str]]:
-  fusion = report.fusion
-  rows = []
-  for name in sorted(fusion.get('metrics', {}), key=lambda n: (n == 'fused', n)):
-    metrics = fusion['metrics'][name]
-    eval_ndcg = (report.slices.get(OVERALL, {}).get('ndcg@10') if name == 'fused'
-                 else report.per_model_ndcg10.get(name))
-    rows.append([name, _fmt(fusion.get('weights', {}).get(name)) if name != 'fused' else '',
-                 _fmt(metrics.get('ndcg@10')), _fmt(metrics.get('auc')), _fmt(eval_ndcg)])
-  return rows
+  eval_ndcg10 = dict(report.per_model_ndcg10)
+  eval_ndcg10['fused'] = report.slices.get(OVERALL, {}).get('ndcg@10')
+  return model_rows(report.fusion, eval_ndcg10)
 
 
 def data_rows(report: ReportData) -> List[List[str]]:
@@ -218,8 +206,7 @@ def markdown(report: ReportData) -> str:
                                slice_rows(report)))
   if report.fusion:
     parts.append(f'### Fusion ({report.fusion.get("method")})')
-    parts.append(_markdown_table(['model', 'weight', 'NDCG@10 validation', 'AUC validation',
-                                  'NDCG@10 eval'], fusion_rows(report)))
+    parts.append(_markdown_table(list(MODEL_COLUMNS), fusion_rows(report)))
   if report.data:
     parts.append('### Data')
     parts.append(_markdown_table(['', ''], data_rows(report)))
