@@ -54,3 +54,57 @@ def handmade_dir(tmp_path):
 def table_writer():
   """write_table(path, frame) as a fixture (test modules cannot import conftest by name)."""
   return write_table
+
+
+MLMD_SERVICE = 'ml_metadata.MetadataStoreService'
+
+
+def _serve_mlmd(sqlite_path):
+  """A real ML Metadata gRPC service backed by a local SQLite store (see mlmd_grpc_service)."""
+  from concurrent import futures
+
+  import grpc
+  from ml_metadata.metadata_store import metadata_store
+  from ml_metadata.proto import metadata_store_pb2
+  from ml_metadata.proto import metadata_store_service_pb2 as service_pb2
+
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = sqlite_path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  store = metadata_store.MetadataStore(config)
+  handlers = {}
+  for method in service_pb2.DESCRIPTOR.services_by_name['MetadataStoreService'].methods:
+    request_type = getattr(service_pb2, method.input_type.name)
+    response_type = getattr(service_pb2, method.output_type.name)
+
+    def handle(request, context, name=method.name, response_type=response_type):
+      response = response_type()
+      store._call(name, request, response)  # pylint: disable=protected-access
+      return response
+
+    handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        handle, request_deserializer=request_type.FromString,
+        response_serializer=response_type.SerializeToString)
+  server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+  server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(MLMD_SERVICE, handlers),))
+  port = server.add_insecure_port('localhost:0')
+  server.start()
+  return server, port
+
+
+@pytest.fixture
+def mlmd_grpc_service():
+  """serve(sqlite_path) -> port: MLMD's gRPC service (`ml_metadata.MetadataStoreService`, what
+  KFP clusters expose) on localhost. Its server binary is not on PyPI; here grpcio serves the
+  same service definition and MLMD's own store library answers every RPC from the SQLite file,
+  so clients go through the real gRPC client path and get MLMD's answers."""
+  servers = []
+
+  def serve(sqlite_path):
+    server, port = _serve_mlmd(sqlite_path)
+    servers.append(server)
+    return port
+
+  yield serve
+  for server in servers:
+    server.stop(None)

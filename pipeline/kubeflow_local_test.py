@@ -40,6 +40,8 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
   record = registry.latest(str(tmp_path / 'registry' / 'recfusion'))
   assert record.version == 1 and record.spans == [0, 1, 2, 3]
   assert os.path.exists(os.path.join(record.path, 'saved_model.pb'))
-  report = produced['RunReport']['report'][0]['uri']
-  with open(os.path.join(report, 'report.html')) as f:
+  # Typed system.HTML: the page is the artifact itself, the file KFP's UI shows.
+  report = produced['RunReport']['report'][0]
+  assert report['type'] == {'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
+  with open(report['uri']) as f:
     assert 'BLESSED: pushed as registry version 1' in f.read()

@@ -5,7 +5,9 @@ The same pipeline factory builds the DAG; this module only adds runner config:
   * cpu/memory for every component and GPUs for the three trainers (ResourceSpec), plus node
     selectors and tolerations for the GPU pool in KFP's kubernetes platform spec;
   * caching off for LogJoinExampleGen and BaselineLookup, whose real inputs (the data folder,
-    the registry) live outside the pipeline, so an identical task spec can mean new data.
+    the registry) live outside the pipeline, so an identical task spec can mean new data;
+  * the RunReport page typed `system.HTML`, which KFP's UI renders, and every task started
+    through pipeline/kfp_executor.py, TFX's entrypoint taught that type.
 Compiling needs no cluster, network or credentials. Outputs, in `output_dir`:
   pipeline_job.json   the PipelineJob JSON KubeflowV2DagRunner writes
   pipeline.yaml       what `kfp.Client` uploads: the pipeline spec, then the platform spec
@@ -23,6 +25,9 @@ JOB_FILE = 'pipeline_job.json'
 PIPELINE_FILE = 'pipeline.yaml'
 UNCACHED_TASKS = ('LogJoinExampleGen', 'BaselineLookup')
 REGISTRY_TASKS = ('BaselineLookup', 'RegistryPusher')
+REPORT_TASK, REPORT_OUTPUT = 'RunReport', 'report'
+TFX_ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
+HTML_ARTIFACT_TYPE = {'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
 TRAINER_PREFIX = 'Trainer.'
 # Where the Dockerfile installs the project inside the image.
 IMAGE_PROJECT_ROOT = '/opt/recfusion'
@@ -124,6 +129,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
     for task in job['pipelineSpec']['root']['dag']['tasks'].values():
       task['retryPolicy'] = {'maxRetryCount': retries, 'backoffDuration': '60s',
                              'backoffFactor': 2, 'backoffMaxDuration': '600s'}
+  _render_report_in_kfp_ui(job['pipelineSpec'])
   with open(job_path, 'w') as f:
     json.dump(job, f, indent=2, sort_keys=True)
   pipeline_path = os.path.join(output_dir, PIPELINE_FILE)
@@ -131,6 +137,19 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
     yaml.safe_dump_all([job['pipelineSpec'],
                         platform_spec(job, settings)], f, sort_keys=True)
   return {'job': job_path, 'pipeline': pipeline_path}
+
+
+def _render_report_in_kfp_ui(spec: Dict[str, Any]) -> None:
+  """Types the RunReport output `system.HTML` and starts every task through the entrypoint
+  that knows that type (pipeline/kfp_executor.py)."""
+  from recfusion.pipeline import kfp_executor
+  task = spec['root']['dag']['tasks'][REPORT_TASK]
+  outputs = spec['components'][task['componentRef']['name']]['outputDefinitions']['artifacts']
+  outputs[REPORT_OUTPUT]['artifactType'] = dict(HTML_ARTIFACT_TYPE)
+  for executor in spec['deploymentSpec']['executors'].values():
+    container = executor['container']
+    container['command'] = [kfp_executor.MODULE if part == TFX_ENTRYPOINT else part
+                            for part in container.get('command', [])]
 
 
 def executor_class_paths(job: Dict[str, Any]) -> List[str]:

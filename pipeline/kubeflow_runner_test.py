@@ -122,6 +122,24 @@ def test_custom_artifact_types_resolve_by_their_spec_title(compiled):
   from tfx.utils import import_utils
   titles = set(re.findall(r'title: ([\w.]+)', json.dumps(compiled[0])))
   custom = {t for t in titles if not t.startswith('tfx.')}
-  assert custom == {'recfusion.FusionReport', 'recfusion.HTMLReport'}
+  assert custom == {'recfusion.FusionReport'}
   for title in custom:
     assert import_utils.import_class_by_path(title).TYPE_NAME == title
+
+
+def test_the_run_report_is_an_html_artifact_kfp_renders_and_every_task_knows_its_type(compiled):
+  job = compiled[0]
+  spec = job['pipelineSpec']
+  component = spec['components'][_tasks(job)['RunReport']['componentRef']['name']]
+  assert component['outputDefinitions']['artifacts']['report']['artifactType'] == {
+      'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
+  for executor in spec['deploymentSpec']['executors'].values():
+    assert executor['container']['command'] == ['python', '-m',
+                                                'recfusion.pipeline.kfp_executor']
+  # What the entrypoint adds: TFX's resolution of a type title reaches HTMLReport.
+  from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as utils
+  from kfp.pipeline_spec import pipeline_spec_pb2
+  from recfusion.pipeline import kfp_executor
+  html = pipeline_spec_pb2.ArtifactTypeSchema(schema_title='system.HTML')
+  kfp_executor.register_kfp_types()
+  assert utils._retrieve_class_path(html) == kfp_executor.HTML_REPORT_CLASS

@@ -223,6 +223,17 @@ def test_runs_lists_every_run_newest_first(runs):
   assert table.exit_code == 0 and runs[1][1]['run_id'] in table.stdout
 
 
+def test_runs_reads_a_metadata_grpc_service_like_the_local_store(runs, mlmd_grpc_service):
+  home = runs[0]
+  port = mlmd_grpc_service(os.path.join(home, 'metadata.sqlite'))
+  remote = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'runs', '--home', home, '--json', '--mlmd-host', 'localhost', '--mlmd-port', str(port)])
+  local = CliRunner(mix_stderr=False).invoke(cli.main, ['runs', '--home', home, '--json'])
+  assert remote.exit_code == 0, remote.stderr + repr(remote.exception)
+  assert len(remote.stdout.splitlines()) == 3
+  assert remote.stdout == local.stdout
+
+
 def test_lineage_traces_a_pushed_version_back_to_the_data_spans(runs, small_shop_dir):
   result = CliRunner(mix_stderr=False).invoke(cli.main, ['lineage', '1', '--home', runs[0]])
   assert result.exit_code == 0, result.stderr + repr(result.exception)

@@ -13,6 +13,17 @@ from recfusion.components.registry_pusher import executor as pusher_executor
 from recfusion.report import collect, render
 
 REPORT_FILE = 'report.html'
+# Set by the Kubeflow entrypoint (pipeline/kfp_executor.py): the artifact is typed
+# `system.HTML` there, and KFP's UI shows the file at the artifact's URI.
+REPORT_AT_URI_ENV = 'RECFUSION_REPORT_AT_URI'
+
+
+def report_path(artifact_uri: str) -> str:
+  """Where the page of a RunReport artifact is: the URI itself on Kubeflow, else a file in
+  the artifact's folder."""
+  if os.environ.get(REPORT_AT_URI_ENV) == '1':
+    return artifact_uri
+  return os.path.join(artifact_uri, REPORT_FILE)
 
 
 def _single(input_dict, key):
@@ -48,8 +59,8 @@ class Executor(base_executor.BaseExecutor):
         run_id=(self._context.pipeline_run_id if self._context else '') or '',
         pipeline=exec_properties.get('pipeline_name', ''), pushed=push)
     output = artifact_utils.get_single_instance(output_dict['report'])
-    fileio.makedirs(output.uri)
-    path = os.path.join(output.uri, REPORT_FILE)
+    path = report_path(output.uri)
+    fileio.makedirs(os.path.dirname(path))
     with fileio.open(path, 'w') as f:
       f.write(render.html(report))
     output.set_int_custom_property('blessed', int(bool(report.blessed)))
