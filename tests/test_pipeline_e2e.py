@@ -23,7 +23,10 @@ COMPONENTS = ['BaselineLookup', 'ImportSchemaGen', 'LogJoinExampleGen', 'Statist
               'Trainer.sequence', 'Fusion', 'Evaluator', 'RegistryPusher', 'RunReport']
 SMALL_RUN = ['--set', 'data.window_spans=4', '--set', 'trainers.text.epochs=2',
              '--set', 'trainers.dcn.epochs=2', '--set', 'trainers.sequence.epochs=2',
-             '--set', 'fusion.grid_step=0.1', '--set', 'evaluation.ndcg10_floor=0.2']
+             '--set', 'fusion.grid_step=0.1', '--set', 'evaluation.ndcg10_floor=0.2',
+             # One weight per ranker, so the fused-model test below can recompute the formula;
+             # the default method (gated) runs end to end in pipeline/kubeflow_local_test.py.
+             '--set', 'fusion.method=weighted']
 
 
 def _run(home, data_dir, *extra):
