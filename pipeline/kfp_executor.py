@@ -22,13 +22,13 @@ HTML_REPORT_CLASS = 'recfusion.components.run_report.component.HTMLReport'
 
 def register_kfp_types() -> None:
   compiler_utils.TITLE_TO_CLASS_PATH[HTML_SCHEMA_TITLE] = HTML_REPORT_CLASS
-  # RunReport then writes the page as the artifact itself (a file at its URI), which is what
-  # KFP's UI shows, instead of a report.html inside a folder.
-  os.environ[REPORT_AT_URI_ENV] = '1'
 
 
 def main(parsed_argv):
   register_kfp_types()
+  # RunReport then writes the page as the artifact itself (a file at its URI), which is what
+  # KFP's UI shows, instead of a report.html inside a folder. Only in this task's process.
+  os.environ[REPORT_AT_URI_ENV] = '1'
   kubeflow_v2_run_executor.main(parsed_argv)
 
 

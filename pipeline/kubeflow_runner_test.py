@@ -127,7 +127,8 @@ def test_custom_artifact_types_resolve_by_their_spec_title(compiled):
     assert import_utils.import_class_by_path(title).TYPE_NAME == title
 
 
-def test_the_run_report_is_an_html_artifact_kfp_renders_and_every_task_knows_its_type(compiled):
+def test_the_run_report_is_an_html_artifact_kfp_renders_and_every_task_knows_its_type(
+    compiled, monkeypatch):
   job = compiled[0]
   spec = job['pipelineSpec']
   component = spec['components'][_tasks(job)['RunReport']['componentRef']['name']]
@@ -140,6 +141,9 @@ def test_the_run_report_is_an_html_artifact_kfp_renders_and_every_task_knows_its
   from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as utils
   from kfp.pipeline_spec import pipeline_spec_pb2
   from recfusion.pipeline import kfp_executor
+  from tfx.orchestration.kubeflow.v2 import compiler_utils
   html = pipeline_spec_pb2.ArtifactTypeSchema(schema_title='system.HTML')
+  monkeypatch.setattr(compiler_utils, 'TITLE_TO_CLASS_PATH',
+                      dict(compiler_utils.TITLE_TO_CLASS_PATH))
   kfp_executor.register_kfp_types()
   assert utils._retrieve_class_path(html) == kfp_executor.HTML_REPORT_CLASS
