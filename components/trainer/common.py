@@ -189,9 +189,6 @@ def train_and_export(fn_args, ranker: str,
   """The body of every run_fn: (warm start,) train on `train`, early-stop on `validation`,
   export."""
   hparams = HParams.from_config(fn_args.custom_config)
-  if hparams.loss not in losses.LOSSES:
-    raise ValueError(f'trainers.{ranker}.loss: {hparams.loss!r} is not one of '
-                     f'{", ".join(losses.LOSSES)}')
   # Fresh layer-name counters: variable names must not depend on what this process built
   # before (the local runner trains all rankers in one process), or warm start cannot match.
   keras.backend.clear_session()

@@ -27,7 +27,7 @@ import pandas as pd
 from recfusion import ranking_metrics
 
 RANKERS = ('text', 'dcn', 'sequence')
-from recfusion.config import FUSION_METHODS
+from recfusion.config import FUSION_METHODS, RANKING_LOSSES
 LGBM_FEATURES = ('item_idx', 'category_idx', 'brand_idx', 'segment_idx', 'is_search', 'price_z',
                  'price_gap', 'history_length_01', 'query_length', 'query_title_overlap',
                  'history_category_share', 'history_brand_share', 'item_in_history')
@@ -181,7 +181,7 @@ def simulator_realism(data_dir: str) -> Dict:
 
 
 def run(home: str, requests_per_day: int, overrides: List[str] = (),
-        compare_losses: List[str] = ('pointwise',)) -> Dict:
+        compare_losses: List[str] = RANKING_LOSSES) -> Dict:
   import tensorflow_transform as tft
   from recfusion.components.fusion import methods, weighted
   from recfusion.components.fusion.executor import score_split
@@ -311,7 +311,7 @@ def main() -> None:
   parser.add_argument('--out', default='bench/quality.json')
   parser.add_argument('--requests-per-day', type=int, default=2950,
                       help='7 days x 2950 requests: about 202,000 examples')
-  parser.add_argument('--compare-losses', default='pointwise,pairwise,listwise',
+  parser.add_argument('--compare-losses', default=','.join(RANKING_LOSSES),
                       help='comma-separated losses to train each ranker with as well '
                            '(pointwise, pairwise, listwise; empty for none)')
   parser.add_argument('--set', dest='overrides', action='append', default=[],
