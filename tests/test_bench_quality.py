@@ -51,3 +51,43 @@ def test_align_reorders_raw_rows_to_the_transformed_order():
   assert aligned['gain'].tolist() == [2.0, 1.0, 0.0]
   with pytest.raises(RuntimeError, match='do not match'):
     quality.align(raw, np.array([b'r9']), np.array([1]), vocabulary)
+
+
+def test_mean_and_spread_over_seeds():
+  tables = [{'dcn': {'overall': 0.70, 'search': 0.8}}, {'dcn': {'overall': 0.74, 'search': 0.6}}]
+  row = quality.mean_and_spread(tables)['dcn']
+  assert row['overall'] == pytest.approx(0.72)
+  assert row['search'] == pytest.approx(0.7)
+  assert row['sd_overall'] == pytest.approx(np.std([0.70, 0.74], ddof=1))
+
+
+def test_a_single_seed_has_no_spread():
+  assert quality.mean_and_spread([{'oracle': {'overall': 0.9}}])['oracle']['sd_overall'] is None
+  assert quality.mean_and_spread([{}]) == {}
+
+
+def test_markdown_shows_means_spread_and_headroom():
+  result = {
+      'ndcg@10': {'oracle': {'overall': 0.8, 'search': 0.9, 'recommend': 0.7, 'sd_overall': None,
+                             'headroom': {'overall': 1.0}},
+                  'bm25': {'search': 0.65, 'headroom': {'search': 0.25}},
+                  'dcn': {'overall': 0.75, 'search': 0.8, 'recommend': 0.7,
+                          'sd_overall': 0.0021, 'headroom': {'overall': 0.8}}},
+      'data': {'examples': {'train': 10, 'validation': 2, 'eval': 3}},
+      'best_single_model': 'dcn', 'best_fusion_method': 'gated', 'seeds': 3,
+      'losses': {'dcn': 'pointwise'},
+      'simulator': {'ctr_by_position': {0: 0.3}, 'share_of_requests_with_engagement': 0.5}}
+  lines = quality.markdown(result).splitlines()
+  assert lines[2] == '| oracle | 0.8000 | - | 0.9000 | 0.7000 | 100.0% |'
+  assert lines[3] == '| bm25 | - | - | 0.6500 | - | 25.0% |'
+  assert lines[4] == '| dcn | 0.7500 | 0.0021 | 0.8000 | 0.7000 | 80.0% |'
+  assert 'means over 3 training seeds' in lines[6]
+
+
+def test_benchmark_never_warm_starts_from_an_earlier_run():
+  overrides = quality.bench_config_overrides(2950)
+  for ranker in quality.RANKERS:
+    assert f'trainers.{ranker}.warm_start=false' in overrides
+  from recfusion.config import load_config
+  config = load_config(overrides=overrides)
+  assert [config.trainers[r]['warm_start'] for r in quality.RANKERS] == [False] * 3

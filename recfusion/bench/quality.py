@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from recfusion import ranking_metrics
+from recfusion.config import FUSION_METHODS, RANKING_LOSSES
 
 RANKERS = ('text', 'dcn', 'sequence')
-from recfusion.config import FUSION_METHODS, RANKING_LOSSES
 LGBM_FEATURES = ('item_idx', 'category_idx', 'brand_idx', 'segment_idx', 'is_search', 'price_z',
                  'price_gap', 'history_length_01', 'query_length', 'query_title_overlap',
                  'history_category_share', 'history_brand_share', 'item_in_history')
@@ -37,7 +37,10 @@ LGBM_CATEGORICAL = ('category_idx', 'brand_idx', 'segment_idx')
 def bench_config_overrides(requests_per_day: int) -> List[str]:
   return ['generate.seed=2026', 'generate.num_items=2000', 'generate.num_users=3000',
           f'generate.requests_per_day={requests_per_day}', 'generate.num_days=7',
-          'evaluation.ndcg10_floor=0.0']
+          'evaluation.ndcg10_floor=0.0'] + [
+              # Each run measures models trained from scratch, never continued from the
+              # model a previous benchmark run pushed in the same home.
+              f'trainers.{ranker}.warm_start=false' for ranker in RANKERS]
 
 
 def _read_split(examples_uri: str, split: str, feature_spec: Dict) -> Dict[str, np.ndarray]:
@@ -150,21 +153,33 @@ def lambdamart_scores(splits: Dict[str, Dict[str, np.ndarray]]) -> (np.ndarray, 
   return scores, {'best_iteration': int(ranker.best_iteration_ or 0)}
 
 
-def train_with_loss(ranker: str, loss: str, hparams: Dict, transform_graph_uri: str,
-                    transformed_uri: str, out_dir: str) -> str:
-  """The pipeline's own Trainer code (run_fn body) with another loss; returns the model dir."""
+def train_ranker(ranker: str, hparams: Dict, transform_graph_uri: str, transformed_uri: str,
+                 serving_dir: str) -> str:
+  """The pipeline's own Trainer code (run_fn body) with other hyperparameters (a loss, a seed);
+  returns the model dir."""
   import importlib
   import types
   module = importlib.import_module(f'recfusion.components.trainer.{ranker}_model')
-  serving_dir = os.path.join(out_dir, f'{ranker}-{loss}')
   fn_args = types.SimpleNamespace(
-      custom_config={**hparams, 'loss': loss, 'warm_start': False},
+      custom_config={**hparams, 'warm_start': False},
       transform_graph_path=transform_graph_uri,
       train_files=[os.path.join(transformed_uri, 'Split-train')],
       eval_files=[os.path.join(transformed_uri, 'Split-validation')],
       model_run_dir=serving_dir + '-logs', serving_model_dir=serving_dir, base_model=None)
   module.run_fn(fn_args)
   return serving_dir
+
+
+def mean_and_spread(tables: List[Dict[str, Dict[str, float]]]) -> Dict[str, Dict[str, float]]:
+  """Per model and request type: the mean over seeds, and `sd_overall`, the standard deviation
+  of the overall NDCG@10 over seeds (None from a single seed: not measured)."""
+  out = {}
+  for name in tables[0]:
+    row = {kind: float(np.mean([t[name][kind] for t in tables])) for kind in tables[0][name]}
+    row['sd_overall'] = (float(np.std([t[name]['overall'] for t in tables], ddof=1))
+                         if len(tables) > 1 else None)
+    out[name] = row
+  return out
 
 
 def simulator_realism(data_dir: str) -> Dict:
@@ -181,7 +196,7 @@ def simulator_realism(data_dir: str) -> Dict:
 
 
 def run(home: str, requests_per_day: int, overrides: List[str] = (),
-        compare_losses: List[str] = RANKING_LOSSES) -> Dict:
+        compare_losses: List[str] = RANKING_LOSSES, num_seeds: int = 3) -> Dict:
   import tensorflow_transform as tft
   from recfusion.components.fusion import methods, weighted
   from recfusion.components.fusion.executor import score_split
@@ -202,23 +217,36 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   ranker_dirs = {name: os.path.join(outputs[f'Trainer.{name}']['model'][0], 'Format-Serving')
                  for name in RANKERS}
 
-  scored = {split: score_split(os.path.join(transformed_uri, f'Split-{split}'), tft_output,
-                               ranker_dirs) for split in ('validation', 'eval')}
-  # The same rankers trained with other losses, on the same data, for comparison.
+  graph_uri = outputs['Transform']['transform_graph'][0]
+  bench_models = os.path.join(run_home.root, 'bench-models')
+  split_dir = lambda split: os.path.join(transformed_uri, f'Split-{split}')
+
+  # The first seed is the pipeline's own models; the others retrain each ranker with its
+  # configured seed + 1, + 2, ... on the same data, because one training's NDCG@10 moves by
+  # several thousandths with the seed alone, more than the methods being compared differ.
+  scored_by_seed = [{split: score_split(split_dir(split), tft_output, ranker_dirs)
+                     for split in ('validation', 'eval')}]
+  for offset in range(1, num_seeds):
+    dirs = {}
+    for ranker in RANKERS:
+      seed = int(config.trainers[ranker].get('seed', 0)) + offset
+      print(f'bench: training {ranker} with seed {seed}', flush=True)
+      dirs[ranker] = train_ranker(ranker, {**config.trainers[ranker], 'seed': seed}, graph_uri,
+                                  transformed_uri, os.path.join(bench_models,
+                                                                f'{ranker}-seed{seed}'))
+    scored_by_seed.append({split: score_split(split_dir(split), tft_output, dirs)
+                           for split in ('validation', 'eval')})
+  # The same rankers trained with other losses (pipeline seed), on the same data.
   other_losses = {}
   for ranker in RANKERS:
     for loss in compare_losses:
       if loss == config.trainers[ranker].get('loss'):
         continue
       print(f'bench: training {ranker} with the {loss} loss', flush=True)
-      other_losses[f'{ranker} ({loss})'] = train_with_loss(
-          ranker, loss, dict(config.trainers[ranker]),
-          outputs['Transform']['transform_graph'][0], transformed_uri,
-          os.path.join(run_home.root, 'bench-losses'))
-  if other_losses:
-    scored['eval'].update({name: values for name, values in score_split(
-        os.path.join(transformed_uri, 'Split-eval'), tft_output, other_losses).items()
-        if name in other_losses})
+      other_losses[f'{ranker} ({loss})'] = train_ranker(
+          ranker, {**config.trainers[ranker], 'loss': loss}, graph_uri, transformed_uri,
+          os.path.join(bench_models, f'{ranker}-{loss}'))
+  loss_scores = score_split(split_dir('eval'), tft_output, other_losses) if other_losses else {}
   spec = tft_output.transformed_feature_spec()
   wanted = {k: spec[k] for k in LGBM_FEATURES + ('request_id', 'gain')}
   # Read in the same file order as score_split, so rows line up with the rankers' scores.
@@ -228,32 +256,48 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
                                               encoding='utf-8')]
   eval_frame = align(_raw_split(examples_uri, 'eval'), transformed['eval']['request_id'],
                      transformed['eval']['item_idx'], vocabulary)
-  np.testing.assert_array_equal(eval_frame['gain'].values, scored['eval']['gain'])
+  for scored in scored_by_seed:
+    np.testing.assert_array_equal(eval_frame['gain'].values, scored['eval']['gain'])
   train_frame = _raw_split(examples_uri, 'train')
 
-  validation = scored['validation']
-  standardizers = {n: weighted.Standardizer.fit(validation[n]) for n in RANKERS}
-  standardize = lambda split: {n: standardizers[n].apply(scored[split][n]) for n in RANKERS}
-  context = lambda split: {k: scored[split][k] for k in methods.CONTEXT_FEATURES}
-
-  scores: Dict[str, np.ndarray] = {}
+  shared_scores: Dict[str, np.ndarray] = {}
   catalog = pd.read_parquet(os.path.join(data_dir, 'catalog.parquet'))
   truth = pd.read_parquet(os.path.join(data_dir, 'truth', 'utility.parquet'))
-  scores['oracle'] = oracle_scores(truth, eval_frame)
-  scores['popularity'] = popularity_scores(train_frame, eval_frame)
-  scores['bm25'] = bm25_scores(catalog, eval_frame)
-  scores['lightgbm_lambdamart'], lgbm_info = lambdamart_scores(transformed)
-  for name in list(RANKERS) + list(other_losses):
-    scores[name] = scored['eval'][name]
-  fusion_info = {}
-  for method in FUSION_METHODS:
-    fused, _ = methods.fit(method, list(RANKERS), standardize('validation'),
-                           context('validation'), validation['gain'], validation['request_id'],
-                           grid_step=config.fusion.grid_step)
-    scores[f'fusion_{method}'] = fused.score(standardize('eval'), context('eval'))
-    fusion_info[method] = fused.describe()
+  shared_scores['oracle'] = oracle_scores(truth, eval_frame)
+  shared_scores['popularity'] = popularity_scores(train_frame, eval_frame)
+  shared_scores['bm25'] = bm25_scores(catalog, eval_frame)
+  shared_scores['lightgbm_lambdamart'], lgbm_info = lambdamart_scores(transformed)
+  shared_table = {name: ndcg_by_type(eval_frame, value) for name, value in shared_scores.items()}
 
-  table = {name: ndcg_by_type(eval_frame, value) for name, value in scores.items()}
+  def fit_fusions(scored):
+    """Every fusion method fitted on this seed's validation scores, scored on its eval split."""
+    standardizers = {n: weighted.Standardizer.fit(scored['validation'][n]) for n in RANKERS}
+    standardize = lambda split: {n: standardizers[n].apply(scored[split][n]) for n in RANKERS}
+    context = lambda split: {k: scored[split][k] for k in methods.CONTEXT_FEATURES}
+    validation = scored['validation']
+    fitted = {}
+    for method in FUSION_METHODS:
+      fused, _ = methods.fit(method, list(RANKERS), standardize('validation'),
+                             context('validation'), validation['gain'],
+                             validation['request_id'], grid_step=config.fusion.grid_step)
+      fitted[method] = (fused.score(standardize('eval'), context('eval')), fused)
+    return fitted
+
+  per_seed_tables, fusion_info = [], {}
+  for offset, scored in enumerate(scored_by_seed):
+    scores = {name: scored['eval'][name] for name in RANKERS}
+    fusion_info[f'seed+{offset}'] = {}
+    for method, (fused_eval, fused) in fit_fusions(scored).items():
+      scores[f'fusion_{method}'] = fused_eval
+      fusion_info[f'seed+{offset}'][method] = fused.describe()
+    per_seed_tables.append({name: ndcg_by_type(eval_frame, value)
+                            for name, value in scores.items()})
+  seed_rows = mean_and_spread(per_seed_tables)
+  table = {**mean_and_spread([shared_table]),
+           **{name: seed_rows[name] for name in RANKERS},
+           **mean_and_spread([{name: ndcg_by_type(eval_frame, loss_scores[name])
+                               for name in other_losses}]),
+           **{name: row for name, row in seed_rows.items() if name not in RANKERS}}
   table['bm25'] = {'search': table['bm25']['search']}  # BM25 needs a query
   oracle, popularity = table['oracle'], table['popularity']
   for name, row in table.items():
@@ -269,6 +313,9 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
                'requests': int(summary.join_report['requests']),
                'config': bench_config_overrides(requests_per_day) + list(overrides)},
       'ndcg@10': table,
+      'seeds': num_seeds,
+      'ndcg@10_overall_by_seed': {name: [t[name]['overall'] for t in per_seed_tables]
+                                  for name in per_seed_tables[0]},
       'best_single_model': best_single, 'best_fusion_method': best_fusion,
       'targets': {
           'best_fusion_headroom_overall': headroom(f'fusion_{best_fusion}'),
@@ -285,10 +332,12 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
 
 
 def markdown(result: Dict) -> str:
-  lines = ['| model | NDCG@10 overall | search | recommend | headroom captured |',
-           '|---|---|---|---|---|']
+  lines = ['| model | NDCG@10 overall | sd over seeds | search | recommend | headroom captured |',
+           '|---|---|---|---|---|---|']
   for name, row in result['ndcg@10'].items():
     cells = [f'{row[k]:.4f}' if k in row else '-' for k in ('overall', 'search', 'recommend')]
+    spread = row.get('sd_overall')
+    cells.insert(1, '-' if spread is None else f'{spread:.4f}')
     headroom = row.get('headroom', {}).get('overall', row.get('headroom', {}).get('search'))
     lines.append(f'| {name} | ' + ' | '.join(cells) +
                  f' | {"-" if headroom is None else f"{100 * headroom:.1f}%"} |')
@@ -296,8 +345,9 @@ def markdown(result: Dict) -> str:
   lines.append('')
   lines.append(f'eval split: {data["eval"]} examples (train {data["train"]}, validation '
                f'{data["validation"]}); best single model: {result["best_single_model"]}; '
-               f'best fusion: {result["best_fusion_method"]}. Rankers without a loss in '
-               f'their name were trained with the configured losses {result["losses"]}.')
+               f'best fusion: {result["best_fusion_method"]}. The rankers and fusion methods are '
+               f'means over {result["seeds"]} training seeds; rankers with a loss in their name '
+               f'are one seed; the others use the configured losses {result["losses"]}.')
   simulator = result['simulator']
   lines.append(f'simulator: CTR by position {simulator["ctr_by_position"]}; '
                f'{100 * simulator["share_of_requests_with_engagement"]:.1f}% of requests '
@@ -311,6 +361,8 @@ def main() -> None:
   parser.add_argument('--out', default='bench/quality.json')
   parser.add_argument('--requests-per-day', type=int, default=2950,
                       help='7 days x 2950 requests: about 202,000 examples')
+  parser.add_argument('--seeds', type=int, default=3,
+                      help='train every ranker with this many seeds; the table shows means')
   parser.add_argument('--compare-losses', default=','.join(RANKING_LOSSES),
                       help='comma-separated losses to train each ranker with as well '
                            '(pointwise, pairwise, listwise; empty for none)')
@@ -318,7 +370,7 @@ def main() -> None:
                       metavar='KEY=VALUE', help='run config override, as for recfusion run')
   args = parser.parse_args()
   result = run(args.home, args.requests_per_day, args.overrides,
-               [loss for loss in args.compare_losses.split(',') if loss])
+               [loss for loss in args.compare_losses.split(',') if loss], args.seeds)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, 'w') as f:
     json.dump(result, f, indent=2, sort_keys=True)
