@@ -5,7 +5,7 @@ RECFUSION   := $(VENV)/bin/recfusion
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: install run test test-fast lock clean-home help report-screenshot browser bench-quality
+.PHONY: install run test test-fast lock clean-home help report-screenshot browser bench-quality bench-ceiling
 
 help:
 	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
@@ -13,7 +13,8 @@ help:
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
 	@echo "make test-fast  unit tests only (no pipeline runs)"
 	@echo "make lock       re-resolve requirements.in into requirements.lock"
-	@echo "make bench-quality  quality benchmark (200k+ examples, ~15 min): bench/quality.json + .md"
+	@echo "make bench-quality  quality benchmark (200k+ examples, ~20 min): bench/quality.json + .md"
+	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
 # Re-installs only when the lock or the packaging changed, so a second `make install` is instant.
@@ -38,6 +39,9 @@ lock: install
 
 bench-quality: install
 	$(VENV)/bin/python -m recfusion.bench.quality --home bench/home --out bench/quality.json
+
+bench-ceiling: install
+	$(VENV)/bin/python -m recfusion.bench.ceiling --out bench/ceiling.json
 
 # Debian's Chromium and its driver, for the browser check of the HTML report.
 browser:

@@ -86,3 +86,17 @@ def test_truth_has_utility_of_every_engaged_item(tmp_path):
   engaged = events[events['event'] != 'impression'][['request_id', 'item_id']]
   merged = engaged.merge(truth, on=['request_id', 'item_id'], how='left')
   assert merged['utility'].notna().all()
+
+
+def test_on_request_sees_every_request_with_the_clicks_before_it():
+  seen = []
+  _, _, spans, _ = simulator.simulate(TINY, on_request=lambda shop, request_id, user, query,
+                                      history: seen.append((request_id, user, history)))
+  assert [r for r, _, _ in seen] == [f'req-{i:07d}' for i in range(60)]
+  events = pd.concat(spans.values())
+  clicks = events[events['event'] == 'click']
+  # A user's history before a request = the items they clicked in their earlier requests.
+  for request_id, user, history in seen:
+    user_id = f'user-{user:05d}'
+    earlier = clicks[(clicks['user_id'] == user_id) & (clicks['request_id'] < request_id)]
+    assert sorted(history) == sorted(int(i.split('-')[1]) for i in earlier['item_id'])

@@ -38,7 +38,7 @@ true utility of every logged (request, item): not part of the contract, used for
 """
 import dataclasses
 import os
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -165,8 +165,13 @@ class Shop:
             + W_CATEGORY * category + W_HISTORY * affinity)
 
 
-def simulate(config: ShopConfig):
-  """Returns (catalog, users, {span: events}, truth) as pandas frames."""
+def simulate(config: ShopConfig, on_request: Optional[Callable[..., None]] = None):
+  """Returns (catalog, users, {span: events}, truth) as pandas frames.
+
+  `on_request(shop, request_id, user, query_words, history)`, if given, sees each request's
+  latent inputs to the utility (bench/ceiling.py measures what they are worth); `history` is
+  the user's clicked items before the request, oldest first.
+  """
   shop = Shop(config)
   rng = np.random.default_rng([config.seed, 1])
   n_cat = len(shop.categories)
@@ -198,6 +203,8 @@ def simulate(config: ShopConfig):
       pool = np.unique(np.concatenate(
           [from_focus, rng.choice(config.num_items, size=pool_size, replace=False)]))
       history = histories[user]
+      if on_request is not None:
+        on_request(shop, request_id, user, query_words, list(history))
       utility = shop.utility(user, query_words, pool, history)
       production_score = utility + rng.normal(scale=1.5, size=len(pool))
       shown = pool[np.argsort(-production_score)[:k]]
