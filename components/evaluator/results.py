@@ -2,7 +2,7 @@
 import os
 
 from tfx.dsl.io import fileio
-from typing import Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
 
@@ -17,19 +17,25 @@ def metric_name(key) -> Optional[str]:
   return name
 
 
-def overall_metrics(evaluation_uri: str, baseline: bool = False) -> Dict[str, Dict[str, float]]:
-  """{output name: {metric: value}} on the overall slice (candidate, or the baseline's)."""
-  out: Dict[str, Dict[str, float]] = {}
-  for slice_metrics in tfma.load_metrics(evaluation_uri):
-    if slice_metrics.slice_key.single_slice_keys:
-      continue
-    for item in slice_metrics.metric_keys_and_values:
+def metric_values(evaluation_uri: str, baseline: bool = False
+                  ) -> Iterator[Tuple[Any, Any, float]]:
+  """(slice key, metric key, value) of every plain number TFMA computed for the candidate (or
+  the baseline), per slice; diffs against the baseline and non-scalar values left out."""
+  for per_slice in tfma.load_metrics(evaluation_uri):
+    for item in per_slice.metric_keys_and_values:
       key = item.key
       if bool(key.is_diff) or bool(key.model_name == 'baseline') != baseline:
         continue
-      if not item.value.HasField('double_value'):
-        continue
-      out.setdefault(key.output_name, {})[metric_name(key)] = item.value.double_value.value
+      if item.value.HasField('double_value'):
+        yield per_slice.slice_key, key, item.value.double_value.value
+
+
+def overall_metrics(evaluation_uri: str, baseline: bool = False) -> Dict[str, Dict[str, float]]:
+  """{output name: {metric: value}} on the overall slice (candidate, or the baseline's)."""
+  out: Dict[str, Dict[str, float]] = {}
+  for slice_key, key, value in metric_values(evaluation_uri, baseline):
+    if not slice_key.single_slice_keys:
+      out.setdefault(key.output_name, {})[metric_name(key)] = value
   return out
 
 

@@ -13,7 +13,7 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx.dsl.io import fileio
 
-from recfusion.components.evaluator.results import metric_name
+from recfusion.components.evaluator.results import metric_name, metric_values
 from recfusion.components.fusion.fused_model import PROBABILITY_KEY
 from recfusion.components.trainer.common import SCORE_KEY
 
@@ -77,22 +77,15 @@ def _metrics_by_slice(evaluation_uri: str, baseline: bool):
   slices: Dict[str, Dict[str, float]] = {}
   curve: Dict[int, float] = {}
   per_model: Dict[str, float] = {}
-  for per_slice in tfma.load_metrics(evaluation_uri):
-    name = slice_name(per_slice.slice_key)
-    for item in per_slice.metric_keys_and_values:
-      key = item.key
-      if key.is_diff or (key.model_name == 'baseline') != baseline:
-        continue
-      if not item.value.HasField('double_value'):
-        continue
-      value = item.value.double_value.value
-      metric = metric_name(key)
-      if key.output_name in (SCORE_KEY, PROBABILITY_KEY):
-        slices.setdefault(name, {})[metric] = value
-        if name == OVERALL and key.output_name == SCORE_KEY and key.name == 'ndcg':
-          curve[key.sub_key.top_k.value] = value
-      elif name == OVERALL and metric == 'ndcg@10':
-        per_model[key.output_name] = value
+  for slice_key, key, value in metric_values(evaluation_uri, baseline):
+    name = slice_name(slice_key)
+    metric = metric_name(key)
+    if key.output_name in (SCORE_KEY, PROBABILITY_KEY):
+      slices.setdefault(name, {})[metric] = value
+      if name == OVERALL and key.output_name == SCORE_KEY and key.name == 'ndcg':
+        curve[key.sub_key.top_k.value] = value
+    elif name == OVERALL and metric == 'ndcg@10':
+      per_model[key.output_name] = value
   return slices, dict(sorted(curve.items())), per_model
 
 
