@@ -13,6 +13,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from recfusion import ranking_metrics
+from recfusion.config import FUSION_METHODS
 from recfusion.components.fusion import fused_model, methods, weighted
 from recfusion.components.trainer import common
 from recfusion.components.transform import preprocessing
@@ -20,7 +21,6 @@ from recfusion.components.transform import preprocessing
 RANKER_KEYS = {'text': 'text_model', 'dcn': 'dcn_model', 'sequence': 'sequence_model'}
 REPORT_FILE = 'fusion_report.json'
 FIT_SPLIT = 'validation'
-METHODS = ('weighted', 'gated', 'stacking')
 
 
 def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
@@ -54,8 +54,8 @@ class Executor(base_executor.BaseExecutor):
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
     method = exec_properties.get('method') or 'weighted'
-    if method not in METHODS:
-      raise ValueError(f'fusion method {method!r} is not available; choose from {METHODS}')
+    if method not in FUSION_METHODS:
+      raise ValueError(f'fusion method {method!r} is not available; choose from {FUSION_METHODS}')
     tft_output = tft.TFTransformOutput(
         artifact_utils.get_single_uri(input_dict['transform_graph']))
     ranker_dirs = {name: path_utils.serving_model_path(
