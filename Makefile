@@ -13,7 +13,7 @@ help:
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
 	@echo "make test-fast  unit tests only (no pipeline runs)"
 	@echo "make lock       re-resolve requirements.in into requirements.lock"
-	@echo "make bench-quality  quality benchmark (200k+ examples, ~20 min): bench/quality.json + .md"
+	@echo "make bench-quality  quality benchmark (200k+ examples, ~15 min): bench/quality.json + .md"
 	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
