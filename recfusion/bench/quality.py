@@ -1,10 +1,13 @@
 """`make bench-quality`: ranking quality of every model, fusion method and baseline, side by side.
 
 One run on one seeded simulated shop (at least 200,000 examples):
-  1. the pipeline runs locally (LogJoinExampleGen .. Evaluator) with the default config;
-  2. the three rankers score the transformed `validation` and `eval` splits;
-  3. every fusion method is fitted on `validation` with the Fusion component's own code and
-     scored on `eval`;
+  1. the pipeline runs locally (LogJoinExampleGen .. Evaluator) with the default config, its
+     Trainers from scratch (never warm-started from a model an earlier run pushed);
+  2. the three rankers score the transformed `validation` and `eval` splits, and so do the
+     same rankers retrained with other seeds (`--seeds`, 3 in all) on the same data;
+  3. for every seed, every fusion method is fitted on `validation` with the Fusion
+     component's own code and scored on `eval`; rankers and fusions are reported as means
+     over seeds with their standard deviation;
   4. baselines on the same `eval` split: the oracle (true utility from the simulator),
      popularity (engaged count in `train`), BM25 on query-title (search requests), and a
      LightGBM LambdaMART ranker on the transformed tabular and match features (trained on
