@@ -3,15 +3,11 @@ import numpy as np
 import pytest
 
 from recfusion.bench import ceiling
+from recfusion.components.log_join_example_gen import join
 from recfusion.data import simulator
 
 TINY = simulator.ShopConfig(seed=3, num_items=60, num_users=15, num_days=2, requests_per_day=40,
                             impressions_per_request=5)
-
-
-def test_logged_history_is_most_recent_first_and_distinct():
-  assert ceiling.logged_history([1, 2, 3, 2, 4], limit=3) == [4, 2, 3]
-  assert ceiling.logged_history([]) == []
 
 
 def test_utility_with_nothing_estimated_is_the_simulators():
@@ -37,7 +33,7 @@ def test_estimated_user_preferences_come_from_the_history():
                                   logged=True, estimate_user=True)[0]
   price = (shop.item_log_price[same_category].sum() + 3 * 3.7) / 5
   share = (2 + 0.3) / (2 + 0.3 * 8)
-  seen = ceiling.logged_history(same_category)
+  seen = join.most_recent_unique(same_category, 20)
   affinity = np.mean([(shop.item_brand[item] == shop.item_brand[i]) + 0.5 for i in seen])
   expected = (-simulator.W_PRICE * (shop.item_log_price[item] - price) ** 2
               + simulator.W_CATEGORY * np.log(8 * share + 1e-3) + simulator.W_HISTORY * affinity)
@@ -63,7 +59,7 @@ def test_quality_information_of_one_impression():
 
 
 def test_measure_reports_every_bound_on_a_tiny_shop():
-  result = ceiling.measure(TINY, draws=2)
+  result = ceiling.measure(TINY, {'train': 0.7, 'validation': 0.15, 'eval': 0.15}, 20, draws=2)
   ndcg = result['ndcg@10']
   assert set(ndcg) >= {'oracle', 'history as logged', 'user preferences estimated',
                        'all observable + quality at the information limit',

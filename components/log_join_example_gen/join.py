@@ -82,7 +82,7 @@ def attach_histories(requests: Iterable[Request], history_max: int
     j = i
     while j < len(ordered) and ordered[j].timestamp == ordered[i].timestamp:
       j += 1
-    snapshot = _most_recent_unique(history, history_max)
+    snapshot = most_recent_unique(history, history_max)
     for request in ordered[i:j]:
       yield request, snapshot
     for request in ordered[i:j]:
@@ -90,7 +90,8 @@ def attach_histories(requests: Iterable[Request], history_max: int
     i = j
 
 
-def _most_recent_unique(history: Sequence[str], limit: int) -> List[str]:
+def most_recent_unique(history: Sequence[str], limit: int) -> List[str]:
+  """Most recent first, each item once, at most `limit`: the history an example carries."""
   seen, out = set(), []
   for item in reversed(history):
     if len(out) >= limit:

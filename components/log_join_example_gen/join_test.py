@@ -119,3 +119,8 @@ def test_build_examples_one_per_candidate_with_catalog_and_history_features():
 def test_history_buckets():
   assert [join.history_bucket(n) for n in (0, 1, 2, 3, 5, 6, 10, 11, 50)] == [
       '0', '1-2', '1-2', '3-5', '3-5', '6-10', '6-10', '11+', '11+']
+
+
+def test_most_recent_unique_is_most_recent_first_and_distinct():
+  assert join.most_recent_unique([1, 2, 3, 2, 4], limit=3) == [4, 2, 3]
+  assert join.most_recent_unique([], 20) == []

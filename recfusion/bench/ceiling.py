@@ -23,58 +23,36 @@ import argparse
 import dataclasses
 import json
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from recfusion import ranking_metrics
 from recfusion.bench import quality
+from recfusion.components.log_join_example_gen import join
 from recfusion.config import load_config
-from recfusion.data import simulator
+from recfusion.data import contract, simulator
 
-HISTORY_ITEMS = 20  # components/transform/preprocessing.HISTORY_ITEMS (no TF import here)
 PRICE_PRIOR_ITEMS = 3
-POPULATION_LOG_PRICE = 3.7  # the simulator's mean user log price
-CATEGORY_PRIOR = 0.3  # the simulator's Dirichlet concentration
-GAINS = {'impression': 0, 'click': 1, 'add_to_cart': 2, 'purchase': 3}
-
-
-def logged_history(history: Sequence[int], limit: int = HISTORY_ITEMS) -> List[int]:
-  """Most recent first, each item once: the history LogJoinExampleGen writes."""
-  seen, out = set(), []
-  for item in reversed(history):
-    if item not in seen and len(out) < limit:
-      seen.add(item)
-      out.append(item)
-  return out
 
 
 def estimated_utility(shop: simulator.Shop, user: int, query_words: List[str],
                       items: np.ndarray, history: List[int], quality: np.ndarray,
-                      logged: bool, estimate_user: bool) -> np.ndarray:
+                      logged: bool, estimate_user: bool, history_max: int = 20) -> np.ndarray:
   """The simulator's utility formula with chosen latent values replaced by estimates."""
   n_cat = len(shop.categories)
-  seen = logged_history(history)
+  seen = join.most_recent_unique(history, history_max)
   recent = seen if logged else history[-simulator.HISTORY_WINDOW:]
   user_log_price, user_pref = shop.user_log_price[user], shop.user_pref[user]
   if estimate_user:
-    user_log_price = ((shop.item_log_price[seen].sum() + PRICE_PRIOR_ITEMS * POPULATION_LOG_PRICE)
+    user_log_price = ((shop.item_log_price[seen].sum()
+                       + PRICE_PRIOR_ITEMS * simulator.USER_LOG_PRICE_MEAN)
                       / (len(seen) + PRICE_PRIOR_ITEMS))
     counts = np.bincount(shop.item_category[seen], minlength=n_cat)
-    user_pref = (counts + CATEGORY_PRIOR) / (counts.sum() + CATEGORY_PRIOR * n_cat)
-  match = (np.array([sum(w in shop.item_words[i] for w in query_words) / len(query_words)
-                     for i in items]) if query_words else np.zeros(len(items)))
-  affinity = np.zeros(len(items))
-  if recent:
-    recent = np.asarray(recent)
-    affinity = ((shop.item_brand[items][:, None] == shop.item_brand[recent][None, :]) * 1.0 +
-                0.5 * (shop.item_category[items][:, None] ==
-                       shop.item_category[recent][None, :])).mean(axis=1)
-  return (simulator.W_MATCH * match + simulator.W_QUALITY * quality[items]
-          - simulator.W_PRICE * (shop.item_log_price[items] - user_log_price) ** 2
-          + simulator.W_CATEGORY * np.log(n_cat * user_pref[shop.item_category[items]] + 1e-3)
-          + simulator.W_HISTORY * affinity)
+    user_pref = ((counts + simulator.CATEGORY_CONCENTRATION)
+                 / (counts.sum() + simulator.CATEGORY_CONCENTRATION * n_cat))
+  return shop.utility_given(query_words, items, recent, user_log_price, user_pref, quality)
 
 
 def _sigmoid(x):
@@ -103,31 +81,31 @@ def quality_information(shop: simulator.Shop, user: int, query_words: List[str],
   return information
 
 
-def measure(config: simulator.ShopConfig, eval_fraction: float = 0.15,
-            train_fraction: float = 0.7,
+def measure(config: simulator.ShopConfig, fractions: Mapping[str, float], history_max: int,
             quality_noise: Sequence[float] = (0.2, 0.35, 0.5, 0.7), draws: int = 5,
             seed: int = 0) -> Dict:
-  requests = {}
-  _, _, spans, _ = simulator.simulate(
-      config, on_request=lambda shop, request_id, user, query_words, history:
-      requests.__setitem__(request_id, (shop, user, query_words, history)))
+  requests, shops = {}, []
+
+  def record(shop, request_id, user, query_words, history):
+    shops[:] = [shop]
+    requests[request_id] = (user, query_words, history)
+
+  _, _, spans, _ = simulator.simulate(config, on_request=record)
+  shop = shops[0]
   events = pd.concat(spans.values())
-  events['gain'] = events['event'].map(GAINS)
+  events['gain'] = events['event'].map(contract.EVENT_GAINS)
+  # The pipeline's time split of requests (LogJoinExampleGen, `fractions` mode).
   first_seen = events.groupby('request_id')['timestamp'].min()
-  start, end = first_seen.min(), first_seen.max()
-  # The pipeline's `fractions` split: the last eval_fraction of the time range.
-  eval_ids = first_seen.index[first_seen >= start + (end - start + 1) * (1 - eval_fraction)]
-  gains = events[events['request_id'].isin(eval_ids)].groupby(
+  train_cut, eval_cut = join.time_boundaries(first_seen.min(), first_seen.max(), fractions)
+  gains = events[events['request_id'].isin(first_seen.index[first_seen >= eval_cut])].groupby(
       ['request_id', 'item_id'])['gain'].max()
-  shop = next(iter(requests.values()))[0]
   item_index = {item: i for i, item in enumerate(shop.item_ids)}
   rows = [(request_id, item_index[item]) for request_id, item in gains.index]
   information = np.zeros(config.num_items)
-  train_events = events[(events['request_id'].isin(
-      first_seen.index[first_seen < start + (end - start + 1) * train_fraction]))
-      & events['position'].notna()]
+  train_events = events[events['request_id'].isin(first_seen.index[first_seen < train_cut])
+                        & events['position'].notna()]
   for request_id, logged in train_events.groupby('request_id'):
-    _, user, query_words, history = requests[request_id]
+    user, query_words, history = requests[request_id]
     feedback = logged.groupby('item_id').agg(position=('position', 'min'),
                                              gain=('gain', 'max'))
     shown = feedback.index.map(item_index).values
@@ -141,9 +119,9 @@ def measure(config: simulator.ShopConfig, eval_fraction: float = 0.15,
   def ndcg(quality, logged, estimate_user):
     scores = np.empty(len(rows))
     for request_id, index in groups.items():
-      _, user, query_words, history = requests[request_id]
+      user, query_words, history = requests[request_id]
       scores[index] = estimated_utility(shop, user, query_words, items[index], history,
-                                        quality, logged, estimate_user)
+                                        quality, logged, estimate_user, history_max)
     return ranking_metrics.ndcg_at_k(request_ids, gains.values.astype(float), scores, 10)
 
   true_quality = shop.item_quality
@@ -180,8 +158,7 @@ def main() -> None:
   args = parser.parse_args()
   config = load_config(overrides=quality.bench_config_overrides(args.requests_per_day))
   result = measure(simulator.ShopConfig(**dataclasses.asdict(config.generate)),
-                   eval_fraction=config.data.split.fractions['eval'],
-                   train_fraction=config.data.split.fractions['train'])
+                   config.data.split.fractions, config.data.history_max)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, 'w') as f:
     json.dump(result, f, indent=2)

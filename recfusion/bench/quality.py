@@ -223,12 +223,13 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   graph_uri = outputs['Transform']['transform_graph'][0]
   bench_models = os.path.join(run_home.root, 'bench-models')
   split_dir = lambda split: os.path.join(transformed_uri, f'Split-{split}')
+  score_fit_and_eval_splits = lambda dirs: {
+      split: score_split(split_dir(split), tft_output, dirs) for split in ('validation', 'eval')}
 
   # The first seed is the pipeline's own models; the others retrain each ranker with its
   # configured seed + 1, + 2, ... on the same data, because one training's NDCG@10 moves by
   # several thousandths with the seed alone, more than the methods being compared differ.
-  scored_by_seed = [{split: score_split(split_dir(split), tft_output, ranker_dirs)
-                     for split in ('validation', 'eval')}]
+  scored_by_seed = [score_fit_and_eval_splits(ranker_dirs)]
   for offset in range(1, num_seeds):
     dirs = {}
     for ranker in RANKERS:
@@ -237,8 +238,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
       dirs[ranker] = train_ranker(ranker, {**config.trainers[ranker], 'seed': seed}, graph_uri,
                                   transformed_uri, os.path.join(bench_models,
                                                                 f'{ranker}-seed{seed}'))
-    scored_by_seed.append({split: score_split(split_dir(split), tft_output, dirs)
-                           for split in ('validation', 'eval')})
+    scored_by_seed.append(score_fit_and_eval_splits(dirs))
   # The same rankers trained with other losses (pipeline seed), on the same data.
   other_losses = {}
   for ranker in RANKERS:

@@ -68,6 +68,8 @@ _SYLLABLES = ['ka', 'lo', 'mi', 'ra', 'ze', 'to', 'vu', 'ne', 'pi', 'so', 'da', 
 
 W_MATCH, W_QUALITY, W_PRICE, W_CATEGORY, W_HISTORY = 3.0, 0.8, 0.6, 0.5, 2.0
 HISTORY_WINDOW = 10
+CATEGORY_CONCENTRATION = 0.3  # Dirichlet prior of the users' category preferences
+USER_LOG_PRICE_MEAN = 3.7
 CLICK_SLOPE, CLICK_BIAS = 1.2, 3.5
 POSITION_DECAY = 0.8
 CART_BIAS, BUY_BIAS = 2.5, 2.0
@@ -135,8 +137,8 @@ class Shop:
         'brand': [brands[b] for b in self.item_brand],
         'price': np.round(np.exp(self.item_log_price), 2),
     })
-    self.user_pref = rng.dirichlet(np.full(n_cat, 0.3), size=config.num_users)
-    self.user_log_price = rng.normal(3.7, 0.5, size=config.num_users)
+    self.user_pref = rng.dirichlet(np.full(n_cat, CATEGORY_CONCENTRATION), size=config.num_users)
+    self.user_log_price = rng.normal(USER_LOG_PRICE_MEAN, 0.5, size=config.num_users)
     self.user_activity = rng.pareto(1.5, size=config.num_users) + 1.0
     segments = np.where(self.user_log_price < 3.4, 'budget',
                         np.where(self.user_log_price > 4.0, 'premium', 'regular'))
@@ -147,21 +149,29 @@ class Shop:
   def utility(self, user: int, query_words: List[str], items: np.ndarray,
               history: List[int]) -> np.ndarray:
     """True utility of `items` for one request (see the module docstring)."""
+    return self.utility_given(query_words, items, history[-HISTORY_WINDOW:],
+                              self.user_log_price[user], self.user_pref[user], self.item_quality)
+
+  def utility_given(self, query_words: List[str], items: np.ndarray, recent: List[int],
+                    user_log_price: float, user_pref: np.ndarray,
+                    quality: np.ndarray) -> np.ndarray:
+    """The utility formula with the user's preferences, their recent clicks and the items'
+    quality given: the true latent values, or estimates of them (bench/ceiling.py)."""
     n_cat = len(self.categories)
     if query_words:
       match = np.array([sum(w in self.item_words[i] for w in query_words) / len(query_words)
                         for i in items])
     else:
       match = np.zeros(len(items))
-    price_fit = -(self.item_log_price[items] - self.user_log_price[user]) ** 2
-    category = np.log(n_cat * self.user_pref[user, self.item_category[items]] + 1e-3)
+    price_fit = -(self.item_log_price[items] - user_log_price) ** 2
+    category = np.log(n_cat * user_pref[self.item_category[items]] + 1e-3)
     affinity = np.zeros(len(items))
-    if history:
-      recent = np.array(history[-HISTORY_WINDOW:])
+    if len(recent):
+      recent = np.asarray(recent)
       same_brand = self.item_brand[items][:, None] == self.item_brand[recent][None, :]
       same_cat = self.item_category[items][:, None] == self.item_category[recent][None, :]
       affinity = (1.0 * same_brand + 0.5 * same_cat).mean(axis=1)
-    return (W_MATCH * match + W_QUALITY * self.item_quality[items] + W_PRICE * price_fit
+    return (W_MATCH * match + W_QUALITY * quality[items] + W_PRICE * price_fit
             + W_CATEGORY * category + W_HISTORY * affinity)
 
 
