@@ -38,10 +38,10 @@ lock: install
 	  requirements.in -o requirements.lock
 
 bench-quality: install
-	$(VENV)/bin/python -m recfusion.bench.quality --home bench/home --out bench/quality.json
+	$(VENV)/bin/python -m tools.bench.quality --home bench/home --out bench/quality.json
 
 bench-ceiling: install
-	$(VENV)/bin/python -m recfusion.bench.ceiling --out bench/ceiling.json
+	$(VENV)/bin/python -m tools.bench.ceiling --out bench/ceiling.json
 
 # Debian's Chromium and its driver, for the browser check of the HTML report.
 browser:
@@ -50,7 +50,7 @@ browser:
 
 report-screenshot: install browser
 	$(RECFUSION) report --out recfusion_home/report.html
-	$(VENV)/bin/python -m recfusion.report.browser recfusion_home/report.html recfusion_home/report.png
+	$(VENV)/bin/python -m tools.report_browser recfusion_home/report.html recfusion_home/report.png
 
 clean-home:
 	rm -rf recfusion_home

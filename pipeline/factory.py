@@ -10,7 +10,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import trainer_pb2, transform_pb2
 
 from recfusion.components.baseline_lookup.component import BaselineLookup
-from recfusion.components.evaluator import eval_config
+from recfusion.evaluation import eval_config
 from recfusion.components.evaluator import executor as evaluator_executor
 from recfusion.components.fusion.component import Fusion
 from recfusion.components.log_join_example_gen.component import LogJoinExampleGen
@@ -19,7 +19,7 @@ from recfusion.components.run_report.component import RunReport
 from recfusion.components.strict_example_validator import executor as strict_validator
 from recfusion.config import Config
 
-PREPROCESSING_FN = 'recfusion.components.transform.preprocessing.preprocessing_fn'
+PREPROCESSING_FN = 'recfusion.models.preprocessing.preprocessing_fn'
 SPLITS = ['train', 'validation', 'eval']
 RANKERS = ('text', 'dcn', 'sequence')
 

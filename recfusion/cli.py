@@ -212,7 +212,7 @@ def _run_and_report(config: Config, run_home, data_dir: str, run_id: str,
 
 
 def _print_summary(config: Config, run_home, result, wall_seconds: float) -> None:
-  from recfusion.pipeline.run_summary import summarize_run
+  from recfusion.runs.summary import summarize_run
   summary = summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id,
                           result.durations)
   with open(os.path.join(result.run_dir, 'summary.json'), 'w') as f:
@@ -261,7 +261,7 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float) -> Non
 def predict(model, input_file, data_dir, top, home, config_file, overrides):
   """Rank each request's candidates with a pushed model; JSON lines on stdout."""
   from recfusion import predict as predicting
-  from recfusion.components.log_join_example_gen import join
+  from recfusion.data import join
   from recfusion.data import contract
   from recfusion.pipeline.local_runner import RunHome
   config = _load_config(config_file, overrides)
@@ -424,13 +424,13 @@ home_option = click.option('--home', default=DEFAULT_HOME, show_default=True,
 
 
 def _store(home: str, host: Optional[str] = None, port: Optional[int] = None):
-  from recfusion.pipeline import metadata_queries
+  from recfusion.runs import metadata
   from recfusion.pipeline.local_runner import RunHome
   path = RunHome(os.path.abspath(home)).metadata_path
   if not host and not os.path.exists(path):
     raise _bad_input(ValueError(f'{path}: no ML Metadata here; run `recfusion run` first or '
                                 'pass --home'))
-  return metadata_queries.connect(path, host, port)
+  return metadata.connect(path, host, port)
 
 
 @main.command()
@@ -447,7 +447,7 @@ def report(run_id, out_file, fmt, home, config_file, overrides):
   html is one self-contained page (charts inlined, no network); text prints rich tables; markdown
   suits pull requests. html also prints the text summary.
   """
-  from recfusion.pipeline import metadata_queries
+  from recfusion.runs import metadata
   from recfusion.pipeline.local_runner import RunHome
   from recfusion.report import collect, render
   # TFMA's readers warn about deprecated TF APIs on every load; not the user's concern.
@@ -456,7 +456,7 @@ def report(run_id, out_file, fmt, home, config_file, overrides):
   store = _store(home)
   run_home = RunHome(os.path.abspath(home))
   if run_id is None:
-    rows = metadata_queries.list_runs(store, config.pipeline.name, limit=50)
+    rows = metadata.list_runs(store, config.pipeline.name, limit=50)
     rows = [r for r in rows if r.ndcg10 is not None]
     if not rows:
       raise _bad_input(ValueError(f'{run_home.metadata_path}: no run with an evaluation yet'))
@@ -490,9 +490,9 @@ def report(run_id, out_file, fmt, home, config_file, overrides):
 def runs(limit, as_json, mlmd_host, mlmd_port, home, config_file, overrides):
   """Runs recorded in ML Metadata, newest first."""
   import datetime
-  from recfusion.pipeline import metadata_queries
+  from recfusion.runs import metadata
   config = _load_config(config_file, overrides)
-  rows = metadata_queries.list_runs(_store(home, mlmd_host, mlmd_port), config.pipeline.name,
+  rows = metadata.list_runs(_store(home, mlmd_host, mlmd_port), config.pipeline.name,
                                     limit)
   if as_json:
     for row in rows:
@@ -522,7 +522,7 @@ def lineage(target, home, config_file, overrides):
   """Trace a pushed model (registry VERSION, or an artifact URI) back to its data spans."""
   from rich.tree import Tree
   from recfusion import registry as model_registry
-  from recfusion.pipeline import metadata_queries
+  from recfusion.runs import metadata
   from recfusion.pipeline.local_runner import RunHome
   config = _load_config(config_file, overrides)
   store = _store(home)
@@ -531,14 +531,14 @@ def lineage(target, home, config_file, overrides):
     record = model_registry.find(directory, int(target))
     if record is None:
       raise _bad_input(ValueError(f'{directory}: no version {target} in the registry'))
-    artifact = metadata_queries.find_pushed(store, record.path)
+    artifact = metadata.find_pushed(store, record.path)
     title = f'registry version {record.version} ({record.path}), run {record.run_id}'
   else:
-    artifact = metadata_queries.find_by_uri(store, os.path.abspath(target))
+    artifact = metadata.find_by_uri(store, os.path.abspath(target))
     title = target
   if artifact is None:
     raise _bad_input(ValueError(f'{target}: no such artifact in ML Metadata'))
-  root = metadata_queries.trace(store, artifact.id)
+  root = metadata.trace(store, artifact.id)
 
   def add(tree, node, key=''):
     label = f'[bold]{node.artifact_type}[/]' + (f' ({key})' if key else '')

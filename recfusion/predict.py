@@ -56,7 +56,7 @@ def read_requests(path: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
 
 
 def _catalog_item(candidate: Any, catalog: Mapping[str, Any], where: str):
-  from recfusion.components.log_join_example_gen import join
+  from recfusion.data import join
   if isinstance(candidate, dict):
     if 'item_id' not in candidate:
       raise DataContractError(f'{where}: a candidate object needs "item_id"')
@@ -77,7 +77,7 @@ def _catalog_item(candidate: Any, catalog: Mapping[str, Any], where: str):
 def build_request_examples(request: Mapping[str, Any], catalog: Mapping[str, Any],
                            segments: Mapping[str, str], where: str) -> Tuple[List[str], List]:
   """(candidate item ids, serialized tf.Examples) in the training feature layout."""
-  from recfusion.components.log_join_example_gen import join
+  from recfusion.data import join
   items: Dict[str, Any] = dict(catalog)
   candidates = []
   for candidate in request['candidates']:

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from recfusion import predict
-from recfusion.components.log_join_example_gen import join
+from recfusion.data import join
 from recfusion.data.contract import DataContractError
 
 CATALOG = {'a': join.CatalogItem('red shoe', 'shoes', 'x', 10.0)}

@@ -1,5 +1,5 @@
 """The model-analysis report on a small real TFMA result (TFMA run on 48 examples, no model:
-predictions are read from features), its three formats, and the HTML in a real browser."""
+predictions are read from features), its three formats, and the HTML in a real report_browser."""
 import base64
 import os
 import re
@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from recfusion import ranking_metrics
-from recfusion.components.evaluator import eval_config
+from recfusion.evaluation import eval_config
 from recfusion.report import collect, render
 
 CHROMIUM, CHROMEDRIVER = shutil.which('chromium'), shutil.which('chromedriver')
@@ -160,10 +160,10 @@ def test_rejected_model_shows_the_failed_threshold(tfma_result):
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                     reason='needs Debian chromium and chromium-driver (.ci/run installs them)')
 def test_html_in_headless_chromium_renders_every_image_without_console_errors(report, tmp_path):
-  from recfusion.report import browser
+  from tools import report_browser
   page = tmp_path / 'report.html'
   page.write_text(render.html(report))
-  check = browser.check_page(str(page), str(tmp_path / 'report.png'))
+  check = report_browser.check_page(str(page), str(tmp_path / 'report.png'))
   assert check.console_errors == []
   assert check.images == 4 and check.broken_images == 0
   assert check.distinct_colours > 16  # not a blank page

@@ -6,14 +6,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from recfusion import registry
-
-FOUND_PROPERTY = 'found'
-VERSION_PROPERTY = 'registry_version'
-
-
-def baseline_found(artifact) -> bool:
-  return bool(artifact.get_int_custom_property(FOUND_PROPERTY))
+from recfusion import keys, registry
 
 
 class Executor(base_executor.BaseExecutor):
@@ -25,12 +18,12 @@ class Executor(base_executor.BaseExecutor):
     current = registry.latest(directory)
     if current is None:
       logging.info('BaselineLookup: no model in %s; the candidate has no baseline', directory)
-      artifact.set_int_custom_property(FOUND_PROPERTY, 0)
+      artifact.set_int_custom_property(keys.BASELINE_FOUND, 0)
       return
     # A copy, not a reference: the evaluation must see the model as it was at lookup time.
     # Through TFX's file I/O: the artifact may live in a bucket (a KFP pipeline root).
     io_utils.copy_dir(current.path, path_utils.serving_model_path(artifact.uri))
-    artifact.set_int_custom_property(FOUND_PROPERTY, 1)
-    artifact.set_int_custom_property(VERSION_PROPERTY, current.version)
-    artifact.set_string_custom_property('registry_path', current.path)
+    artifact.set_int_custom_property(keys.BASELINE_FOUND, 1)
+    artifact.set_int_custom_property(keys.BASELINE_VERSION, current.version)
+    artifact.set_string_custom_property(keys.BASELINE_PATH, current.path)
     logging.info('BaselineLookup: baseline is version %d (%s)', current.version, current.path)

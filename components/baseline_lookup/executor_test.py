@@ -3,7 +3,7 @@ import os
 
 from tfx.types import standard_artifacts
 
-from recfusion import registry
+from recfusion import keys, registry
 from recfusion.components.baseline_lookup import executor
 
 
@@ -17,7 +17,7 @@ def _lookup(tmp_path, directory):
 
 def test_empty_registry_reports_no_baseline(tmp_path):
   artifact = _lookup(tmp_path, str(tmp_path / 'registry'))
-  assert not executor.baseline_found(artifact)
+  assert not keys.baseline_found(artifact)
   assert os.listdir(artifact.uri) == []
 
 
@@ -29,7 +29,7 @@ def test_latest_version_becomes_the_baseline(tmp_path):
     (model / 'saved_model.pb').write_text(name)
     registry.push(directory, str(model))
   artifact = _lookup(tmp_path, directory)
-  assert executor.baseline_found(artifact)
-  assert artifact.get_int_custom_property(executor.VERSION_PROPERTY) == 2
+  assert keys.baseline_found(artifact)
+  assert artifact.get_int_custom_property(keys.BASELINE_VERSION) == 2
   with open(os.path.join(artifact.uri, 'Format-Serving', 'saved_model.pb')) as f:
     assert f.read() == 'new'

@@ -11,7 +11,7 @@ from absl import logging
 from tfx.components.evaluator import executor as stock_executor
 from tfx.types import standard_component_specs
 
-from recfusion.components.baseline_lookup.executor import baseline_found
+from recfusion.keys import baseline_found
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 

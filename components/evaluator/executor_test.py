@@ -3,7 +3,9 @@ import tensorflow_model_analysis as tfma
 from tfx.components.evaluator import executor as stock_executor
 from tfx.types import standard_artifacts
 
-from recfusion.components.evaluator import eval_config, executor
+from recfusion import keys
+from recfusion.evaluation import eval_config
+from recfusion.components.evaluator import executor
 
 
 def _captured_inputs(monkeypatch, baseline_found):
@@ -11,7 +13,7 @@ def _captured_inputs(monkeypatch, baseline_found):
   monkeypatch.setattr(stock_executor.Executor, 'Do',
                       lambda self, inputs, outputs, properties: seen.update(inputs))
   baseline = standard_artifacts.Model()
-  baseline.set_int_custom_property('found', int(baseline_found))
+  baseline.set_int_custom_property(keys.BASELINE_FOUND, int(baseline_found))
   executor.Executor().Do({'model': [standard_artifacts.Model()], 'baseline_model': [baseline]},
                          {}, {})
   return seen

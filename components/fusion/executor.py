@@ -14,9 +14,9 @@ from tfx.utils import path_utils
 
 from recfusion import ranking_metrics
 from recfusion.config import FUSION_METHODS
-from recfusion.components.fusion import fused_model, methods, weighted
-from recfusion.components.trainer import common
-from recfusion.components.transform import preprocessing
+from recfusion.models.fusion import fused_model, methods, weighted
+from recfusion.models import training
+from recfusion.models import preprocessing
 
 RANKER_KEYS = {'text': 'text_model', 'dcn': 'dcn_model', 'sequence': 'sequence_model'}
 REPORT_FILE = 'fusion_report.json'
@@ -38,9 +38,9 @@ def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
       name: [] for name in list(rankers) + ['request_id', 'gain', *methods.CONTEXT_FEATURES]}
   for batch in dataset:
     for name, model in rankers.items():
-      signature = model.signatures[common.TRANSFORMED_SIGNATURE]
+      signature = model.signatures[training.TRANSFORMED_SIGNATURE]
       columns[name].append(signature(**{k: batch[k] for k in inputs[name]})[
-          common.SCORE_KEY].numpy())
+          training.SCORE_KEY].numpy())
     columns['request_id'].append(batch[preprocessing.REQUEST_ID_KEY].numpy())
     columns['gain'].append(batch[preprocessing.LABEL_KEY].numpy())
     for name in methods.CONTEXT_FEATURES:
@@ -97,7 +97,7 @@ class Executor(base_executor.BaseExecutor):
     fileio.makedirs(report_artifact.uri)
     with fileio.open(os.path.join(report_artifact.uri, REPORT_FILE), 'w') as f:
       f.write(json.dumps(report, indent=2, sort_keys=True))
-    report_artifact.set_string_custom_property('report', json.dumps(report, sort_keys=True))
-    model_artifact.set_string_custom_property('fusion_method', method)
+    report_artifact.set_string_custom_property(keys.FUSION_REPORT, json.dumps(report, sort_keys=True))
+    model_artifact.set_string_custom_property(keys.FUSION_METHOD, method)
     logging.info('Fusion (%s): weights %s; validation metrics %s', method, fusion.mean_weights,
                  report['metrics'])

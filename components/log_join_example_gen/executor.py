@@ -11,8 +11,8 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from recfusion.components.log_join_example_gen import join
-from recfusion.data import contract
+from recfusion import keys
+from recfusion.data import contract, join
 
 EXAMPLES_KEY = 'examples'
 REPORT_FILE = 'join_report.json'
@@ -178,8 +178,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     with fileio.open(os.path.join(examples.uri, REPORT_FILE), 'w') as f:
       f.write(json.dumps(report, indent=2, sort_keys=True))
     examples.span = max(report['spans'])
-    examples.set_string_custom_property('spans', ','.join(map(str, report['spans'])))
-    examples.set_string_custom_property('join_report', json.dumps(report, sort_keys=True))
+    examples.set_string_custom_property(keys.SPANS, ','.join(map(str, report['spans'])))
+    examples.set_string_custom_property(keys.JOIN_REPORT, json.dumps(report, sort_keys=True))
     examples.set_string_custom_property('file_format', 'tfrecords_gzip')
     examples_utils.set_payload_format(
         examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)

@@ -9,17 +9,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from recfusion import registry
-from recfusion.components.evaluator import results
-
-PUSHED = 'pushed'
-PUSHED_VERSION = 'pushed_version'
-PUSHED_DESTINATION = 'pushed_destination'
-
-
-def is_blessed(blessing) -> bool:
-  return (blessing.get_int_custom_property('blessed') == 1 or
-          fileio.exists(os.path.join(blessing.uri, 'BLESSED')))
+from recfusion import keys, registry
+from recfusion.evaluation import results
 
 
 class Executor(base_executor.BaseExecutor):
@@ -29,22 +20,22 @@ class Executor(base_executor.BaseExecutor):
     self._log_startup(input_dict, output_dict, exec_properties)
     pushed = artifact_utils.get_single_instance(output_dict['pushed_model'])
     blessing = artifact_utils.get_single_instance(input_dict['model_blessing'])
-    if not is_blessed(blessing):
+    if not keys.is_blessed(blessing):
       logging.info('RegistryPusher: model not blessed; nothing pushed')
-      pushed.set_int_custom_property(PUSHED, 0)
+      pushed.set_int_custom_property(keys.PUSHED, 0)
       return
     model = artifact_utils.get_single_instance(input_dict['model'])
     examples = artifact_utils.get_single_instance(input_dict['examples'])
     evaluation = artifact_utils.get_single_instance(input_dict['evaluation'])
-    spans = [int(s) for s in examples.get_string_custom_property('spans').split(',') if s]
+    spans = [int(s) for s in examples.get_string_custom_property(keys.SPANS).split(',') if s]
     record = registry.push(
         exec_properties['registry_dir'], path_utils.serving_model_path(model.uri),
         run_id=(self._context.pipeline_run_id if self._context else '') or '', spans=spans,
         metrics=results.headline(evaluation.uri),
-        extra={'fusion_method': model.get_string_custom_property('fusion_method')})
-    pushed.set_int_custom_property(PUSHED, 1)
-    pushed.set_string_custom_property(PUSHED_VERSION, str(record.version))
-    pushed.set_string_custom_property(PUSHED_DESTINATION, record.path)
+        extra={keys.FUSION_METHOD: model.get_string_custom_property(keys.FUSION_METHOD)})
+    pushed.set_int_custom_property(keys.PUSHED, 1)
+    pushed.set_string_custom_property(keys.PUSHED_VERSION, str(record.version))
+    pushed.set_string_custom_property(keys.PUSHED_DESTINATION, record.path)
     fileio.makedirs(pushed.uri)
     io_utils.write_string_file(os.path.join(pushed.uri, 'registry_record.json'),
                                json.dumps({'version': record.version, 'path': record.path}))

@@ -3,7 +3,7 @@ import os
 
 from tfx.types import standard_artifacts
 
-from recfusion import registry
+from recfusion import keys, registry
 from recfusion.components.registry_pusher import executor
 
 
@@ -31,7 +31,7 @@ def test_a_model_that_is_not_blessed_is_not_pushed(tmp_path):
   inputs, outputs, pushed = _artifacts(tmp_path, blessed=False)
   directory = str(tmp_path / 'registry')
   executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
-  assert pushed.get_int_custom_property(executor.PUSHED) == 0
+  assert pushed.get_int_custom_property(keys.PUSHED) == 0
   assert not os.path.exists(directory)
 
 
@@ -40,7 +40,7 @@ def test_a_blessed_model_becomes_the_next_version(tmp_path, monkeypatch):
   inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
   directory = str(tmp_path / 'registry')
   executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
-  assert pushed.get_int_custom_property(executor.PUSHED) == 1
+  assert pushed.get_int_custom_property(keys.PUSHED) == 1
   assert pushed.get_string_custom_property(executor.PUSHED_VERSION) == '1'
   record = registry.latest(directory)
   assert (record.version, record.spans, record.metrics) == (1, [5, 6], {'ndcg@10': 0.61})

@@ -8,8 +8,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from recfusion.components.baseline_lookup.executor import VERSION_PROPERTY, baseline_found
-from recfusion.components.registry_pusher import executor as pusher_executor
+from recfusion import keys
 from recfusion.report import collect, render
 
 REPORT_FILE = 'report.html'
@@ -44,18 +43,15 @@ class Executor(base_executor.BaseExecutor):
     pushed = _single(input_dict, 'pushed_model')
     push = {}
     if pushed is not None:
-      push = {'pushed': bool(pushed.get_int_custom_property(pusher_executor.PUSHED)),
-              'version': pushed.get_string_custom_property(pusher_executor.PUSHED_VERSION),
-              'path': pushed.get_string_custom_property(pusher_executor.PUSHED_DESTINATION)}
+      push = keys.push_record(pushed)
     report = collect.from_artifacts(
         evaluation.uri,
-        blessed=pusher_executor.is_blessed(blessing) if blessing is not None else None,
-        fusion=json.loads(fusion.get_string_custom_property('report') or '{}') if fusion else {},
-        join_report=json.loads(examples.get_string_custom_property('join_report') or '{}')
+        blessed=keys.is_blessed(blessing) if blessing is not None else None,
+        fusion=json.loads(fusion.get_string_custom_property(keys.FUSION_REPORT) or '{}') if fusion else {},
+        join_report=json.loads(examples.get_string_custom_property(keys.JOIN_REPORT) or '{}')
         if examples else {},
         anomalies_uri=anomalies.uri if anomalies else None,
-        baseline_version=(baseline.get_int_custom_property(VERSION_PROPERTY)
-                          if baseline is not None and baseline_found(baseline) else None),
+        baseline_version=keys.baseline_version(baseline) if baseline is not None else None,
         run_id=(self._context.pipeline_run_id if self._context else '') or '',
         pipeline=exec_properties.get('pipeline_name', ''), pushed=push)
     output = artifact_utils.get_single_instance(output_dict['report'])
@@ -63,5 +59,5 @@ class Executor(base_executor.BaseExecutor):
     fileio.makedirs(os.path.dirname(path))
     with fileio.open(path, 'w') as f:
       f.write(render.html(report))
-    output.set_int_custom_property('blessed', int(bool(report.blessed)))
+    output.set_int_custom_property(keys.BLESSED, int(bool(report.blessed)))
     logging.info('RunReport: wrote %s', path)

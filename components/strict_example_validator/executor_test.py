@@ -7,7 +7,7 @@ import tensorflow_data_validation as tfdv
 import tfx
 from tfx.types import artifact_utils, standard_artifacts
 
-from recfusion.components.log_join_example_gen import join
+from recfusion.data import join
 from recfusion.components.strict_example_validator import executor as strict
 from recfusion.pipeline.factory import curated_schema_path
 

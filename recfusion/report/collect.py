@@ -13,9 +13,9 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx.dsl.io import fileio
 
-from recfusion.components.evaluator.results import metric_name, metric_values
-from recfusion.components.fusion.fused_model import PROBABILITY_KEY
-from recfusion.components.trainer.common import SCORE_KEY
+from recfusion.evaluation.results import metric_name, metric_values
+from recfusion.models.fusion.fused_model import PROBABILITY_KEY
+from recfusion.models.training import SCORE_KEY
 
 OVERALL = 'overall'
 SLICE_METRICS = ('ndcg@10', 'mrr', 'auc', 'example_count')
@@ -177,7 +177,7 @@ def from_artifacts(evaluation_uri: str, blessed: Optional[bool] = None,
 def from_run(metadata_path: str, pipeline: str, run_id: str,
              run_dir: Optional[str] = None) -> ReportData:
   """The report of one run, its artifacts found through ML Metadata."""
-  from recfusion.pipeline.run_summary import summarize_run
+  from recfusion.runs.summary import summarize_run
   durations = {}
   config_yaml = ''
   if run_dir and os.path.exists(os.path.join(run_dir, 'summary.json')):

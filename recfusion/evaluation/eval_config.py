@@ -1,0 +1,65 @@
+"""The TFMA EvalConfig of the Evaluator (DESIGN §7), built from the run config.
+
+Metrics: NDCG@k for k = 1..20 on the graded gain grouped by request, MRR (custom, mrr.py),
+AUC, calibration and a calibration plot of the engagement probability, example count; NDCG@10
+for each base ranker too. Slices: overall, request type, history-length bucket: request-level features only, since
+an item-level slice would split a request's candidates. The gate is on NDCG@10 of the overall
+slice only (`per_slice_thresholds`: a plain threshold would gate every slice): an absolute
+floor, and no worse than the baseline by more than the tolerance.
+"""
+from typing import Sequence
+
+import tensorflow_model_analysis as tfma
+
+from recfusion.models.fusion.fused_model import PROBABILITY_KEY
+from recfusion.models.training import SCORE_KEY
+
+QUERY_KEY = 'request_id'
+GAIN_KEY = 'gain'
+ENGAGED_KEY = 'engaged'
+BASE_RANKERS = ('text', 'dcn', 'sequence')
+SLICE_FEATURES = ('request_type', 'history_bucket')
+MRR_MODULE = 'recfusion.evaluation.mrr'
+
+
+def _ndcg(top_k: Sequence[int], output_names: Sequence[str], thresholds=None):
+  return tfma.MetricsSpec(
+      query_key=QUERY_KEY, output_names=list(output_names),
+      binarize=tfma.BinarizationOptions(top_k_list={'values': list(top_k)}),
+      metrics=[tfma.MetricConfig(class_name='NDCG', config=f'"gain_key": "{GAIN_KEY}"',
+                                 per_slice_thresholds=thresholds or [])])
+
+
+def gate(ndcg10_floor: float, tolerance: float) -> tfma.PerSliceMetricThreshold:
+  return tfma.PerSliceMetricThreshold(
+      slicing_specs=[tfma.SlicingSpec()],
+      threshold=tfma.MetricThreshold(
+          value_threshold=tfma.GenericValueThreshold(lower_bound={'value': ndcg10_floor}),
+          change_threshold=tfma.GenericChangeThreshold(
+              direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+              absolute={'value': -tolerance})))
+
+
+def build(ndcg10_floor: float, tolerance: float) -> tfma.EvalConfig:
+  labels = {SCORE_KEY: GAIN_KEY, PROBABILITY_KEY: ENGAGED_KEY,
+            **{name: GAIN_KEY for name in BASE_RANKERS}}
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(signature_name='serving_default', label_keys=labels,
+                                  model_type='tf_generic')],
+      slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f])
+                                            for f in SLICE_FEATURES],
+      metrics_specs=[
+          _ndcg([10], [SCORE_KEY], [gate(ndcg10_floor, tolerance)]),
+          _ndcg([k for k in range(1, 21) if k != 10], [SCORE_KEY]),
+          _ndcg([10], BASE_RANKERS),
+          tfma.MetricsSpec(query_key=QUERY_KEY, output_names=[SCORE_KEY], metrics=[
+              tfma.MetricConfig(class_name='MRR', module=MRR_MODULE)]),
+          tfma.MetricsSpec(output_names=[PROBABILITY_KEY], metrics=[
+              tfma.MetricConfig(class_name='ExampleCount'),
+              tfma.MetricConfig(class_name='AUC'),
+              tfma.MetricConfig(class_name='Calibration'),
+              tfma.MetricConfig(class_name='MeanLabel'),
+              tfma.MetricConfig(class_name='MeanPrediction'),
+              tfma.MetricConfig(class_name='CalibrationPlot', config='"num_buckets": 10'),
+          ]),
+      ])

@@ -1,0 +1,144 @@
+"""MRR (mean reciprocal rank) as a TFMA 0.47 query-based metric.
+
+TFMA has no MRR, so this follows the pattern of its own query metrics (MinLabelPosition, NDCG):
+a `tfma.metrics.Metric` whose computation is a Beam CombineFn. With `MetricsSpec.query_key` set,
+the evaluator groups the extracts of one query and merges them, so each `add_input` call sees
+one whole query: arrays with one label and one prediction per example.
+
+Use it from an EvalConfig:
+
+  tfma.MetricsSpec(query_key='request_id', metrics=[
+      tfma.MetricConfig(class_name='MRR', module='recfusion.evaluation.mrr')])
+
+Optional arguments go in MetricConfig.config as JSON, e.g. config='"gain_threshold": 1.0'.
+"""
+from typing import Dict, Iterable, List, Optional
+
+import apache_beam as beam
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.metrics import metric_util
+from tensorflow_model_analysis.proto import config_pb2
+
+MRR_NAME = 'mrr'
+
+
+class MRR(metric_types.Metric):
+  """Mean reciprocal rank over queries.
+
+  For each query the examples are ranked by prediction (descending) and the query scores
+  1 / rank of the first relevant example, where relevant means label > gain_threshold and the
+  rank is 1-based. MRR is the mean over queries (weighted by the query's example weight when
+  the MetricsSpec is example weighted; all examples of a query must then share one weight).
+
+  Documented choices:
+  * A query with no relevant example scores 0 and still counts in the mean, so a slice is not
+    rewarded for queries where nothing relevant was shown (MinLabelPosition and NDCG drop such
+    queries instead). With nothing to average (total query weight 0) the value is NaN, as in
+    TFMA's own metrics.
+  * Ties are broken pessimistically: an irrelevant example with the same score as the best
+    relevant one is ranked above it. The order of examples within a grouped query is whatever
+    Beam produced, so a sort that keeps input order would make the metric nondeterministic, and
+    a constant-score model must not get a perfect MRR.
+
+  This is a query/ranking based metric, so the MetricsSpec must set query_key.
+  """
+
+  def __init__(self, name: str = MRR_NAME, gain_threshold: float = 0.0):
+    """Initializes MRR.
+
+    Args:
+      name: Metric name (the MetricKey name of the output).
+      gain_threshold: Examples whose label is strictly greater than this count as relevant.
+    """
+    super().__init__(_mrr, name=name, gain_threshold=gain_threshold)
+
+
+# Registering (as TFMA does for its own metrics) lets a config name the class without a
+# module once this module has been imported.
+metric_types.register_metric(MRR)
+
+
+def _mrr(name: str = MRR_NAME,
+         gain_threshold: float = 0.0,
+         eval_config: Optional[config_pb2.EvalConfig] = None,
+         model_names: Optional[List[str]] = None,
+         output_names: Optional[List[str]] = None,
+         example_weighted: bool = False,
+         query_key: str = '') -> metric_types.MetricComputations:
+  """Returns one computation per (model, output) pair."""
+  # Without a query key every example would arrive alone and MRR would silently become the
+  # share of relevant examples; fail loudly instead.
+  if not query_key:
+    raise ValueError('a query_key is required to use the MRR metric')
+  computations = []
+  for model_name in model_names or ['']:
+    for output_name in output_names or ['']:
+      key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                   example_weighted=example_weighted)
+      computations.append(metric_types.MetricComputation(
+          keys=[key], preprocessors=None,
+          combiner=_MRRCombiner(key, eval_config, example_weighted, gain_threshold)))
+  return computations
+
+
+class _MRRAccumulator:
+  """Weighted sum of reciprocal ranks and of query weights: enough to merge partial results."""
+  __slots__ = ['total_reciprocal_rank', 'total_weight']
+
+  def __init__(self):
+    self.total_reciprocal_rank = 0.0
+    self.total_weight = 0.0
+
+
+class _MRRCombiner(beam.CombineFn):
+  """Adds up one reciprocal rank per query (one input element = one merged query)."""
+
+  def __init__(self, key: metric_types.MetricKey, eval_config: Optional[config_pb2.EvalConfig],
+               example_weighted: bool, gain_threshold: float):
+    self._key = key
+    self._eval_config = eval_config
+    self._example_weighted = example_weighted
+    self._gain_threshold = gain_threshold
+
+  def create_accumulator(self) -> _MRRAccumulator:
+    return _MRRAccumulator()
+
+  def add_input(self, accumulator: _MRRAccumulator,
+                element: metric_types.StandardMetricInputs) -> _MRRAccumulator:
+    # flatten=False keeps the query as one array instead of one (label, prediction) pair per
+    # example; require_single_example_weight because a query carries one weight.
+    labels, predictions, example_weight = next(metric_util.to_label_prediction_example_weight(
+        element, eval_config=self._eval_config, model_name=self._key.model_name,
+        output_name=self._key.output_name, example_weighted=self._example_weighted,
+        flatten=False, require_single_example_weight=True))
+    # Models often emit [n, 1] scores; one score and one label per example is what is ranked.
+    labels, predictions = labels.reshape(-1), predictions.reshape(-1)
+    if labels.size != predictions.size:
+      raise ValueError(f'MRR needs one label per prediction, got labels={labels} '
+                       f'predictions={predictions} for {self._key}')
+    relevant = labels > self._gain_threshold
+    reciprocal_rank = 0.0
+    if relevant.any():
+      best = predictions[relevant].max()
+      # Pessimistic rank: every irrelevant example scored at least as high as the best relevant
+      # one comes first. Counting (rather than sorting) makes it independent of input order.
+      rank = 1 + int(np.sum(~relevant & (predictions >= best)))
+      reciprocal_rank = 1.0 / rank
+    weight = float(example_weight.item())  # a size-1 array after the single-weight check
+    accumulator.total_reciprocal_rank += reciprocal_rank * weight
+    accumulator.total_weight += weight
+    return accumulator
+
+  def merge_accumulators(self, accumulators: Iterable[_MRRAccumulator]) -> _MRRAccumulator:
+    accumulators = iter(accumulators)
+    result = next(accumulators)
+    for accumulator in accumulators:
+      result.total_reciprocal_rank += accumulator.total_reciprocal_rank
+      result.total_weight += accumulator.total_weight
+    return result
+
+  def extract_output(self, accumulator: _MRRAccumulator) -> Dict[metric_types.MetricKey, float]:
+    if accumulator.total_weight > 0:
+      return {self._key: accumulator.total_reciprocal_rank / accumulator.total_weight}
+    return {self._key: float('nan')}

@@ -1,0 +1,71 @@
+"""Reading the Evaluator's outputs: headline metrics of a TFMA result and the gate's verdict."""
+import os
+
+from tfx.dsl.io import fileio
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import tensorflow_model_analysis as tfma
+
+from recfusion.models.fusion.fused_model import PROBABILITY_KEY
+from recfusion.models.training import SCORE_KEY
+
+
+def metric_name(key) -> Optional[str]:
+  name = key.name
+  if key.sub_key and key.sub_key.HasField('top_k'):
+    name = f'{name}@{key.sub_key.top_k.value}'
+  return name
+
+
+def metric_values(evaluation_uri: str, baseline: bool = False
+                  ) -> Iterator[Tuple[Any, Any, float]]:
+  """(slice key, metric key, value) of every plain number TFMA computed for the candidate (or
+  the baseline), per slice; diffs against the baseline and non-scalar values left out."""
+  for per_slice in tfma.load_metrics(evaluation_uri):
+    for item in per_slice.metric_keys_and_values:
+      key = item.key
+      if bool(key.is_diff) or bool(key.model_name == 'baseline') != baseline:
+        continue
+      if item.value.HasField('double_value'):
+        yield per_slice.slice_key, key, item.value.double_value.value
+
+
+def overall_metrics(evaluation_uri: str, baseline: bool = False) -> Dict[str, Dict[str, float]]:
+  """{output name: {metric: value}} on the overall slice (candidate, or the baseline's)."""
+  out: Dict[str, Dict[str, float]] = {}
+  for slice_key, key, value in metric_values(evaluation_uri, baseline):
+    if not slice_key.single_slice_keys:
+      out.setdefault(key.output_name, {})[metric_name(key)] = value
+  return out
+
+
+def headline(evaluation_uri: str) -> Dict[str, float]:
+  """The few numbers a registry index or a run summary shows for the fused model."""
+  metrics = overall_metrics(evaluation_uri)
+  fused = metrics.get(SCORE_KEY, {})
+  probability = metrics.get(PROBABILITY_KEY, {})
+  wanted = {'ndcg@5': fused.get('ndcg@5'), 'ndcg@10': fused.get('ndcg@10'),
+            'ndcg@20': fused.get('ndcg@20'), 'mrr': fused.get('mrr'),
+            'auc': probability.get('auc'), 'calibration': probability.get('calibration'),
+            'examples': probability.get('example_count')}
+  return {k: v for k, v in wanted.items() if v is not None}
+
+
+def failed_thresholds(evaluation_uri: str) -> List[str]:
+  """Readable reasons why the gate rejected the model (empty when it passed)."""
+  if not fileio.glob(os.path.join(evaluation_uri, 'validations*')):
+    return []
+  result = tfma.load_validation_result(evaluation_uri)
+  reasons = []
+  for per_slice in result.metric_validations_per_slice:
+    for failure in per_slice.failures:
+      threshold = failure.metric_threshold
+      name = metric_name(failure.metric_key)
+      kind = 'change vs baseline' if failure.metric_key.is_diff else 'value'
+      bound = ''
+      if threshold.HasField('value_threshold') and not failure.metric_key.is_diff:
+        bound = f' (lower bound {threshold.value_threshold.lower_bound.value:g})'
+      elif threshold.HasField('change_threshold'):
+        bound = f' (allowed change {threshold.change_threshold.absolute.value:+g})'
+      reasons.append(f'{name} {kind} {failure.metric_value.double_value.value:.4f}{bound}')
+  return reasons

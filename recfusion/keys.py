@@ -1,0 +1,84 @@
+"""Names that more than one component, the CLI or the report must agree on.
+
+Components never import each other's executors to learn a property name or an output key: they
+read it here, as TFX's own components read `standard_component_specs`. The helpers below are
+the one reading of each artifact property (an unset int property reads 0 in MLMD and in TFX).
+"""
+import os
+from typing import Any, Optional
+
+# The three splits LogJoinExampleGen writes, in time order, and what each is for.
+SPLITS = ('train', 'validation', 'eval')
+TRAIN_SPLIT, FUSION_SPLIT, EVAL_SPLIT = SPLITS
+
+# Example features every stage reads by name.
+LABEL_KEY = 'gain'
+ENGAGED_KEY = 'engaged'
+REQUEST_ID_KEY = 'request_id'
+
+# Model outputs and signatures.
+SCORE_KEY = 'score'
+PROBABILITY_KEY = 'probability'
+SERVING_SIGNATURE = 'serving_default'
+TRANSFORMED_SIGNATURE = 'transformed_features'
+
+# Custom properties of artifacts, by the component that writes them.
+# Examples (LogJoinExampleGen)
+SPANS = 'spans'
+JOIN_REPORT = 'join_report'
+# Model (Fusion) and FusionReport
+FUSION_METHOD = 'fusion_method'
+FUSION_REPORT = 'report'
+# Model (BaselineLookup's baseline_model)
+BASELINE_FOUND = 'found'
+BASELINE_VERSION = 'registry_version'
+BASELINE_PATH = 'registry_path'
+# ModelBlessing (Evaluator) and HTMLReport (RunReport)
+BLESSED = 'blessed'
+# PushedModel (RegistryPusher)
+PUSHED = 'pushed'
+PUSHED_VERSION = 'pushed_version'
+PUSHED_DESTINATION = 'pushed_destination'
+
+
+def int_property(artifact: Any, name: str) -> int:
+  """An int custom property of a TFX artifact or an MLMD artifact proto (0 when unset)."""
+  if hasattr(artifact, 'get_int_custom_property'):
+    return artifact.get_int_custom_property(name)
+  value = artifact.custom_properties.get(name)
+  return value.int_value if value is not None else 0
+
+
+def string_property(artifact: Any, name: str) -> str:
+  """A string custom property of a TFX artifact or an MLMD artifact proto ('' when unset)."""
+  if hasattr(artifact, 'get_string_custom_property'):
+    return artifact.get_string_custom_property(name)
+  value = artifact.custom_properties.get(name)
+  return value.string_value if value is not None else ''
+
+
+def baseline_found(artifact: Any) -> bool:
+  return bool(int_property(artifact, BASELINE_FOUND))
+
+
+def baseline_version(artifact: Any) -> Optional[int]:
+  """The registry version BaselineLookup found, or None when there was no model."""
+  return int_property(artifact, BASELINE_VERSION) if baseline_found(artifact) else None
+
+
+def is_blessed(blessing: Any) -> bool:
+  """The Evaluator's verdict: its `blessed` property, or the BLESSED marker file TFX writes."""
+  if int_property(blessing, BLESSED) == 1:
+    return True
+  uri = getattr(blessing, 'uri', '')
+  if not uri:
+    return False
+  from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top  (keeps this module light)
+  return fileio.exists(os.path.join(uri, 'BLESSED'))
+
+
+def push_record(pushed: Any) -> dict:
+  """{'pushed', 'version', 'path'} of a RegistryPusher output."""
+  return {'pushed': bool(int_property(pushed, PUSHED)),
+          'version': string_property(pushed, PUSHED_VERSION),
+          'path': string_property(pushed, PUSHED_DESTINATION)}

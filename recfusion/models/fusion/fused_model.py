@@ -1,0 +1,70 @@
+"""The fused model: one SavedModel, one graph, Transform applied once, three rankers inside.
+
+serving_default: serialized raw tf.Example -> {
+    'score':       the fused ranking score: the fusion method's formula (methods.py) over the
+                   standardized base scores z_k = (s_k - mean_k) / std_k and request context
+    'probability': calibrated engagement probability, sigmoid(a * score + b)
+    '<model>':     each base ranker's own score (text, dcn, sequence)
+}
+The base rankers are the Trainers' SavedModels, loaded and called through their
+`transformed_features` signatures, so the fused model scores exactly what they score.
+"""
+from typing import Dict, Mapping, Tuple
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from recfusion.models.fusion import methods
+from recfusion.models import training
+from recfusion.models import preprocessing
+
+PROBABILITY_KEY = 'probability'
+
+
+def ranker_inputs(loaded) -> Tuple[str, ...]:
+  return tuple(sorted(
+      loaded.signatures[training.TRANSFORMED_SIGNATURE].structured_input_signature[1]))
+
+
+class FusedRanker(tf.Module):
+
+  def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, str],
+               standardizers: Mapping[str, Tuple[float, float]], fusion: methods.Fused,
+               platt: Tuple[float, float]):
+    super().__init__(name='fused_ranker')
+    self.tft_layer = tft_output.transform_features_layer()
+    self.rankers = {name: tf.saved_model.load(path) for name, path in ranker_dirs.items()}
+    self._inputs = {name: ranker_inputs(model) for name, model in self.rankers.items()}
+    self._standardizers = dict(standardizers)
+    self._fusion = fusion
+    self._platt = tuple(platt)
+    raw_spec = tft_output.raw_feature_spec()
+    for name in preprocessing.LABEL_ONLY_FEATURES:
+      raw_spec.pop(name, None)
+    # Assigned once complete: tf.Module tracks dict attributes and refuses later edits.
+    self._raw_spec = raw_spec
+
+  def score_transformed(self, transformed: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    outputs, standardized = {}, {}
+    for name in sorted(self.rankers):
+      signature = self.rankers[name].signatures[training.TRANSFORMED_SIGNATURE]
+      score = signature(**{k: transformed[k] for k in self._inputs[name]})[training.SCORE_KEY]
+      outputs[name] = score
+      mean, std = self._standardizers[name]
+      standardized[name] = (score - mean) / std
+    fused = self._fusion.score_tf(
+        standardized, {k: transformed[k] for k in methods.CONTEXT_FEATURES})
+    a, b = self._platt
+    outputs[training.SCORE_KEY] = fused
+    outputs[PROBABILITY_KEY] = tf.sigmoid(a * fused + b)
+    return outputs
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve(self, serialized):
+    transformed = self.tft_layer(tf.io.parse_example(serialized, self._raw_spec))
+    return self.score_transformed(transformed)
+
+
+def save(module: FusedRanker, path: str) -> None:
+  tf.saved_model.save(module, path, signatures={
+      training.SERVING_SIGNATURE: module.serve.get_concrete_function()})

@@ -1,0 +1,74 @@
+"""Unit tests of the three rankers' architectures on a tiny random batch."""
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from recfusion.models import training
+from recfusion.models.rankers import dcn, sequence, text
+from recfusion.models import preprocessing
+
+VOCAB = training.Vocabularies(tokens=30, items=40, categories=10, brands=8, segments=4)
+HP = training.HParams(embedding_dim=8, hidden_units=8)
+INT_FEATURES = {'query_tokens': (preprocessing.QUERY_TOKENS, VOCAB.tokens),
+                'title_tokens': (preprocessing.TITLE_TOKENS, VOCAB.tokens),
+                'history_item_idx': (preprocessing.HISTORY_ITEMS, VOCAB.items),
+                'history_category_idx': (preprocessing.HISTORY_ITEMS, VOCAB.categories),
+                'history_brand_idx': (preprocessing.HISTORY_ITEMS, VOCAB.brands),
+                'item_idx': (None, VOCAB.items), 'category_idx': (None, VOCAB.categories),
+                'brand_idx': (None, VOCAB.brands), 'segment_idx': (None, VOCAB.segments)}
+FLOAT_FEATURES = ['is_search', 'price_z', 'price_gap', 'history_length_01', 'query_length',
+                  'query_title_overlap', 'history_category_share', 'history_brand_share',
+                  'item_in_history']
+
+
+def _inputs():
+  inputs = {name: keras.Input(shape=(length,) if length else (), dtype='int64', name=name)
+            for name, (length, _) in INT_FEATURES.items()}
+  inputs.update({name: keras.Input(shape=(), dtype='float32', name=name)
+                 for name in FLOAT_FEATURES})
+  return inputs
+
+
+def _batch(model, size=5):
+  rng = np.random.default_rng(0)
+  batch = {}
+  for name in model.input_names:
+    if name in INT_FEATURES:
+      length, vocabulary = INT_FEATURES[name]
+      batch[name] = rng.integers(0, vocabulary, size=(size, length) if length else (size,))
+    else:
+      batch[name] = rng.random(size).astype('float32')
+  return batch
+
+
+@pytest.mark.parametrize('module', [text, dcn, sequence])
+def test_model_scores_each_example_and_never_sees_position(module):
+  model = module.build_model(_inputs(), VOCAB, HP)
+  assert 'position' not in model.input_names
+  scores = model(_batch(model)).numpy()
+  assert scores.shape == (5, 1) and np.isfinite(scores).all()
+
+
+def test_sequence_model_ignores_history_padding():
+  model = sequence.build_model(_inputs(), VOCAB, HP)
+  batch = _batch(model, size=1)
+  batch['history_item_idx'][:, 3:] = 0
+  batch['history_category_idx'][:, 3:] = 0
+  before = model(batch).numpy()
+  # Padding is marked by item id 0; whatever else sits in those slots must not matter.
+  batch['history_category_idx'][:, 3:] = 5
+  batch['history_brand_idx'][:, 3:] = 5
+  assert np.allclose(model(batch).numpy(), before)
+
+
+def test_hparams_from_config_ignore_unknown_keys():
+  assert training.HParams.from_config({'epochs': 7, 'other': 1}).epochs == 7
+
+
+@pytest.mark.parametrize('module', [text, dcn, sequence])
+def test_every_embedding_table_is_known_to_warm_start(module):
+  # An embedding warm start does not know would only be reused when vocabularies are equal.
+  from recfusion.models import warm_start
+  model = module.build_model(_inputs(), VOCAB, HP)
+  tables = {layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding)}
+  assert tables - {'position_embedding'} <= set(warm_start.EMBEDDING_VOCABULARIES)

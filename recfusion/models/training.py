@@ -1,0 +1,221 @@
+"""What the three rankers share: reading Transform output, training, and the exported signatures.
+
+Every ranker is a tf_keras model over a dict of transformed features that returns one score
+per example. It is exported as a SavedModel with two signatures:
+  serving_default       serialized raw tf.Example -> {'score'}; the Transform graph is inside
+  transformed_features  transformed feature tensors -> {'score'}; Fusion composes these
+`position` is never a model input (Transform does not even output it), and the raw `gain` and
+`position` features are dropped from the serving parse spec: serving requests have neither.
+"""
+import dataclasses
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+import tf_keras as keras
+
+from recfusion.models import losses, warm_start
+from recfusion.models import preprocessing
+
+SCORE_KEY = 'score'
+SERVING_SIGNATURE = 'serving_default'
+TRANSFORMED_SIGNATURE = 'transformed_features'
+NOT_MODEL_INPUTS = (preprocessing.LABEL_KEY, preprocessing.ENGAGED_KEY,
+                    preprocessing.REQUEST_ID_KEY)
+
+
+@dataclasses.dataclass(frozen=True)
+class HParams:
+  """Hyperparameters; `trainers.<name>` in the run config sets them per model."""
+  epochs: int = 3
+  batch_size: int = 256
+  learning_rate: float = 2e-3
+  embedding_dim: int = 32
+  hidden_units: int = 64
+  patience: int = 1
+  seed: int = 13  # weights and shuffling: the same data and config train the same model
+  loss: str = 'pointwise'  # pointwise | pairwise | listwise (losses.py)
+  # L2 on the embedding rows a batch uses: ids seen rarely must not memorize click noise.
+  embedding_l2: float = 0.0
+  dropout: float = 0.3  # after each hidden layer of the scoring network
+  # Continue from the production model's weights when its architecture matches.
+  warm_start: bool = True
+
+  @classmethod
+  def from_config(cls, config: Optional[Mapping[str, Any]]) -> 'HParams':
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in (config or {}).items() if k in fields})
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabularies:
+  """Sizes of the id spaces the embedding tables must cover (ids from preprocessing)."""
+  tokens: int
+  items: int
+  categories: int
+  brands: int
+  segments: int
+
+  @classmethod
+  def from_transform(cls, tft_output: tft.TFTransformOutput) -> 'Vocabularies':
+    size = tft_output.vocabulary_size_by_name
+    # Lookups shifted by one (0 = padding) plus one unknown id; plain vocabularies add one OOV.
+    return cls(tokens=size(preprocessing.TOKEN_VOCAB) + 2,
+               items=size(preprocessing.ITEM_VOCAB) + 2,
+               categories=size(preprocessing.CATEGORY_VOCAB) + 2,
+               brands=size(preprocessing.BRAND_VOCAB) + 2,
+               segments=size('user_segment') + 1)
+
+
+def feature_inputs(tft_output: tft.TFTransformOutput) -> Dict[str, keras.Input]:
+  """One keras.Input per transformed model feature, shaped as Transform writes it."""
+  inputs = {}
+  for name, spec in sorted(tft_output.transformed_feature_spec().items()):
+    if name in NOT_MODEL_INPUTS:
+      continue
+    inputs[name] = keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, name=name)
+  return inputs
+
+
+def embedding(size: int, dim: int, name: str, hp: HParams) -> keras.layers.Layer:
+  """An embedding table; `name` tells warm start which vocabulary its rows follow."""
+  return keras.layers.Embedding(size, dim, name=name, activity_regularizer=(
+      keras.regularizers.l2(hp.embedding_l2) if hp.embedding_l2 else None))
+
+
+def hidden_layers(x: tf.Tensor, widths: List[int], hp: HParams) -> tf.Tensor:
+  """ReLU layers, each followed by dropout: the rankers overfit click noise within an epoch
+  or two without it."""
+  for width in widths:
+    x = keras.layers.Dense(width, activation='relu')(x)
+    if hp.dropout:
+      x = keras.layers.Dropout(hp.dropout, seed=hp.seed)(x)
+  return x
+
+
+def pooled(embeddings: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+  """Mean of the embeddings of non-padding ids (id 0 is padding)."""
+  mask = tf.cast(tf.not_equal(ids, 0), embeddings.dtype)[..., None]
+  return tf.math.divide_no_nan(tf.reduce_sum(embeddings * mask, axis=-2),
+                               tf.reduce_sum(mask, axis=-2))
+
+
+def scalar(inputs: Mapping[str, tf.Tensor], name: str) -> tf.Tensor:
+  return tf.reshape(tf.cast(inputs[name], tf.float32), [-1, 1])
+
+
+def transformed_dataset(file_patterns: List[str], tft_output: tft.TFTransformOutput,
+                        batch_size: int, shuffle: bool = False, repeat: bool = False,
+                        keep: Optional[List[str]] = None,
+                        seed: int = 13) -> tf.data.Dataset:
+  """(features, label) batches from Transform's gzipped TFRecords.
+
+  label is [batch, 2]: graded gain and request key (losses.py). Batches are cut in file order,
+  where a request's candidates are adjacent, and shuffled whole, so the ranking losses see
+  whole requests.
+  """
+  files = sorted(f for pattern in file_patterns
+                 for f in tf.io.gfile.glob(pattern if any(c in pattern for c in '*?[')
+                                    else os.path.join(pattern, '*')))
+  if not files:
+    raise FileNotFoundError(f'no transformed examples in {file_patterns}')
+  spec = tft_output.transformed_feature_spec()
+  dataset = tf.data.TFRecordDataset(files, compression_type='GZIP').batch(batch_size)
+  if shuffle:
+    dataset = dataset.shuffle(2_000, seed=seed, reshuffle_each_iteration=True)
+  dataset = dataset.map(lambda x: tf.io.parse_example(x, spec),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+
+  def split_label(features):
+    label = tf.stack([tf.reshape(features[preprocessing.LABEL_KEY], [-1]),
+                      losses.request_key(features[preprocessing.REQUEST_ID_KEY])], axis=1)
+    wanted = keep if keep is not None else [k for k in features if k not in NOT_MODEL_INPUTS]
+    return {k: features[k] for k in wanted}, label
+
+  dataset = dataset.map(split_label)
+  if repeat:
+    dataset = dataset.repeat()
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class EngagementAUC(keras.metrics.AUC):
+  """ROC AUC of the score for engaged (gain > 0) vs not, from the [gain, request key] label."""
+
+  def __init__(self, name='auc', **kwargs):
+    kwargs.pop('from_logits', None)
+    super().__init__(name=name, from_logits=True, **kwargs)
+
+  def update_state(self, y_true, y_pred, sample_weight=None):
+    engaged = tf.cast(tf.reshape(y_true, [-1, 2])[:, :1] > 0, tf.float32)
+    return super().update_state(engaged, y_pred, sample_weight)
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+  """MirroredStrategy over all GPUs when there are any; the default strategy on CPU."""
+  if tf.config.list_physical_devices('GPU'):
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.get_strategy()
+
+
+def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: str) -> None:
+  model.tft_layer = tft_output.transform_features_layer()
+  raw_spec = tft_output.raw_feature_spec()
+  for name in preprocessing.LABEL_ONLY_FEATURES:
+    raw_spec.pop(name, None)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve(serialized):
+    transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+    features = {name: transformed[name] for name in model.input_names}
+    return {SCORE_KEY: tf.reshape(model(features), [-1])}
+
+  specs = {name: tf.TensorSpec([None] + list(inp.shape[1:]), inp.dtype, name=name)
+           for name, inp in zip(model.input_names, model.inputs)}
+
+  @tf.function
+  def on_transformed(**features):
+    return {SCORE_KEY: tf.reshape(model(features), [-1])}
+
+  model.save(serving_dir, save_format='tf', signatures={
+      SERVING_SIGNATURE: serve,
+      TRANSFORMED_SIGNATURE: on_transformed.get_concrete_function(**specs)})
+
+
+def train_and_export(fn_args, ranker: str,
+                     build_model: Callable[[Dict[str, keras.Input], Vocabularies, HParams],
+                                           keras.Model]) -> None:
+  """The body of every run_fn: (warm start,) train on `train`, early-stop on `validation`,
+  export."""
+  hparams = HParams.from_config(fn_args.custom_config)
+  # Fresh layer-name counters: variable names must not depend on what this process built
+  # before (the local runner trains all rankers in one process), or warm start cannot match.
+  keras.backend.clear_session()
+  keras.utils.set_random_seed(hparams.seed)
+  tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+  vocabularies = Vocabularies.from_transform(tft_output)
+  with distribution_strategy().scope():
+    model = build_model(feature_inputs(tft_output), vocabularies, hparams)
+    outcome = (warm_start.try_warm_start(model, ranker, getattr(fn_args, 'base_model', None),
+                                         tft_output)
+               if hparams.warm_start else {'warm_started': False, 'reason': 'warm_start off'})
+    model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate),
+                  loss=losses.get(hparams.loss), metrics=[EngagementAUC(name='auc')])
+  warm_start.record(outcome, fn_args.model_run_dir)
+  train = transformed_dataset(fn_args.train_files, tft_output, hparams.batch_size,
+                              shuffle=True, keep=model.input_names, seed=hparams.seed)
+  validation = transformed_dataset(fn_args.eval_files, tft_output, 1024,
+                                   keep=model.input_names)
+  # Epoch lines go to the run log, not to the terminal the progress display owns.
+  log_epoch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logging.info(
+      '%s epoch %d: %s', model.name, epoch + 1,
+      ', '.join(f'{k} {v:.4f}' for k, v in sorted((logs or {}).items()))))
+  model.fit(train, validation_data=validation, epochs=hparams.epochs, verbose=0,
+            callbacks=[
+                log_epoch,
+                keras.callbacks.EarlyStopping(monitor='val_loss', patience=hparams.patience,
+                                              restore_best_weights=True),
+                keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+            ])
+  export(model, tft_output, fn_args.serving_model_dir)

@@ -1,0 +1,112 @@
+"""What a run did, read back from ML Metadata: component states, outputs and data counts."""
+import dataclasses
+import json
+from typing import Any, Dict, List, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from recfusion import keys
+
+_STATES = {v: k.lower() for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def execution_state(execution) -> str:
+  """'complete', 'cached', 'failed', 'running', ... of an MLMD execution."""
+  return _STATES.get(execution.last_known_state, 'unknown')
+
+
+@dataclasses.dataclass
+class ComponentRecord:
+  name: str
+  state: str  # complete | cached | failed | running | ...
+  seconds: Optional[float]
+  outputs: Dict[str, List[str]]  # output key -> artifact URIs
+
+
+@dataclasses.dataclass
+class RunSummary:
+  run_id: str
+  pipeline: str
+  components: List[ComponentRecord]
+  join_report: Dict[str, Any]
+  fusion: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  evaluation: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  push: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  return metadata_store.MetadataStore(config)
+
+
+def _output_artifacts(store, execution_id: int) -> Dict[str, List[Any]]:
+  events = store.get_events_by_execution_ids([execution_id])
+  outputs = [e for e in events if e.type in (metadata_store_pb2.Event.OUTPUT,
+                                             metadata_store_pb2.Event.DECLARED_OUTPUT)]
+  artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
+  by_key: Dict[str, List[Any]] = {}
+  for event in outputs:
+    key = event.path.steps[0].key if event.path.steps else 'output'
+    if event.artifact_id in artifacts:
+      by_key.setdefault(key, []).append(artifacts[event.artifact_id])
+  return by_key
+
+
+def summarize_run(metadata, pipeline_name: str, run_id: str,
+                  durations: Optional[Dict[str, float]] = None) -> RunSummary:
+  """`metadata`: a MetadataStore, or the path of a run home's SQLite file."""
+  store = open_store(metadata) if isinstance(metadata, str) else metadata
+  run_context = store.get_context_by_type_and_name('pipeline_run', run_id)
+  if run_context is None:
+    raise LookupError(f'run {run_id!r} is not in the metadata store')
+  run_executions = {e.id for e in store.get_executions_by_context(run_context.id)}
+  ordered: List[tuple] = []
+  join_report: Dict[str, Any] = {}
+  fusion: Dict[str, Any] = {}
+  evaluation: Dict[str, Any] = {}
+  push: Dict[str, Any] = {}
+  evaluation_uri = ''
+  node_prefix = f'{pipeline_name}.'
+  for node in store.get_contexts_by_type('node'):
+    if not node.name.startswith(node_prefix):
+      continue
+    executions = [e for e in store.get_executions_by_context(node.id)
+                  if e.id in run_executions]
+    if not executions:
+      continue
+    execution = max(executions, key=lambda e: e.id)
+    name = node.name[len(node_prefix):]
+    outputs = _output_artifacts(store, execution.id)
+    ordered.append((execution.id, ComponentRecord(
+        name=name, state=execution_state(execution),
+        seconds=(durations or {}).get(name),
+        outputs={k: [a.uri for a in v] for k, v in outputs.items()})))
+    for artifact in outputs.get('examples', []):
+      if keys.JOIN_REPORT in artifact.custom_properties:
+        join_report = json.loads(keys.string_property(artifact, keys.JOIN_REPORT))
+    for artifact in outputs.get('fusion_report', []):
+      fusion = json.loads(keys.string_property(artifact, keys.FUSION_REPORT) or '{}')
+    for artifact in outputs.get('baseline_model', []):
+      evaluation['baseline_version'] = keys.baseline_version(artifact)
+    for artifact in outputs.get('blessing', []):
+      evaluation['blessed'] = bool(keys.int_property(artifact, keys.BLESSED))
+    for artifact in outputs.get('evaluation', []):
+      evaluation_uri = artifact.uri
+    for artifact in outputs.get('pushed_model', []):
+      push = keys.push_record(artifact)
+  if evaluation_uri:
+    from recfusion.evaluation import results  # TFMA: only when there is a result
+    evaluation['metrics'] = results.overall_metrics(evaluation_uri)
+    evaluation['baseline_metrics'] = results.overall_metrics(evaluation_uri, baseline=True)
+    evaluation['failed_thresholds'] = results.failed_thresholds(evaluation_uri)
+    evaluation['uri'] = evaluation_uri
+  components = [record for _, record in sorted(ordered, key=lambda pair: pair[0])]
+  return RunSummary(run_id=run_id, pipeline=pipeline_name, components=components,
+                    join_report=join_report, fusion=fusion, evaluation=evaluation, push=push)
+

@@ -1,0 +1,387 @@
+"""`make bench-quality`: ranking quality of every model, fusion method and baseline, side by side.
+
+One run on one seeded simulated shop (at least 200,000 examples):
+  1. the pipeline runs locally (LogJoinExampleGen .. Evaluator) with the default config, its
+     Trainers from scratch (never warm-started from a model an earlier run pushed);
+  2. the three rankers score the transformed `validation` and `eval` splits, and so do the
+     same rankers retrained with other seeds (`--seeds`, 3 in all) on the same data;
+  3. for every seed, every fusion method is fitted on `validation` with the Fusion
+     component's own code and scored on `eval`; rankers and fusions are reported as means
+     over seeds with their standard deviation;
+  4. baselines on the same `eval` split: the oracle (true utility from the simulator),
+     popularity (engaged count in `train`), BM25 on query-title (search requests), and a
+     LightGBM LambdaMART ranker on the transformed tabular and match features (trained on
+     `train`, early-stopped on `validation`);
+  5. NDCG@10 on observed gain, overall and per request type, and headroom captured:
+     (model - popularity) / (oracle - popularity).
+Writes bench/quality.json and bench/quality.md. Also reports the simulator's click-through by
+position and the share of requests with any engagement.
+"""
+import argparse
+import glob
+import json
+import os
+import time
+from typing import Dict, List
+
+import numpy as np
+import pandas as pd
+
+from recfusion import ranking_metrics
+from recfusion.config import FUSION_METHODS, RANKING_LOSSES
+
+RANKERS = ('text', 'dcn', 'sequence')
+LGBM_FEATURES = ('item_idx', 'category_idx', 'brand_idx', 'segment_idx', 'is_search', 'price_z',
+                 'price_gap', 'history_length_01', 'query_length', 'query_title_overlap',
+                 'history_category_share', 'history_brand_share', 'item_in_history')
+LGBM_CATEGORICAL = ('category_idx', 'brand_idx', 'segment_idx')
+
+
+def bench_config_overrides(requests_per_day: int) -> List[str]:
+  return ['generate.seed=2026', 'generate.num_items=2000', 'generate.num_users=3000',
+          f'generate.requests_per_day={requests_per_day}', 'generate.num_days=7',
+          'evaluation.ndcg10_floor=0.0'] + [
+              # Each run measures models trained from scratch, never continued from the
+              # model a previous benchmark run pushed in the same home.
+              f'trainers.{ranker}.warm_start=false' for ranker in RANKERS]
+
+
+def _read_split(examples_uri: str, split: str, feature_spec: Dict) -> Dict[str, np.ndarray]:
+  import tensorflow as tf
+  files = sorted(glob.glob(os.path.join(examples_uri, f'Split-{split}', '*.gz')))
+  dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP').batch(8192)
+             .map(lambda x: tf.io.parse_example(x, feature_spec)))
+  columns: Dict[str, List[np.ndarray]] = {name: [] for name in feature_spec}
+  for batch in dataset:
+    for name in feature_spec:
+      value = batch[name].numpy()
+      columns[name].append(value.reshape(len(value), -1)[:, 0] if value.ndim > 1 else value)
+  return {name: np.concatenate(parts) for name, parts in columns.items()}
+
+
+def _raw_split(examples_uri: str, split: str) -> pd.DataFrame:
+  import tensorflow as tf
+  spec = {name: tf.io.FixedLenFeature([1], tf.string) for name in
+          ('request_id', 'item_id', 'query', 'title', 'request_type')}
+  spec['gain'] = tf.io.FixedLenFeature([1], tf.float32)
+  columns = _read_split(examples_uri, split, spec)
+  frame = pd.DataFrame(columns)
+  for name in ('request_id', 'item_id', 'query', 'title', 'request_type'):
+    frame[name] = frame[name].map(bytes.decode)
+  return frame
+
+
+def align(raw: pd.DataFrame, request_ids: np.ndarray, item_idx: np.ndarray,
+          item_vocabulary: List[str]) -> pd.DataFrame:
+  """Raw examples reordered to the transformed examples' order (Beam does not keep order),
+  matched on (request id, item index through Transform's item vocabulary)."""
+  index = {item: i + 1 for i, item in enumerate(item_vocabulary)}
+  keyed = raw.assign(item_idx=raw['item_id'].map(index).fillna(len(index) + 1).astype(int))
+  keyed = keyed.set_index(['request_id', 'item_idx'])
+  wanted = pd.MultiIndex.from_arrays([[r.decode() for r in request_ids], item_idx.astype(int)])
+  aligned = keyed.reindex(wanted)
+  if aligned['gain'].isna().any():
+    raise RuntimeError('raw and transformed eval examples do not match')
+  return aligned.reset_index().rename(columns={'level_0': 'request_id'})
+
+
+def ndcg_by_type(frame: pd.DataFrame, scores: np.ndarray) -> Dict[str, float]:
+  out = {'overall': ranking_metrics.ndcg_at_k(frame['request_id'].values,
+                                              frame['gain'].values, scores, 10)}
+  for kind in ('search', 'recommend'):
+    mask = (frame['request_type'] == kind).values
+    out[kind] = ranking_metrics.ndcg_at_k(frame['request_id'].values[mask],
+                                          frame['gain'].values[mask], scores[mask], 10)
+  return out
+
+
+def popularity_scores(train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+  counts = train[train['gain'] > 0].groupby('item_id').size()
+  return frame['item_id'].map(counts).fillna(0).values.astype(float)
+
+
+def bm25_scores(catalog: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+  from rank_bm25 import BM25Okapi
+  titles = catalog['title'].str.lower().str.split().tolist()
+  index = {item: i for i, item in enumerate(catalog['item_id'])}
+  bm25 = BM25Okapi(titles)
+  scores = np.zeros(len(frame))
+  for query, rows in frame.groupby('query').groups.items():
+    if not query:
+      continue
+    all_scores = bm25.get_scores(query.lower().split())
+    positions = frame.loc[rows, 'item_id'].map(index).values
+    scores[np.asarray(frame.index.get_indexer(rows))] = all_scores[positions]
+  return scores
+
+
+def oracle_scores(truth: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+  # Sampled negatives were never shown, so their utility was never drawn: ranked last.
+  utility = truth.set_index(['request_id', 'item_id'])['utility']
+  keys = pd.MultiIndex.from_arrays([frame['request_id'], frame['item_id']])
+  return utility.reindex(keys).fillna(-1e9).values
+
+
+def lambdamart_scores(splits: Dict[str, Dict[str, np.ndarray]]) -> (np.ndarray, Dict):
+  import lightgbm
+
+  rng = np.random.default_rng(7)
+
+  def matrix(split):
+    columns = splits[split]
+    # Candidates in random order within each request: the files list them in logged-position
+    # order, and LightGBM breaks score ties by row order in its NDCG, so early stopping would
+    # otherwise pick a near-constant model that ranks by the leaked position.
+    shuffled = rng.permutation(len(columns['request_id']))
+    order = shuffled[np.argsort(columns['request_id'][shuffled], kind='stable')]
+    x = pd.DataFrame({name: columns[name][order] for name in LGBM_FEATURES})
+    for name in LGBM_CATEGORICAL:
+      x[name] = x[name].astype('category')
+    _, group_sizes = np.unique(columns['request_id'][order], return_counts=True)
+    return x, columns['gain'][order].astype(int), group_sizes, order
+
+  x_train, y_train, g_train, _ = matrix('train')
+  x_valid, y_valid, g_valid, _ = matrix('validation')
+  x_eval, _, _, order = matrix('eval')
+  # The best of four settings tried on this benchmark (leaves 15/31, min child 20/100, item
+  # id numeric or categorical): smaller trees with larger leaves generalize best here.
+  ranker = lightgbm.LGBMRanker(objective='lambdarank', n_estimators=1000, learning_rate=0.03,
+                               num_leaves=15, min_child_samples=100, verbose=-1,
+                               random_state=7)
+  ranker.fit(x_train, y_train, group=g_train, eval_set=[(x_valid, y_valid)],
+             eval_group=[g_valid], eval_at=[10],
+             callbacks=[lightgbm.early_stopping(30, verbose=False)])
+  scores = np.empty(len(order))
+  scores[order] = ranker.predict(x_eval, num_iteration=ranker.best_iteration_)
+  return scores, {'best_iteration': int(ranker.best_iteration_ or 0)}
+
+
+def train_ranker(ranker: str, hparams: Dict, transform_graph_uri: str, transformed_uri: str,
+                 serving_dir: str) -> str:
+  """The pipeline's own Trainer code (run_fn body) with other hyperparameters (a loss, a seed);
+  returns the model dir."""
+  import importlib
+  import types
+  module = importlib.import_module(f'recfusion.components.trainer.{ranker}_model')
+  fn_args = types.SimpleNamespace(
+      custom_config={**hparams, 'warm_start': False},
+      transform_graph_path=transform_graph_uri,
+      train_files=[os.path.join(transformed_uri, 'Split-train')],
+      eval_files=[os.path.join(transformed_uri, 'Split-validation')],
+      model_run_dir=serving_dir + '-logs', serving_model_dir=serving_dir, base_model=None)
+  module.run_fn(fn_args)
+  return serving_dir
+
+
+def mean_and_spread(tables: List[Dict[str, Dict[str, float]]]) -> Dict[str, Dict[str, float]]:
+  """Per model and request type: the mean over seeds, and `sd_overall`, the standard deviation
+  of the overall NDCG@10 over seeds (None from a single seed: not measured)."""
+  out = {}
+  for name in tables[0]:
+    row = {kind: float(np.mean([t[name][kind] for t in tables])) for kind in tables[0][name]}
+    row['sd_overall'] = (float(np.std([t[name]['overall'] for t in tables], ddof=1))
+                         if len(tables) > 1 else None)
+    out[name] = row
+  return out
+
+
+def simulator_realism(data_dir: str) -> Dict:
+  events = pd.concat(pd.read_parquet(p) for p in
+                     sorted(glob.glob(os.path.join(data_dir, 'events', '*', '*.parquet'))))
+  shown = events[events['event'] == 'impression']
+  clicked = events[(events['event'] == 'click') & events['position'].notna()]
+  ctr = (clicked.groupby('position').size() / shown.groupby('position').size()).fillna(0)
+  engaged_requests = events[events['event'] != 'impression']['request_id'].nunique()
+  return {'ctr_by_position': {int(k): round(float(v), 4) for k, v in ctr.items()},
+          'share_of_requests_with_engagement': round(
+              engaged_requests / events['request_id'].nunique(), 4),
+          'impressions': int(len(shown)), 'clicks': int((events['event'] == 'click').sum())}
+
+
+def run(home: str, requests_per_day: int, overrides: List[str] = (),
+        compare_losses: List[str] = RANKING_LOSSES, num_seeds: int = 3) -> Dict:
+  import tensorflow_transform as tft
+  from recfusion.models.fusion import methods, weighted
+  from recfusion.components.fusion.executor import score_split
+  from recfusion.config import load_config
+  from recfusion.pipeline.local_runner import RunHome, generated_data, run_pipeline
+  from recfusion.runs.summary import summarize_run
+
+  started = time.monotonic()
+  config = load_config(overrides=bench_config_overrides(requests_per_day) + list(overrides))
+  run_home = RunHome(os.path.abspath(home))
+  data_dir = generated_data(config, run_home, print)
+  result = run_pipeline(config, run_home, data_dir)
+  summary = summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id)
+  outputs = {c.name: c.outputs for c in summary.components}
+  examples_uri = outputs['LogJoinExampleGen']['examples'][0]
+  transformed_uri = outputs['Transform']['transformed_examples'][0]
+  tft_output = tft.TFTransformOutput(outputs['Transform']['transform_graph'][0])
+  ranker_dirs = {name: os.path.join(outputs[f'Trainer.{name}']['model'][0], 'Format-Serving')
+                 for name in RANKERS}
+
+  graph_uri = outputs['Transform']['transform_graph'][0]
+  bench_models = os.path.join(run_home.root, 'bench-models')
+  split_dir = lambda split: os.path.join(transformed_uri, f'Split-{split}')
+  score_fit_and_eval_splits = lambda dirs: {
+      split: score_split(split_dir(split), tft_output, dirs) for split in ('validation', 'eval')}
+
+  # The first seed is the pipeline's own models; the others retrain each ranker with its
+  # configured seed + 1, + 2, ... on the same data, because one training's NDCG@10 moves by
+  # several thousandths with the seed alone, more than the methods being compared differ.
+  scored_by_seed = [score_fit_and_eval_splits(ranker_dirs)]
+  for offset in range(1, num_seeds):
+    dirs = {}
+    for ranker in RANKERS:
+      seed = int(config.trainers[ranker].get('seed', 0)) + offset
+      print(f'bench: training {ranker} with seed {seed}', flush=True)
+      dirs[ranker] = train_ranker(ranker, {**config.trainers[ranker], 'seed': seed}, graph_uri,
+                                  transformed_uri, os.path.join(bench_models,
+                                                                f'{ranker}-seed{seed}'))
+    scored_by_seed.append(score_fit_and_eval_splits(dirs))
+  # The same rankers trained with other losses (pipeline seed), on the same data.
+  other_losses = {}
+  for ranker in RANKERS:
+    for loss in compare_losses:
+      if loss == config.trainers[ranker].get('loss'):
+        continue
+      print(f'bench: training {ranker} with the {loss} loss', flush=True)
+      other_losses[f'{ranker} ({loss})'] = train_ranker(
+          ranker, {**config.trainers[ranker], 'loss': loss}, graph_uri, transformed_uri,
+          os.path.join(bench_models, f'{ranker}-{loss}'))
+  loss_scores = score_split(split_dir('eval'), tft_output, other_losses) if other_losses else {}
+  spec = tft_output.transformed_feature_spec()
+  wanted = {k: spec[k] for k in LGBM_FEATURES + ('request_id', 'gain')}
+  # Read in the same file order as score_split, so rows line up with the rankers' scores.
+  transformed = {split: _read_split(transformed_uri, split, wanted)
+                 for split in ('train', 'validation', 'eval')}
+  vocabulary = [line.strip() for line in open(tft_output.vocabulary_file_by_name('item_id'),
+                                              encoding='utf-8')]
+  eval_frame = align(_raw_split(examples_uri, 'eval'), transformed['eval']['request_id'],
+                     transformed['eval']['item_idx'], vocabulary)
+  for scored in scored_by_seed:
+    np.testing.assert_array_equal(eval_frame['gain'].values, scored['eval']['gain'])
+  train_frame = _raw_split(examples_uri, 'train')
+
+  shared_scores: Dict[str, np.ndarray] = {}
+  catalog = pd.read_parquet(os.path.join(data_dir, 'catalog.parquet'))
+  truth = pd.read_parquet(os.path.join(data_dir, 'truth', 'utility.parquet'))
+  shared_scores['oracle'] = oracle_scores(truth, eval_frame)
+  shared_scores['popularity'] = popularity_scores(train_frame, eval_frame)
+  shared_scores['bm25'] = bm25_scores(catalog, eval_frame)
+  shared_scores['lightgbm_lambdamart'], lgbm_info = lambdamart_scores(transformed)
+  shared_table = {name: ndcg_by_type(eval_frame, value) for name, value in shared_scores.items()}
+
+  def fit_fusions(scored):
+    """Every fusion method fitted on this seed's validation scores, scored on its eval split."""
+    standardizers = {n: weighted.Standardizer.fit(scored['validation'][n]) for n in RANKERS}
+    standardize = lambda split: {n: standardizers[n].apply(scored[split][n]) for n in RANKERS}
+    context = lambda split: {k: scored[split][k] for k in methods.CONTEXT_FEATURES}
+    validation = scored['validation']
+    fitted = {}
+    for method in FUSION_METHODS:
+      fused, _ = methods.fit(method, list(RANKERS), standardize('validation'),
+                             context('validation'), validation['gain'],
+                             validation['request_id'], grid_step=config.fusion.grid_step)
+      fitted[method] = (fused.score(standardize('eval'), context('eval')), fused)
+    return fitted
+
+  per_seed_tables, fusion_info = [], {}
+  for offset, scored in enumerate(scored_by_seed):
+    scores = {name: scored['eval'][name] for name in RANKERS}
+    fusion_info[f'seed+{offset}'] = {}
+    for method, (fused_eval, fused) in fit_fusions(scored).items():
+      scores[f'fusion_{method}'] = fused_eval
+      fusion_info[f'seed+{offset}'][method] = fused.describe()
+    per_seed_tables.append({name: ndcg_by_type(eval_frame, value)
+                            for name, value in scores.items()})
+  seed_rows = mean_and_spread(per_seed_tables)
+  table = {**mean_and_spread([shared_table]),
+           **{name: seed_rows[name] for name in RANKERS},
+           **mean_and_spread([{name: ndcg_by_type(eval_frame, loss_scores[name])
+                               for name in other_losses}]),
+           **{name: row for name, row in seed_rows.items() if name not in RANKERS}}
+  table['bm25'] = {'search': table['bm25']['search']}  # BM25 needs a query
+  oracle, popularity = table['oracle'], table['popularity']
+  for name, row in table.items():
+    row['headroom'] = {kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
+                       for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
+  best_single = max(RANKERS, key=lambda n: table[n]['overall'])
+  best_fusion = max(FUSION_METHODS, key=lambda m: table[f'fusion_{m}']['overall'])
+  headroom = lambda name: table[name]['headroom']['overall']
+  return {
+      'losses': {ranker: config.trainers[ranker].get('loss') for ranker in RANKERS},
+      'data': {'examples': {s: int(summary.join_report[f'examples_{s}'])
+                            for s in ('train', 'validation', 'eval')},
+               'requests': int(summary.join_report['requests']),
+               'config': bench_config_overrides(requests_per_day) + list(overrides)},
+      'ndcg@10': table,
+      'seeds': num_seeds,
+      'ndcg@10_overall_by_seed': {name: [t[name]['overall'] for t in per_seed_tables]
+                                  for name in per_seed_tables[0]},
+      'best_single_model': best_single, 'best_fusion_method': best_fusion,
+      'targets': {
+          'best_fusion_headroom_overall': headroom(f'fusion_{best_fusion}'),
+          'fusion_minus_best_single_headroom': headroom(f'fusion_{best_fusion}') -
+                                               headroom(best_single),
+          'fusion_beats_lightgbm': {kind: table[f'fusion_{best_fusion}'][kind] >
+                                    table['lightgbm_lambdamart'][kind]
+                                    for kind in ('overall', 'search', 'recommend')},
+          'default_method_is_best': config.fusion.method == best_fusion},
+      'fusion': fusion_info, 'lightgbm': lgbm_info,
+      'simulator': simulator_realism(data_dir),
+      'seconds': round(time.monotonic() - started, 1),
+  }
+
+
+def markdown(result: Dict) -> str:
+  lines = ['| model | NDCG@10 overall | sd over seeds | search | recommend | headroom captured |',
+           '|---|---|---|---|---|---|']
+  for name, row in result['ndcg@10'].items():
+    cells = [f'{row[k]:.4f}' if k in row else '-' for k in ('overall', 'search', 'recommend')]
+    spread = row.get('sd_overall')
+    cells.insert(1, '-' if spread is None else f'{spread:.4f}')
+    headroom = row.get('headroom', {}).get('overall', row.get('headroom', {}).get('search'))
+    lines.append(f'| {name} | ' + ' | '.join(cells) +
+                 f' | {"-" if headroom is None else f"{100 * headroom:.1f}%"} |')
+  data = result['data']['examples']
+  lines.append('')
+  lines.append(f'eval split: {data["eval"]} examples (train {data["train"]}, validation '
+               f'{data["validation"]}); best single model: {result["best_single_model"]}; '
+               f'best fusion: {result["best_fusion_method"]}. The rankers and fusion methods are '
+               f'means over {result["seeds"]} training seeds; rankers with a loss in their name '
+               f'are one seed; the others use the configured losses {result["losses"]}.')
+  simulator = result['simulator']
+  lines.append(f'simulator: CTR by position {simulator["ctr_by_position"]}; '
+               f'{100 * simulator["share_of_requests_with_engagement"]:.1f}% of requests '
+               'have any engagement.')
+  return '\n'.join(lines) + '\n'
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--home', default='bench/home')
+  parser.add_argument('--out', default='bench/quality.json')
+  parser.add_argument('--requests-per-day', type=int, default=2950,
+                      help='7 days x 2950 requests: about 202,000 examples')
+  parser.add_argument('--seeds', type=int, default=3,
+                      help='train every ranker with this many seeds; the table shows means')
+  parser.add_argument('--compare-losses', default=','.join(RANKING_LOSSES),
+                      help='comma-separated losses to train each ranker with as well '
+                           '(pointwise, pairwise, listwise; empty for none)')
+  parser.add_argument('--set', dest='overrides', action='append', default=[],
+                      metavar='KEY=VALUE', help='run config override, as for recfusion run')
+  args = parser.parse_args()
+  result = run(args.home, args.requests_per_day, args.overrides,
+               [loss for loss in args.compare_losses.split(',') if loss], args.seeds)
+  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+  with open(args.out, 'w') as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+  table = markdown(result)
+  with open(os.path.splitext(args.out)[0] + '.md', 'w') as f:
+    f.write(table)
+  print(table)
+
+
+if __name__ == '__main__':
+  main()
