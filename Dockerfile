@@ -4,19 +4,34 @@
 #   docker build -t REGISTRY/recfusion:TAG . && docker push REGISTRY/recfusion:TAG
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
 
-WORKDIR /opt/recfusion
-# The same lock as local runs, so the cluster trains with the exact stack that was tested.
-COPY requirements.lock ./
+# The runtime lock only (requirements.lock; the dev tools live in requirements-dev.lock): the
+# same versions as local runs, so the cluster trains with the exact stack that was tested.
+COPY requirements.lock /tmp/requirements.lock
 RUN python -m pip install --no-cache-dir uv==0.13.9 \
- && uv pip install --system --no-cache -r requirements.lock
+ && uv pip install --system --no-cache -r /tmp/requirements.lock \
+ && rm /tmp/requirements.lock
 
-COPY setup.py pyproject.toml README.md ./
-COPY recfusion recfusion
-COPY pipeline pipeline
-COPY components components
-COPY schemas schemas
-# Editable, so schemas/schema.pbtxt stays at /opt/recfusion/schemas (the compiled spec says so).
-RUN uv pip install --system --no-cache --no-deps -e .
+# A regular (non-editable) install: recfusion, with pipeline/, components/ and schemas/ mapped
+# into it by setup.py, lands in site-packages with its package data (defaults.yaml, the schema,
+# the report templates). The sources are built from a scratch folder and removed: nothing at run
+# time reads the checkout, and a source tree in the working directory would shadow the install
+# (`python -m` puts the working directory first on sys.path).
+COPY setup.py pyproject.toml /tmp/recfusion-src/
+COPY recfusion /tmp/recfusion-src/recfusion
+COPY pipeline /tmp/recfusion-src/pipeline
+COPY components /tmp/recfusion-src/components
+COPY schemas /tmp/recfusion-src/schemas
+RUN uv pip install --system --no-cache --no-deps /tmp/recfusion-src \
+ && rm -rf /tmp/recfusion-src
+
+# The compiled spec names the curated schema by a fixed path (kubeflow_runner.IMAGE_SCHEMA_FILE):
+# resolve where the install put it, with importlib.resources as the local runner does, and link
+# it there. The build fails here if the package lacks its schema.
+WORKDIR /opt/recfusion
+RUN schema="$(python -c 'import importlib.resources as r; print(r.files("recfusion.schemas").joinpath("schema.pbtxt"))')" \
+ && test -f "$schema" \
+ && ln -s "$schema" /opt/recfusion/schema.pbtxt \
+ && python -c 'import recfusion.pipeline.kfp_executor, recfusion.components'
 
 ENV TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=2

@@ -12,13 +12,15 @@ help:
 	@echo "make run        run the whole pipeline on generated data (RUN_ARGS='--set ...')"
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
 	@echo "make test-fast  unit tests only (no pipeline runs)"
-	@echo "make lock       re-resolve requirements.in into requirements.lock"
+	@echo "make lock       re-resolve requirements.in (runtime: the image) into requirements.lock,"
+	@echo "                requirements-dev.in (+ test/bench/browser) into requirements-dev.lock"
 	@echo "make bench-quality  quality benchmark (200k+ examples, ~15 min): bench/quality.json + .md"
 	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
-# Re-installs only when the lock or the packaging changed, so a second `make install` is instant.
-$(STAMP): requirements.lock setup.py tools/install.sh
+# Re-installs only when a lock or the packaging changed, so a second `make install` is instant.
+# The dev venv gets requirements-dev.lock: the runtime lock's exact versions plus dev tools.
+$(STAMP): requirements.lock requirements-dev.lock setup.py tools/install.sh
 	@VENV=$(VENV) bash tools/install.sh
 	@touch $@
 
@@ -33,9 +35,13 @@ test: install
 test-fast: install
 	$(VENV)/bin/python -m pytest -m "not pipeline" $(PYTEST_ARGS)
 
+# Runtime first: requirements-dev.in is constrained to requirements.lock (-c), so both locks
+# pin the same stack. An existing lock is uv's preference: pins move only when an .in asks.
 lock: install
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 	  requirements.in -o requirements.lock
+	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+	  requirements-dev.in -o requirements-dev.lock
 
 bench-quality: install
 	$(VENV)/bin/python -m tools.bench.quality --home bench/home --out bench/quality.json

@@ -15,7 +15,7 @@ def small_shop_dir(tmp_path_factory):
   """A small simulated shop (4 spans, 240 requests) shared read-only by many tests."""
   from recfusion.data import simulator
   out = str(tmp_path_factory.mktemp('shop'))
-  simulator.generate(out, simulator.ShopConfig(**SMALL_SHOP))
+  simulator.generate(out, simulator.ShopConfig.defaults(**SMALL_SHOP))
   return out
 
 

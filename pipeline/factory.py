@@ -9,8 +9,8 @@ from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import trainer_pb2, transform_pb2
 
+from recfusion import keys
 from recfusion.components.baseline_lookup.component import BaselineLookup
-from recfusion.evaluation import eval_config
 from recfusion.components.evaluator import executor as evaluator_executor
 from recfusion.components.fusion.component import Fusion
 from recfusion.components.log_join_example_gen.component import LogJoinExampleGen
@@ -18,14 +18,15 @@ from recfusion.components.registry_pusher.component import RegistryPusher
 from recfusion.components.run_report.component import RunReport
 from recfusion.components.strict_example_validator import executor as strict_validator
 from recfusion.config import Config
+from recfusion.evaluation import eval_config
+from recfusion.models import rankers as ranker_registry
+from recfusion.models.fusion import fitting as fusion_fitting
 
 PREPROCESSING_FN = 'recfusion.models.preprocessing.preprocessing_fn'
-SPLITS = ['train', 'validation', 'eval']
-RANKERS = ('text', 'dcn', 'sequence')
 
 
-def run_fn(ranker: str) -> str:
-  return f'recfusion.components.trainer.{ranker}_model.run_fn'
+def trainer_id(ranker: str) -> str:
+  return f'Trainer.{ranker}'
 
 
 def curated_schema_path() -> str:
@@ -42,6 +43,9 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
                     registry_state: str = '',
                     schema_file: Optional[str] = None) -> tfx_pipeline.Pipeline:
   """The whole DAG of DESIGN §2. `registry_dir` is the model registry of this pipeline."""
+  # Unknown names fail here, before any component runs, with the config key named.
+  rankers = {name: ranker_registry.get(name) for name in config.trainers}
+  fusion_fitting.check_method(config.fusion.method)
   data = config.data
   example_gen = LogJoinExampleGen(
       input_base=data_dir, window_spans=data.window_spans, split_mode=data.split.mode,
@@ -58,29 +62,29 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
   transform = Transform(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN,
-      splits_config=transform_pb2.SplitsConfig(analyze=['train'], transform=SPLITS))
+      splits_config=transform_pb2.SplitsConfig(analyze=[keys.TRAIN_SPLIT],
+                                                transform=list(keys.SPLITS)))
   # Transform does not read the anomalies; this edge is what makes bad data stop the run.
   transform.add_upstream_node(example_validator)
 
   baseline = BaselineLookup(registry_dir=registry_dir, registry_state=registry_state)
   trainers = {}
-  for ranker in RANKERS:
-    hparams = dict(config.trainers[ranker])
+  for name, ranker in rankers.items():
+    hparams = dict(config.trainers[name])
     # Warm start reads the production model; without it the Trainer stays cacheable when
     # only the registry changed.
     base_model = ({'base_model': baseline.outputs['baseline_model']}
                   if hparams.get('warm_start', True) else {})
-    trainers[ranker] = Trainer(
-        run_fn=run_fn(ranker),
+    trainers[name] = Trainer(
+        run_fn=ranker_registry.RUN_FN,
         examples=transform.outputs['transformed_examples'],
         transform_graph=transform.outputs['transform_graph'],
         schema=schema_gen.outputs['schema'],
-        train_args=trainer_pb2.TrainArgs(splits=['train']),
-        eval_args=trainer_pb2.EvalArgs(splits=['validation']),
-        custom_config=hparams, **base_model).with_id(f'Trainer.{ranker}')
+        train_args=trainer_pb2.TrainArgs(splits=[keys.TRAIN_SPLIT]),
+        eval_args=trainer_pb2.EvalArgs(splits=[keys.FUSION_SPLIT]),
+        custom_config=ranker.custom_config(hparams), **base_model).with_id(trainer_id(name))
   fusion = Fusion(
-      text_model=trainers['text'].outputs['model'], dcn_model=trainers['dcn'].outputs['model'],
-      sequence_model=trainers['sequence'].outputs['model'],
+      rankers={name: trainer.outputs['model'] for name, trainer in trainers.items()},
       transform_graph=transform.outputs['transform_graph'],
       examples=transform.outputs['transformed_examples'],
       method=config.fusion.method, grid_step=config.fusion.grid_step)
@@ -88,8 +92,8 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
       examples=example_gen.outputs['examples'], model=fusion.outputs['model'],
       baseline_model=baseline.outputs['baseline_model'],
       eval_config=eval_config.build(config.evaluation.ndcg10_floor,
-                                    config.evaluation.tolerance),
-      example_splits=['eval'])
+                                    config.evaluation.tolerance, rankers=list(rankers)),
+      example_splits=[keys.EVAL_SPLIT])
   # The stock Evaluator, told to skip the baseline when BaselineLookup found none.
   evaluator.executor_spec = executor_spec.BeamExecutorSpec(evaluator_executor.Executor)
   pusher = RegistryPusher(

@@ -1,4 +1,6 @@
 """The DAG the factory builds, by component id and edges (no runner involved)."""
+import pytest
+
 from recfusion.config import load_config
 from recfusion.pipeline import factory
 
@@ -19,3 +21,55 @@ def test_trainers_read_the_production_model_only_when_they_warm_start():
 def test_fusion_waits_for_the_three_rankers():
   upstream = _upstream(load_config())
   assert {'Trainer.text', 'Trainer.dcn', 'Trainer.sequence', 'Transform'} <= upstream['Fusion']
+
+
+def test_a_fourth_ranker_and_a_new_fusion_method_need_only_their_own_code():
+  """A toy ranker and a toy fusion method, registered here and touching no other module, reach
+  the Trainers, Fusion, the TFMA config and the config check."""
+  import dataclasses
+
+  import numpy as np
+  import tf_keras as keras
+
+  from recfusion import features
+  from recfusion.config import ConfigError
+  from recfusion.models import rankers
+  from recfusion.models.fusion import methods
+
+  def build_popularity(inputs, vocabularies, hparams):
+    ids = inputs['item_idx']
+    prior = keras.layers.Embedding(vocabularies.size(features.ITEMS), 1,
+                                   name=f'prior__{features.ITEMS.name}')(ids)
+    return keras.Model({'item_idx': ids}, keras.layers.Flatten()(prior), name='popularity')
+
+  toy_ranker = rankers.register('popularity', build_popularity, __name__)
+
+  @methods.register
+  class BestOnly(methods.Weighted):
+    """All weight on the ranker with the best validation NDCG@10."""
+    name = 'toy_best_only'
+
+  try:
+    config = load_config(overrides=['fusion.method=toy_best_only'])
+    config = dataclasses.replace(config, trainers={
+        **config.trainers, 'popularity': dict(config.trainers['dcn'])})
+    pipeline = factory.create_pipeline(config, '/data', '/root', registry_dir='/registry')
+    nodes = {c.id: c for c in pipeline.components}
+    trainer = nodes['Trainer.popularity']
+    assert trainer.exec_properties['custom_config'] is not None
+    assert 'popularity_model' in nodes['Fusion'].inputs
+    assert nodes['Fusion'].exec_properties['method'] == 'toy_best_only'
+    assert 'Trainer.popularity' in {u.id for u in nodes['Fusion'].upstream_nodes}
+    eval_config = nodes['Evaluator'].exec_properties['eval_config']
+    assert '"popularity"' in eval_config
+    assert toy_ranker.custom_config({})['ranker_module'] == __name__
+    fitted, _ = methods.fit('toy_best_only', ['a', 'b'], {'a': np.array([1., 0.]),
+                                                        'b': np.array([0., 1.])}, {},
+                            np.array([1., 0.]), np.array(['r', 'r']), grid_step=0.5)
+    assert fitted.mean_weights == {'a': 1.0, 'b': 0.0}
+  finally:
+    rankers._REGISTRY.pop('popularity', None)  # pylint: disable=protected-access
+    methods._REGISTRY.pop('toy_best_only', None)  # pylint: disable=protected-access
+  # Unregistered again: the same config is refused with the key named, before anything runs.
+  with pytest.raises(ConfigError, match="trainers.popularity: no ranker named 'popularity'"):
+    factory.create_pipeline(config, '/data', '/root', registry_dir='/registry')

@@ -17,7 +17,7 @@ from recfusion.components.run_report.executor import REPORT_AT_URI_ENV
 
 MODULE = 'recfusion.pipeline.kfp_executor'
 HTML_SCHEMA_TITLE = 'system.HTML'
-HTML_REPORT_CLASS = 'recfusion.components.run_report.component.HTMLReport'
+HTML_REPORT_CLASS = 'recfusion.artifact_types.HTMLReport'
 
 
 def register_kfp_types() -> None:

@@ -29,8 +29,15 @@ REPORT_TASK, REPORT_OUTPUT = 'RunReport', 'report'
 TFX_ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
 HTML_ARTIFACT_TYPE = {'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
 TRAINER_PREFIX = 'Trainer.'
-# Where the Dockerfile installs the project inside the image.
-IMAGE_PROJECT_ROOT = '/opt/recfusion'
+# The curated schema as the tasks see it inside the image. There the project is a regular
+# (non-editable) install, so the schema is package data of `recfusion.schemas` somewhere under the
+# image python's site-packages, and this compile runs on another machine that cannot ask that
+# python where. So the Dockerfile resolves the installed file once, at image build time, with the
+# same importlib.resources lookup as factory.curated_schema_path(), and links it to this fixed
+# path (the build fails if the package lacks it). Not chosen: spelling out site-packages from the
+# base image's python (breaks silently when the base image changes) or COPYing schemas/ into the
+# image by hand (a second copy that can drift from the installed package).
+IMAGE_SCHEMA_FILE = '/opt/recfusion/schema.pbtxt'
 
 
 def _memory_gib(text: str) -> float:
@@ -86,7 +93,8 @@ class _InvertedImageWarning(logging.Filter):
 
 def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir: str,
                      schema_file: Optional[str] = None) -> Dict[str, str]:
-  """`schema_file`: the curated schema's path where the tasks run (default: in the image)."""
+  """`schema_file`: the curated schema's path where the tasks run (default: IMAGE_SCHEMA_FILE,
+  the installed package's schema in the image)."""
   from absl import logging as absl_logging
   from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
 
@@ -100,7 +108,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   pipeline = create_pipeline(
       config, data_dir=config.data.dir, pipeline_root=pipeline_root,
       registry_dir=f'{registry_root.rstrip("/")}/{config.pipeline.name}',
-      schema_file=schema_file or os.path.join(IMAGE_PROJECT_ROOT, 'schemas', 'schema.pbtxt'),
+      schema_file=schema_file or IMAGE_SCHEMA_FILE,
       beam_pipeline_args=list(settings['beam_args']))
   for component in pipeline.components:
     is_trainer = component.id.startswith(TRAINER_PREFIX)

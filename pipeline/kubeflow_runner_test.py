@@ -1,6 +1,10 @@
 """The compiled Kubeflow spec, asserted: task graph, resources, GPU pool, executors, image."""
 import importlib
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -100,8 +104,8 @@ def test_tasks_reading_outside_state_are_never_cached_and_all_retry(compiled):
 def test_paths_are_the_clusters_not_this_machines(compiled):
   tasks = _tasks(compiled[0])
   parameters = tasks['ImportSchemaGen']['inputs']['parameters']
-  assert parameters['schema_file']['runtimeValue']['constantValue']['stringValue'] == \
-      '/opt/recfusion/schemas/schema.pbtxt'
+  schema_file = parameters['schema_file']['runtimeValue']['constantValue']['stringValue']
+  assert schema_file == kubeflow_runner.IMAGE_SCHEMA_FILE == '/opt/recfusion/schema.pbtxt'
   example_gen = tasks['LogJoinExampleGen']['inputs']['parameters']
   assert example_gen['input_base']['runtimeValue']['constantValue']['stringValue'] == \
       'gs://shop-bucket/data'
@@ -109,6 +113,39 @@ def test_paths_are_the_clusters_not_this_machines(compiled):
   assert pusher['registry_dir']['runtimeValue']['constantValue']['stringValue'] == \
       '/registry/recfusion'
   assert compiled[1] == compiled[0]['pipelineSpec']
+
+
+DOCKERFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'Dockerfile')
+
+
+def _dockerfile_text():
+  if not os.path.exists(DOCKERFILE):
+    pytest.skip('no Dockerfile next to this checkout')
+  with open(DOCKERFILE) as f:
+    return f.read()
+
+
+def test_the_image_links_the_installed_schema_where_the_spec_looks():
+  """The spec's schema path is made in the image by resolving the installed package's schema
+  (the Dockerfile's own lookup, run here against this install), not by a checkout path."""
+  from recfusion.pipeline.factory import curated_schema_path
+  text = _dockerfile_text()
+  lookup = re.search(r'schema="\$\(python -c \'([^\']+)\'\)"', text)
+  assert lookup, 'the Dockerfile no longer resolves the installed schema'
+  resolved = subprocess.run([sys.executable, '-c', lookup.group(1)], check=True,
+                            capture_output=True, text=True).stdout.strip()
+  assert os.path.isfile(resolved) and os.path.samefile(resolved, curated_schema_path())
+  assert re.search(r'ln -s "\$schema" ' + re.escape(kubeflow_runner.IMAGE_SCHEMA_FILE) + r'\b',
+                   text)
+
+
+def test_the_image_installs_the_runtime_lock_and_a_regular_install_of_the_project():
+  text = _dockerfile_text()
+  installs = [line for line in text.splitlines() if 'pip install' in line]
+  assert any('-r /tmp/requirements.lock' in line for line in installs)
+  assert not any('requirements-dev' in line for line in installs)
+  assert not any(re.search(r'\s(-e|--editable)\b', line) for line in installs)
 
 
 def test_compile_without_a_data_dir_is_a_usage_error(tmp_path):

@@ -11,7 +11,6 @@ A run home (default ./recfusion_home) holds everything a run writes:
 import dataclasses
 import datetime
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -24,31 +23,9 @@ from absl import logging as absl_logging
 from recfusion import registry
 from recfusion.config import Config
 from recfusion.data import contract
+from recfusion.home import RunHome
 
 ProgressCallback = Callable[[str, str, Optional[float]], None]  # (component, event, seconds)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunHome:
-  root: str
-
-  @property
-  def pipeline_root(self) -> str:
-    return os.path.join(self.root, 'pipeline_root')
-
-  @property
-  def metadata_path(self) -> str:
-    return os.path.join(self.root, 'metadata.sqlite')
-
-  def run_dir(self, run_id: str) -> str:
-    return os.path.join(self.root, 'runs', run_id.replace(':', '-'))
-
-  def generated_data_dir(self, key: str) -> str:
-    return os.path.join(self.root, 'data', f'generated-{key}')
-
-  def registry_dir(self, config: Config) -> str:
-    push_root = config.push.dir or os.path.join(self.root, 'registry')
-    return registry.registry_dir(os.path.abspath(push_root), config.pipeline.name)
 
 
 def new_run_id() -> str:
@@ -76,7 +53,40 @@ def input_fingerprint(data_dir: str) -> str:
   return digest.hexdigest()[:16]
 
 
-CODE_PACKAGES = ('recfusion', 'recfusion.components', 'recfusion.pipeline', 'recfusion.schemas')
+# The installed package(s) whose code keys the cache, each with all of its subpackages (found by
+# code_folders, not listed here).
+CODE_PACKAGES = ('recfusion',)
+CODE_SUFFIXES = ('.py', '.pbtxt', '.yaml', '.j2')
+SKIPPED_FOLDERS = ('__pycache__', 'tests')
+
+
+def code_folders(package: str) -> Dict[str, str]:
+  """{package or subpackage: folder}: the folders that together hold all of `package`.
+
+  A regular install needs one: every subpackage, recfusion.pipeline, .components and .schemas
+  included, lies inside the package's folder. The editable install leaves the subpackages that
+  setup.py maps from top-level folders (pipeline/, components/, schemas/) where they are, next to
+  the package's folder; such a sibling belongs to `package` when the import system resolves
+  `package.<name>` to that very folder. Only `package` itself is imported.
+  """
+  import importlib.util
+  import pkgutil
+  module = importlib.import_module(package)
+  folders = {package: os.path.dirname(os.path.abspath(module.__file__))}
+  for location in module.__path__:
+    parent = os.path.dirname(os.path.abspath(location))
+    for info in pkgutil.iter_modules([parent]):
+      folder = os.path.join(parent, info.name)
+      if not info.ispkg or os.path.realpath(folder) == os.path.realpath(location):
+        continue
+      try:
+        spec = importlib.util.find_spec(f'{package}.{info.name}')
+      except (ImportError, ValueError):
+        continue
+      if spec and any(os.path.realpath(found) == os.path.realpath(folder)
+                      for found in spec.submodule_search_locations or ()):
+        folders[f'{package}.{info.name}'] = folder
+  return folders
 
 
 def code_fingerprint() -> str:
@@ -84,18 +94,23 @@ def code_fingerprint() -> str:
 
   TFX caches a component by its inputs and parameters, and run_fn / preprocessing_fn are
   parameters by import path only: without this, a new version of recfusion would reuse the
-  previous version's cached models.
+  previous version's cached models. Files are keyed by their path in the package
+  (recfusion/components/...), so an editable and a regular install of the same code agree.
   """
-  digest = hashlib.sha256()
+  files: Dict[str, str] = {}
   for package in CODE_PACKAGES:
-    root = os.path.dirname(importlib.import_module(package).__file__)
-    for folder, dirs, files in sorted(os.walk(root)):
-      dirs[:] = sorted(d for d in dirs if d not in ('__pycache__', 'bench', 'tests'))
-      for name in sorted(files):
-        if name.endswith(('.py', '.pbtxt', '.yaml', '.j2')) and not name.endswith('_test.py'):
-          with open(os.path.join(folder, name), 'rb') as f:
-            digest.update(f'{package}/{os.path.relpath(os.path.join(folder, name), root)}:'
-                          .encode() + hashlib.sha256(f.read()).digest())
+    for name, root in code_folders(package).items():
+      for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_FOLDERS]
+        for file_name in names:
+          if file_name.endswith(CODE_SUFFIXES) and not file_name.endswith('_test.py'):
+            path = os.path.join(folder, file_name)
+            key = os.path.join(*name.split('.'), os.path.relpath(path, root))
+            files[key.replace(os.sep, '/')] = path
+  digest = hashlib.sha256()
+  for key in sorted(files):
+    with open(files[key], 'rb') as f:
+      digest.update(f'{key}:'.encode() + hashlib.sha256(f.read()).digest())
   return digest.hexdigest()[:16]
 
 

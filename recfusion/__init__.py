@@ -12,14 +12,11 @@ __version__ = '0.1.0'
 # Custom artifact types by the names they carry in a compiled Kubeflow spec ('recfusion.X'):
 # the TFX entrypoint imports them as `recfusion.X`. Resolved lazily, so that importing the
 # package stays free of TFX.
-_ARTIFACT_TYPES = {
-    'FusionReport': 'recfusion.components.fusion.component',
-    'HTMLReport': 'recfusion.components.run_report.component',
-}
+_ARTIFACT_TYPES = ('FusionReport', 'HTMLReport')
 
 
 def __getattr__(name):
   if name in _ARTIFACT_TYPES:
-    import importlib
-    return getattr(importlib.import_module(_ARTIFACT_TYPES[name]), name)
+    from recfusion import artifact_types
+    return getattr(artifact_types, name)
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

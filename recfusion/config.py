@@ -10,13 +10,16 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
+from recfusion.keys import SPLITS
+
 
 class ConfigError(ValueError):
   """Bad configuration supplied by the user."""
 
 
 @dataclasses.dataclass(frozen=True)
-class GenerateConfig:
+class ShopConfig:
+  """The `generate` section: the simulated shop (recfusion/data/simulator.py)."""
   seed: int
   num_items: int
   num_users: int
@@ -26,6 +29,23 @@ class GenerateConfig:
   search_share: float
   no_impression_share: float
   file_format: str
+
+  def __post_init__(self):
+    if min(self.num_items, self.num_users, self.num_days, self.requests_per_day,
+           self.impressions_per_request) < 1:
+      raise ConfigError('generate: sizes must all be at least 1')
+    if self.impressions_per_request > self.num_items:
+      raise ConfigError('generate.impressions_per_request cannot exceed generate.num_items')
+    if self.file_format not in ('parquet', 'csv'):
+      raise ConfigError("generate.file_format must be 'parquet' or 'csv'")
+    if not 0 <= self.search_share <= 1 or not 0 <= self.no_impression_share < 1:
+      raise ConfigError(
+          'generate.search_share and generate.no_impression_share are shares in [0, 1]')
+
+  @classmethod
+  def defaults(cls, **overrides) -> 'ShopConfig':
+    """The embedded defaults' shop with some settings changed."""
+    return cls(**{**default_dict()['generate'], **overrides})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +98,7 @@ class PushConfig:
 @dataclasses.dataclass(frozen=True)
 class Config:
   pipeline: PipelineConfig
-  generate: GenerateConfig
+  generate: ShopConfig
   data: DataConfig
   beam: BeamConfig
   trainers: Dict[str, Dict[str, Any]]  # ranker name -> hyperparameters
@@ -92,9 +112,7 @@ class Config:
     return yaml.safe_dump(self.raw, sort_keys=False)
 
 
-SPLIT_NAMES = ('train', 'validation', 'eval')
-FUSION_METHODS = ('weighted', 'gated', 'stacking')
-RANKING_LOSSES = ('pointwise', 'pairwise', 'listwise')  # components/trainer/losses.py
+RANKING_LOSSES = ('pointwise', 'pairwise', 'listwise')  # recfusion/models/losses.py
 
 
 def default_dict() -> Dict[str, Any]:
@@ -184,7 +202,7 @@ def _build(raw: Dict[str, Any]) -> Config:
   split = SplitConfig(**data.pop('split'))
   config = Config(
       pipeline=PipelineConfig(**raw['pipeline']),
-      generate=GenerateConfig(**raw['generate']),
+      generate=ShopConfig(**raw['generate']),
       data=DataConfig(split=split, **data),
       beam=BeamConfig(**raw['beam']),
       trainers=copy.deepcopy(raw['trainers']),
@@ -208,18 +226,18 @@ def _validate(config: Config) -> None:
     raise ConfigError('data.negatives_per_request and data.history_max must be >= 0')
   split = data.split
   if split.mode == 'fractions':
-    if set(split.fractions) != set(SPLIT_NAMES):
-      raise ConfigError(f'data.split.fractions needs exactly the keys {list(SPLIT_NAMES)}')
+    if set(split.fractions) != set(SPLITS):
+      raise ConfigError(f'data.split.fractions needs exactly the keys {list(SPLITS)}')
     if any(v <= 0 for v in split.fractions.values()):
       raise ConfigError('data.split.fractions must all be > 0')
     if abs(sum(split.fractions.values()) - 1.0) > 1e-6:
       raise ConfigError('data.split.fractions must sum to 1, got '
                         f'{sum(split.fractions.values()):g}')
   elif split.mode == 'spans':
-    if set(split.spans) != set(SPLIT_NAMES):
-      raise ConfigError(f'data.split.spans needs exactly the keys {list(SPLIT_NAMES)}')
+    if set(split.spans) != set(SPLITS):
+      raise ConfigError(f'data.split.spans needs exactly the keys {list(SPLITS)}')
     seen: Dict[int, str] = {}
-    for name in SPLIT_NAMES:
+    for name in SPLITS:
       spans = split.spans[name]
       if not spans or not all(isinstance(s, int) for s in spans):
         raise ConfigError(f'data.split.spans.{name} must be a non-empty list of span numbers')
@@ -234,8 +252,9 @@ def _validate(config: Config) -> None:
                                              'multi_processing'):
     raise ConfigError('beam.direct_running_mode must be in_memory, multi_threading '
                       'or multi_processing')
-  if config.fusion.method not in FUSION_METHODS:
-    raise ConfigError(f'fusion.method must be one of {list(FUSION_METHODS)}')
+  # fusion.method and the trainers' names are checked against their registries when the
+  # pipeline is built (recfusion/models/fusion/methods.py, recfusion/models/rankers/): both
+  # need TensorFlow, which reading a config must not import.
   if not 0 < config.fusion.grid_step <= 0.5:
     raise ConfigError('fusion.grid_step must be in (0, 0.5]')
   if config.evaluation.tolerance < 0:
@@ -254,8 +273,3 @@ def _validate(config: Config) -> None:
     if not isinstance(hparams.get('dropout', 0.0), (int, float)) or \
         not 0 <= hparams.get('dropout', 0.0) < 1:
       raise ConfigError(f'trainers.{name}.dropout must be in [0, 1)')
-  gen = config.generate
-  if gen.file_format not in ('parquet', 'csv'):
-    raise ConfigError("generate.file_format must be 'parquet' or 'csv'")
-  if not 0 <= gen.search_share <= 1 or not 0 <= gen.no_impression_share < 1:
-    raise ConfigError('generate.search_share and generate.no_impression_share are shares in [0, 1]')

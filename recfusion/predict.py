@@ -110,3 +110,16 @@ def rank(model_path: str, requests: Iterable[Tuple[int, Mapping[str, Any]]], sou
         ({'item_id': item_id, **{k: round(v[i], 6) for k, v in outputs.items()}}
          for i, item_id in enumerate(item_ids)), key=lambda c: -c['score'])
     yield {'request_id': request.get('request_id'), 'ranked': ranked[:top] if top else ranked}
+
+
+def rank_file(model: str, registry_dir: str, input_file: str, data_dir: Optional[str] = None,
+              top: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+  """Every request of `input_file` ranked by `model` (see resolve_model), candidate ids
+  resolved against the catalog and users of `data_dir`. A generator: the checks (model, data,
+  input) raise DataContractError on the first item."""
+  from recfusion.data import lookups
+  model_path = resolve_model(model, registry_dir)
+  catalog, segments = lookups.load(data_dir) if data_dir else ({}, {})
+  if not os.path.isfile(input_file):
+    raise DataContractError(f'{input_file}: no such file')
+  yield from rank(model_path, read_requests(input_file), input_file, catalog, segments, top)

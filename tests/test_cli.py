@@ -1,5 +1,8 @@
-"""The command line: help, data commands, and exit code 2 with a clear message on bad input."""
+"""The command line: help, data commands, commands that read a run home, and exit code 2
+with a clear message on bad input."""
+import json
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -13,8 +16,10 @@ def runner():
   return CliRunner(mix_stderr=False)
 
 
-@pytest.mark.parametrize('command', [[], ['run'], ['data'], ['data', 'generate'],
-                                     ['data', 'check']])
+@pytest.mark.parametrize('command', [
+    [], ['run'], ['data'], ['data', 'generate'], ['data', 'check'], ['predict'], ['compile'],
+    ['submit'], ['schedule'], ['schedule', 'create'], ['schedule', 'list'],
+    ['schedule', 'delete'], ['runs'], ['report'], ['lineage']])
 def test_every_command_has_help(runner, command):
   result = runner.invoke(cli.main, command + ['--help'])
   assert result.exit_code == 0
@@ -66,3 +71,82 @@ def test_run_with_an_unknown_item_exits_2_naming_file_row_and_column(
   assert result.exit_code == 2
   assert (f"{bad}, row 1, column 'item_id': item 'ghost' is not in the catalog"
           in result.stderr.replace('\n', ''))
+
+
+@pytest.fixture
+def one_run_home(tmp_path):
+  from recfusion.runs.runs_test import write_one_run
+  home = str(tmp_path / 'home')
+  os.makedirs(home)
+  write_one_run(home)
+  return home
+
+
+def test_runs_lists_the_run_as_json_and_as_a_table(runner, one_run_home):
+  result = runner.invoke(cli.main, ['runs', '--home', one_run_home, '--json'])
+  assert result.exit_code == 0, result.stderr
+  (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+  assert (row['run_id'], row['blessed'], row['pushed_version']) == ('run-1', True, '3')
+  table = runner.invoke(cli.main, ['runs', '--home', one_run_home])
+  assert table.exit_code == 0, table.stderr
+  assert re.search(r'│ run-1 +│ [0-9-]+ [0-9:]+ +│ +\d+ +│ complete +│ 1 cached, 4 complete +│ '
+                   r'- +│ yes +│ 3 +│', table.stdout)
+
+
+def test_lineage_of_a_registry_version(runner, one_run_home):
+  result = runner.invoke(cli.main, ['lineage', '3', '--home', one_run_home])
+  assert result.exit_code == 0, result.stderr
+  assert 'PushedModel from RegistryPusher [complete] pushed_version=3' in result.stdout
+  assert 'from LogJoinExampleGen [complete] spans=0,1' in result.stdout
+  missing = runner.invoke(cli.main, ['lineage', '9', '--home', one_run_home])
+  assert missing.exit_code == 2
+  assert 'no version 9 in the registry' in missing.stderr
+
+
+def test_report_without_an_evaluated_run_exits_2(runner, one_run_home, tmp_path):
+  result = runner.invoke(cli.main, ['report', '--home', one_run_home, '--format', 'text'])
+  assert result.exit_code == 2
+  assert (f'error: {os.path.join(one_run_home, "metadata.sqlite")}: no run with an evaluation '
+          'yet' in result.stderr.replace('\n', ''))
+  named = runner.invoke(cli.main, ['report', '--home', one_run_home, '--run', 'run-1'])
+  assert named.exit_code == 2
+  assert 'run run-1 has no Evaluator result' in named.stderr.replace('\n', '')
+  empty = runner.invoke(cli.main, ['runs', '--home', str(tmp_path / 'nowhere')])
+  assert empty.exit_code == 2
+  assert ('metadata.sqlite: no ML Metadata here; run `recfusion run` first or pass --home'
+          in empty.stderr.replace('\n', ''))
+
+
+def test_predict_rejects_a_registry_version_that_is_not_a_saved_model(runner, one_run_home,
+                                                                     tmp_path):
+  requests = tmp_path / 'requests.jsonl'
+  requests.write_text('{"candidates": ["a"]}\n')
+  result = runner.invoke(cli.main, ['predict', '--home', one_run_home, '--model', '3',
+                                    '--input', str(requests)])
+  assert result.exit_code == 2
+  assert 'not a SavedModel (no saved_model.pb)' in result.stderr.replace('\n', '')
+  missing = runner.invoke(cli.main, ['predict', '--home', one_run_home, '--model', '8',
+                                     '--input', str(requests)])
+  assert missing.exit_code == 2
+  assert "no pushed model '8' in the registry" in missing.stderr.replace('\n', '')
+
+
+def test_closing_summary_of_a_run_is_the_report_text_and_is_kept_as_json(one_run_home, capsys):
+  from recfusion.cli import run as run_commands
+  from recfusion.cli.common import run_home
+  from recfusion.config import load_config
+  from recfusion.pipeline.local_runner import LocalRun
+  run_dir = os.path.join(one_run_home, 'runs', 'run-1')
+  os.makedirs(run_dir)
+  run_commands._print_summary(load_config(), run_home(one_run_home),
+                              LocalRun('run-1', run_dir, {'Fusion': 2.5}, None), 12.4)
+  lines = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+  assert lines[0] == 'BLESSED: pushed as registry version 3  (run run-1)'
+  assert 'data: spans [0, 1], 30 requests, examples train 90, validation 30, eval 30' in lines
+  pushed = os.path.join(one_run_home, 'registry', 'recfusion', '3')
+  assert lines[-2] == f'pushed version 3: {pushed}'
+  assert lines[-1] == f'wall time 12 s; summary and full log: {run_dir}/'
+  with open(os.path.join(run_dir, 'summary.json')) as f:
+    saved = json.load(f)
+  assert saved['wall_seconds'] == 12.4 and saved['push']['version'] == '3'
+  assert {c['name']: c['seconds'] for c in saved['components']}['Fusion'] == 2.5

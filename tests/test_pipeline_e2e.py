@@ -194,12 +194,19 @@ def test_fusion_executor_rejects_an_unknown_method(runs, tmp_path):
   from recfusion.components.fusion import executor as fusion_executor
   summary = runs[1][1]
   inputs = {}
-  for ranker, key in fusion_executor.RANKER_KEYS.items():
+  for ranker in ('text', 'dcn', 'sequence'):
     model = standard_artifacts.Model()
     model.uri = _output(summary, f'Trainer.{ranker}', 'model')
-    inputs[key] = [model]
-  with pytest.raises(ValueError, match=r"fusion method 'median' is not available"):
-    fusion_executor.Executor().Do(inputs, {}, {'method': 'median'})
+    inputs[fusion_executor.ranker_input_key(ranker)] = [model]
+  graph = standard_artifacts.TransformGraph()
+  graph.uri = _output(summary, 'Transform', 'transform_graph')
+  inputs['transform_graph'] = [graph]
+  examples = standard_artifacts.Examples()
+  examples.uri = _output(summary, 'Transform', 'transformed_examples')
+  examples.split_names = '["train", "validation", "eval"]'
+  inputs['examples'] = [examples]
+  with pytest.raises(ValueError, match=r"unknown fusion method 'median'; choose from auto, weighted"):
+    fusion_executor.Executor().Do(inputs, {}, {'method': 'median', 'grid_step': 0.05})
 
 
 def test_the_dag_writes_the_report_as_an_html_artifact(runs):

@@ -1,5 +1,4 @@
 """`recfusion predict` input handling (the model-backed ranking is tested end to end)."""
-import json
 
 import pytest
 

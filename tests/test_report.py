@@ -13,6 +13,7 @@ import tensorflow_model_analysis as tfma
 from recfusion import ranking_metrics
 from recfusion.evaluation import eval_config
 from recfusion.report import collect, render
+from recfusion.runs.summary import ComponentRecord, RunSummary
 
 CHROMIUM, CHROMEDRIVER = shutil.which('chromium'), shutil.which('chromedriver')
 
@@ -52,7 +53,7 @@ def tfma_result(tmp_path_factory):
   from tensorflow_model_analysis.utils import config_util
   root = tmp_path_factory.mktemp('tfma')
   rows = _examples(str(root / 'examples.tfrecord'))
-  config = eval_config.build(ndcg10_floor=0.5, tolerance=0.01)
+  config = eval_config.build(ndcg10_floor=0.5, tolerance=0.01, rankers=('text', 'dcn', 'sequence'))
   labels = dict(config.model_specs[0].label_keys)
   del config.model_specs[:]
   config.model_specs.add(name='candidate', label_keys=labels,
@@ -78,10 +79,13 @@ def report(tfma_result):
             'metrics': {'text': {'ndcg@10': 0.7, 'auc': 0.8}, 'dcn': {'ndcg@10': 0.72},
                         'sequence': {'ndcg@10': 0.6}, 'fused': {'ndcg@10': 0.75}}}
   data = {'spans': [3, 4], 'requests': 12, 'examples_train': 100, 'examples_validation': 20,
-          'examples_eval': 48}
-  return collect.from_artifacts(tfma_result[0], fusion=fusion, join_report=data,
-                                baseline_version=3, run_id='run-7', pipeline='shop',
-                                pushed={'pushed': True, 'version': '4', 'path': '/r/4'})
+          'examples_eval': 48, 'requests_without_impressions': 2, 'sampled_negatives': 6}
+  run = RunSummary(
+      run_id='run-7', pipeline='shop', join_report=data, fusion=fusion,
+      components=[ComponentRecord('Transform', 'cached', None, {}),
+                  ComponentRecord('Trainer.text', 'complete', 12.34, {})],
+      evaluation={'baseline_version': 3}, push={'pushed': True, 'version': '4', 'path': '/r/4'})
+  return collect.from_artifacts(tfma_result[0], run)
 
 
 def _ndcg(rows, key, k=10, where=lambda r: True):
@@ -135,9 +139,20 @@ def test_markdown_has_the_verdict_first_and_every_section(report):
 
 
 def test_text_summary(report):
+  """The closing summary of `recfusion run` and `recfusion report --format text`."""
   text = render.render(report, 'text')
-  assert text.startswith('BLESSED: pushed as registry version 4')
-  assert 'request_type=search' in text and 'fusion (weighted)' in text
+  lines = [line.rstrip() for line in text.splitlines()]  # rich pads table titles
+  assert lines[0] == 'BLESSED: pushed as registry version 4  (run run-7)'
+  for title in ('components', 'gate', 'candidate vs baseline (registry version 3)',
+                'fusion (weighted)', 'by slice (eval)'):
+    assert title in lines
+  assert re.search(r'│ Transform +│ +cached │ +- │', text)
+  assert re.search(r'│ Trainer\.text +│ complete │ +12\.3 │', text)
+  assert 'data: spans [3, 4], 12 requests, examples train 100, validation 20, eval 48' in lines
+  assert '  note: 2 requests logged no impressions: 6 catalog negatives sampled' in lines
+  assert re.search(r'│ dcn +│ +0\.5000 │ +0\.7200 │ +- │ +\d\.\d{4} │', text)
+  assert re.search(r'│ request_type=search +│ +\d\.\d{4} │', text)
+  assert lines[-1] == 'pushed version 4: /r/4'
 
 
 def test_html_is_self_contained_with_every_chart(report):
@@ -149,12 +164,28 @@ def test_html_is_self_contained_with_every_chart(report):
   assert 'BLESSED: pushed as registry version 4' in page
 
 
-def test_rejected_model_shows_the_failed_threshold(tfma_result):
-  rejected = collect.from_artifacts(tfma_result[0])
+def _rejected(tfma_result):
+  rejected = collect.from_artifacts(tfma_result[0], RunSummary(
+      push={'pushed': False, 'version': '', 'path': ''}))
   rejected.thresholds[0].passed = False
   rejected.blessed = False
-  page = render.html(rejected)
+  return rejected
+
+
+def test_rejected_model_shows_the_failed_threshold(tfma_result):
+  page = render.html(_rejected(tfma_result))
   assert 'NOT BLESSED' in page and '<td class="fail">fail</td>' in page
+  assert 'Candidate vs baseline (no model in production yet)' in page
+
+
+def test_text_summary_of_a_rejected_model_without_a_baseline(tfma_result):
+  text = render.render(_rejected(tfma_result), 'text')
+  lines = [line.rstrip() for line in text.splitlines()]
+  assert lines[0] == 'NOT BLESSED: not pushed'
+  assert 'candidate vs baseline (no model in production yet)' in lines
+  assert re.search(r'│ ndcg@10 +│ +value │ +\d\.\d{4} │ +>= 0\.5 │ +fail │', text)
+  assert 'components' not in lines and not any(line.startswith('data:') for line in lines)
+  assert lines[-1] == 'not pushed: the model was not blessed'
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),

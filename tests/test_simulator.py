@@ -4,7 +4,7 @@ import pandas as pd
 
 from recfusion.data import contract, simulator
 
-TINY = simulator.ShopConfig(seed=1, num_items=50, num_users=20, num_days=2, requests_per_day=30,
+TINY = simulator.ShopConfig.defaults(seed=1, num_items=50, num_users=20, num_days=2, requests_per_day=30,
                             impressions_per_request=5, no_impression_share=0.2)
 
 
@@ -58,7 +58,7 @@ def test_utility_rewards_query_title_match():
 
 
 def test_utility_rewards_history_of_same_brand():
-  shop = simulator.Shop(simulator.ShopConfig(num_items=200))
+  shop = simulator.Shop(simulator.ShopConfig.defaults(num_items=200))
   item = 0
   same_brand = [i for i in range(1, 200) if shop.item_brand[i] == shop.item_brand[0]]
   assert same_brand, '200 items over 40 brands must repeat a brand'
@@ -68,7 +68,7 @@ def test_utility_rewards_history_of_same_brand():
 
 
 def test_clicks_fall_with_position():
-  config = simulator.ShopConfig(seed=5, num_items=300, num_users=200, num_days=3,
+  config = simulator.ShopConfig.defaults(seed=5, num_items=300, num_users=200, num_days=3,
                                 requests_per_day=400)
   _, _, spans, _ = simulator.simulate(config)
   events = pd.concat(spans.values())

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv with Python 3.10 and installs the locked stack plus this project (editable).
+# Creates .venv with Python 3.10 and installs the development lock plus this project (editable).
+# requirements-dev.lock is the runtime lock (requirements.lock, what the image installs) at the
+# same versions plus test, bench and browser tooling, so one lock covers the dev venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -15,8 +17,8 @@ if ! "$VENV/bin/uv" --version 2>/dev/null | grep -q "$UV_VERSION"; then
   echo "==> installing uv $UV_VERSION"
   "$VENV/bin/python" -m pip install --quiet "uv==$UV_VERSION"
 fi
-echo "==> installing the locked stack (requirements.lock)"
-"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r requirements.lock
+echo "==> installing the locked stack (requirements-dev.lock: runtime + dev tools)"
+"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r requirements-dev.lock
 echo "==> installing recfusion (editable)"
 "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e .
 echo "==> done: $VENV"

@@ -28,7 +28,7 @@ def test_found_baseline_is_kept(monkeypatch):
 
 
 def test_gate_is_on_ndcg10_of_the_fused_score_and_the_overall_slice_only():
-  config = eval_config.build(ndcg10_floor=0.4, tolerance=0.02)
+  config = eval_config.build(ndcg10_floor=0.4, tolerance=0.02, rankers=('text', 'dcn', 'sequence'))
   tfma.utils.verify_eval_config(config)
   gated = [(spec, metric) for spec in config.metrics_specs for metric in spec.metrics
            if metric.per_slice_thresholds]
@@ -43,6 +43,6 @@ def test_gate_is_on_ndcg10_of_the_fused_score_and_the_overall_slice_only():
 
 
 def test_slices_are_request_level_features():
-  config = eval_config.build(0.3, 0.01)
+  config = eval_config.build(0.3, 0.01, rankers=('text', 'dcn', 'sequence'))
   sliced = {key for spec in config.slicing_specs for key in spec.feature_keys}
   assert sliced == {'request_type', 'history_bucket'}

@@ -6,7 +6,7 @@ Span selection happens in the executor, not in a {SPAN} driver, so the same comp
 Kubeflow Pipelines where custom drivers do not.
 """
 import json
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Sequence
 
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
@@ -38,18 +38,16 @@ class LogJoinExampleGen(base_beam_component.BaseBeamComponent):
   SPEC_CLASS = LogJoinExampleGenSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-  def __init__(self, input_base: str, window_spans: int = 7,
-               split_mode: str = 'fractions',
-               split_fractions: Optional[Mapping[str, float]] = None,
-               split_spans: Optional[Mapping[str, Sequence[int]]] = None,
-               negatives_per_request: int = 10, history_max: int = 20,
-               on_unknown_item: str = 'error', seed: int = 7,
+  # Every setting is the `data` section of the run config (recfusion/defaults.yaml): no
+  # defaults here, so the config is the one place they are decided.
+  def __init__(self, input_base: str, window_spans: int, split_mode: str,
+               split_fractions: Mapping[str, float],
+               split_spans: Mapping[str, Sequence[int]], negatives_per_request: int,
+               history_max: int, on_unknown_item: str, seed: int,
                input_fingerprint: str = ''):
-    split_config = {'mode': split_mode,
-                    'fractions': dict(split_fractions or
-                                      {'train': 0.7, 'validation': 0.15, 'eval': 0.15})}
+    split_config = {'mode': split_mode, 'fractions': dict(split_fractions)}
     if split_mode == 'spans':
-      split_config['spans'] = {k: list(v) for k, v in (split_spans or {}).items()}
+      split_config['spans'] = {k: list(v) for k, v in split_spans.items()}
     spec = LogJoinExampleGenSpec(
         input_base=input_base, window_spans=window_spans,
         split_config=json.dumps(split_config, sort_keys=True),

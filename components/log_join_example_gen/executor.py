@@ -57,8 +57,8 @@ class _BuildExamples(beam.DoFn):
     self._fractions = fractions
     self._counters = {name: beam.metrics.Metrics.counter(_COUNTERS, name) for name in (
         'requests', 'requests_without_impressions', 'sampled_negatives',
-        'requests_outside_splits', *(f'examples_{s}' for s in join.SPLITS),
-        *(f'requests_{s}' for s in join.SPLITS))}
+        'requests_outside_splits', *(f'examples_{s}' for s in keys.SPLITS),
+        *(f'requests_{s}' for s in keys.SPLITS))}
 
   def process(self, request_and_history, time_range):
     request, history = request_and_history
@@ -130,7 +130,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  contract.span_numbers(selected), len(files), len(catalog))
 
     examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-    examples.split_names = artifact_utils.encode_split_names(list(join.SPLITS))
+    examples.split_names = artifact_utils.encode_split_names(list(keys.SPLITS))
     history_max = int(exec_properties['history_max'])
 
     pipeline = self._make_beam_pipeline()
@@ -159,9 +159,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                            split_config.get('fractions')),
             time_range=beam.pvalue.AsSingleton(time_range))
         | 'PartitionBySplit' >> beam.Partition(
-            lambda split_and_example, _: join.SPLITS.index(split_and_example[0]),
-            len(join.SPLITS)))
-    for name, split_examples in zip(join.SPLITS, per_split):
+            lambda split_and_example, _: keys.SPLITS.index(split_and_example[0]),
+            len(keys.SPLITS)))
+    for name, split_examples in zip(keys.SPLITS, per_split):
       split_uri = artifact_utils.get_split_uri([examples], name)
       _ = (split_examples
            | f'Values[{name}]' >> beam.Values()
@@ -194,13 +194,13 @@ def _counter_report(result) -> Dict[str, int]:
     report[name] = report.get(name, 0) + int(counter.committed or counter.attempted or 0)
   for name in ('event_rows', 'skipped_unknown_item_events', 'requests',
                'requests_without_impressions', 'sampled_negatives', 'requests_outside_splits',
-               *(f'examples_{s}' for s in join.SPLITS), *(f'requests_{s}' for s in join.SPLITS)):
+               *(f'examples_{s}' for s in keys.SPLITS), *(f'requests_{s}' for s in keys.SPLITS)):
     report.setdefault(name, 0)
   return report
 
 
 def _check_nonempty_splits(report: Dict[str, int], input_base: str) -> None:
-  empty = [s for s in join.SPLITS if report[f'examples_{s}'] == 0]
+  empty = [s for s in keys.SPLITS if report[f'examples_{s}'] == 0]
   if empty:
     raise contract.DataContractError(
         f'{input_base}: split(s) {empty} got no examples from spans {report["spans"]} '

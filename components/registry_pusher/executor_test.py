@@ -41,7 +41,7 @@ def test_a_blessed_model_becomes_the_next_version(tmp_path, monkeypatch):
   directory = str(tmp_path / 'registry')
   executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
   assert pushed.get_int_custom_property(keys.PUSHED) == 1
-  assert pushed.get_string_custom_property(executor.PUSHED_VERSION) == '1'
+  assert pushed.get_string_custom_property(keys.PUSHED_VERSION) == '1'
   record = registry.latest(directory)
   assert (record.version, record.spans, record.metrics) == (1, [5, 6], {'ndcg@10': 0.61})
   with open(os.path.join(record.path, 'saved_model.pb')) as f:

@@ -8,16 +8,8 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from recfusion.components.fusion.component import FusionReport
+from recfusion.artifact_types import FusionReport, HTMLReport
 from recfusion.components.run_report import executor
-
-
-class HTMLReport(types.Artifact):
-  """A self-contained HTML page: `report.html` in the artifact folder; on Kubeflow the artifact
-  is typed `system.HTML` and the page is the file at its URI (pipeline/kfp_executor.py)."""
-  # On Kubeflow the TFX entrypoint imports a custom type by this name: recfusion/__init__.py
-  # resolves it (KFP also wants exactly one dot in it).
-  TYPE_NAME = 'recfusion.HTMLReport'
 
 
 class RunReportSpec(ComponentSpec):

@@ -10,6 +10,7 @@ from tfx.types import artifact_utils
 
 from recfusion import keys
 from recfusion.report import collect, render
+from recfusion.runs.summary import RunSummary
 
 REPORT_FILE = 'report.html'
 # Set by the Kubeflow entrypoint (pipeline/kfp_executor.py): the artifact is typed
@@ -44,16 +45,19 @@ class Executor(base_executor.BaseExecutor):
     push = {}
     if pushed is not None:
       push = keys.push_record(pushed)
-    report = collect.from_artifacts(
-        evaluation.uri,
-        blessed=keys.is_blessed(blessing) if blessing is not None else None,
-        fusion=json.loads(fusion.get_string_custom_property(keys.FUSION_REPORT) or '{}') if fusion else {},
+    run = RunSummary(
+        run_id=(self._context.pipeline_run_id if self._context else '') or '',
+        pipeline=exec_properties.get('pipeline_name', ''),
         join_report=json.loads(examples.get_string_custom_property(keys.JOIN_REPORT) or '{}')
         if examples else {},
-        anomalies_uri=anomalies.uri if anomalies else None,
-        baseline_version=keys.baseline_version(baseline) if baseline is not None else None,
-        run_id=(self._context.pipeline_run_id if self._context else '') or '',
-        pipeline=exec_properties.get('pipeline_name', ''), pushed=push)
+        fusion=json.loads(fusion.get_string_custom_property(keys.FUSION_REPORT) or '{}')
+        if fusion else {},
+        evaluation={
+            'blessed': keys.is_blessed(blessing) if blessing is not None else None,
+            'baseline_version': keys.baseline_version(baseline) if baseline is not None else None},
+        push=push)
+    report = collect.from_artifacts(evaluation.uri, run,
+                                    anomalies_uri=anomalies.uri if anomalies else None)
     output = artifact_utils.get_single_instance(output_dict['report'])
     path = report_path(output.uri)
     fileio.makedirs(os.path.dirname(path))

@@ -11,7 +11,6 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-SPLITS = ('train', 'validation', 'eval')
 
 # One logged event as the reader emits it: small tuples keep Beam's pickling cheap.
 Event = Tuple[int, str, str, str, int, float, str, int]  # ts, user, query, item, pos, gain, event, span

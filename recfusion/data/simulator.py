@@ -36,12 +36,13 @@ negatives for those.
 Outputs: catalog, users, events/span-<day>/events.<fmt>, and truth/utility.parquet with the
 true utility of every logged (request, item): not part of the contract, used for oracle metrics.
 """
-import dataclasses
 import os
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
+
+from recfusion.config import ShopConfig  # noqa: F401  (the `generate` section is the shop's settings)
 
 CATEGORIES: Dict[str, Dict[str, List[str]]] = {
     'shoes': {'nouns': ['sneaker', 'boot', 'sandal', 'loafer', 'trainer', 'slipper'],
@@ -74,28 +75,6 @@ CLICK_SLOPE, CLICK_BIAS = 1.2, 3.5
 POSITION_DECAY = 0.8
 CART_BIAS, BUY_BIAS = 2.5, 2.0
 START_EPOCH = 1767225600  # 2026-01-01T00:00:00Z: span N covers day N after it
-
-
-@dataclasses.dataclass(frozen=True)
-class ShopConfig:
-  seed: int = 42
-  num_items: int = 600
-  num_users: int = 500
-  num_days: int = 7
-  requests_per_day: int = 800
-  impressions_per_request: int = 10
-  search_share: float = 0.5
-  no_impression_share: float = 0.05
-  file_format: str = 'parquet'
-
-  def __post_init__(self):
-    if min(self.num_items, self.num_users, self.num_days, self.requests_per_day,
-           self.impressions_per_request) < 1:
-      raise ValueError('sizes must all be at least 1')
-    if self.impressions_per_request > self.num_items:
-      raise ValueError('impressions_per_request cannot exceed num_items')
-    if self.file_format not in ('parquet', 'csv'):
-      raise ValueError("file_format must be 'parquet' or 'csv'")
 
 
 def _sigmoid(x):

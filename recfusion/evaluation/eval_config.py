@@ -11,14 +11,12 @@ from typing import Sequence
 
 import tensorflow_model_analysis as tfma
 
-from recfusion.models.fusion.fused_model import PROBABILITY_KEY
-from recfusion.models.training import SCORE_KEY
+from recfusion import features
+from recfusion.keys import ENGAGED_KEY, PROBABILITY_KEY, SCORE_KEY
+from recfusion.keys import LABEL_KEY as GAIN_KEY
+from recfusion.keys import REQUEST_ID_KEY as QUERY_KEY
 
-QUERY_KEY = 'request_id'
-GAIN_KEY = 'gain'
-ENGAGED_KEY = 'engaged'
-BASE_RANKERS = ('text', 'dcn', 'sequence')
-SLICE_FEATURES = ('request_type', 'history_bucket')
+SLICE_FEATURES = features.SLICE_FEATURES
 MRR_MODULE = 'recfusion.evaluation.mrr'
 
 
@@ -40,9 +38,10 @@ def gate(ndcg10_floor: float, tolerance: float) -> tfma.PerSliceMetricThreshold:
               absolute={'value': -tolerance})))
 
 
-def build(ndcg10_floor: float, tolerance: float) -> tfma.EvalConfig:
+def build(ndcg10_floor: float, tolerance: float, rankers: Sequence[str]) -> tfma.EvalConfig:
+  """`rankers`: the base rankers whose own scores the fused model also returns."""
   labels = {SCORE_KEY: GAIN_KEY, PROBABILITY_KEY: ENGAGED_KEY,
-            **{name: GAIN_KEY for name in BASE_RANKERS}}
+            **{name: GAIN_KEY for name in rankers}}
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(signature_name='serving_default', label_keys=labels,
                                   model_type='tf_generic')],
@@ -51,7 +50,7 @@ def build(ndcg10_floor: float, tolerance: float) -> tfma.EvalConfig:
       metrics_specs=[
           _ndcg([10], [SCORE_KEY], [gate(ndcg10_floor, tolerance)]),
           _ndcg([k for k in range(1, 21) if k != 10], [SCORE_KEY]),
-          _ndcg([10], BASE_RANKERS),
+          _ndcg([10], list(rankers)),
           tfma.MetricsSpec(query_key=QUERY_KEY, output_names=[SCORE_KEY], metrics=[
               tfma.MetricConfig(class_name='MRR', module=MRR_MODULE)]),
           tfma.MetricsSpec(output_names=[PROBABILITY_KEY], metrics=[

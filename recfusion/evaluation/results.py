@@ -6,8 +6,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
 
-from recfusion.models.fusion.fused_model import PROBABILITY_KEY
-from recfusion.models.training import SCORE_KEY
+from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
 
 
 def metric_name(key) -> Optional[str]:

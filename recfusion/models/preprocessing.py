@@ -9,19 +9,11 @@ known in logs, not at serving time, and must not reach a serving score.
 import tensorflow as tf
 import tensorflow_transform as tft
 
-QUERY_TOKENS = 8
-TITLE_TOKENS = 12
-HISTORY_ITEMS = 20
+from recfusion import features, keys
+from recfusion.features import HISTORY_ITEMS, QUERY_TOKENS, TITLE_TOKENS
 
-TOKEN_VOCAB = 'tokens'
-ITEM_VOCAB = 'item_id'
-CATEGORY_VOCAB = 'category'
-BRAND_VOCAB = 'brand'
-LABEL_KEY = 'gain'
-ENGAGED_KEY = 'engaged'
-REQUEST_ID_KEY = 'request_id'
 # Raw features a serving request does not have (see schema environments).
-LABEL_ONLY_FEATURES = ('gain', 'engaged', 'position')
+LABEL_ONLY_FEATURES = (keys.LABEL_KEY, keys.ENGAGED_KEY, 'position')
 
 
 def _scalar(x):
@@ -73,18 +65,18 @@ def preprocessing_fn(inputs):
 
   token_vocab = tft.vocabulary(
       tf.concat([_non_padding(query_tokens), _non_padding(title_tokens)], axis=0),
-      vocab_filename=TOKEN_VOCAB)
+      vocab_filename=features.TOKENS.name)
   item_vocab = tft.vocabulary(
-      tf.concat([item_id, _non_padding(history_items)], axis=0), vocab_filename=ITEM_VOCAB)
+      tf.concat([item_id, _non_padding(history_items)], axis=0), vocab_filename=features.ITEMS.name)
   category_vocab = tft.vocabulary(
       tf.concat([category, _non_padding(history_categories)], axis=0),
-      vocab_filename=CATEGORY_VOCAB)
+      vocab_filename=features.CATEGORIES.name)
   brand_vocab = tft.vocabulary(tf.concat([brand, _non_padding(history_brands)], axis=0),
-                               vocab_filename=BRAND_VOCAB)
+                               vocab_filename=features.BRANDS.name)
 
   log_history_length = tf.math.log1p(tf.cast(_scalar(inputs['history_length']), tf.float32))
   outputs = {
-      REQUEST_ID_KEY: _scalar(inputs['request_id']),
+      keys.REQUEST_ID_KEY: _scalar(inputs[keys.REQUEST_ID_KEY]),
       'query_tokens': _lookup(query_tokens, token_vocab),
       'title_tokens': _lookup(title_tokens, token_vocab),
       'item_idx': _lookup(item_id, item_vocab),
@@ -94,7 +86,7 @@ def preprocessing_fn(inputs):
       'brand_idx': _lookup(brand, brand_vocab),
       'history_brand_idx': _lookup(history_brands, brand_vocab),
       'segment_idx': tft.compute_and_apply_vocabulary(
-          _scalar(inputs['user_segment']), num_oov_buckets=1, vocab_filename='user_segment'),
+          _scalar(inputs['user_segment']), num_oov_buckets=1, vocab_filename=features.SEGMENTS.name),
       'is_search': tf.cast(tf.equal(_scalar(inputs['request_type']), 'search'), tf.float32),
       'price_z': tft.scale_to_z_score(log_price),
       # How far the candidate's price is from what this user paid before (0 without history).
@@ -109,9 +101,9 @@ def preprocessing_fn(inputs):
       'item_in_history': tf.cast(
           tf.reduce_any(tf.equal(history_items, item_id[:, None]), axis=1), tf.float32),
   }
-  gain = _scalar(inputs[LABEL_KEY])
-  outputs[LABEL_KEY] = gain
-  outputs[ENGAGED_KEY] = tf.cast(gain > 0, tf.float32)
+  gain = _scalar(inputs[keys.LABEL_KEY])
+  outputs[keys.LABEL_KEY] = gain
+  outputs[keys.ENGAGED_KEY] = tf.cast(gain > 0, tf.float32)
   return outputs
 
 

@@ -84,3 +84,12 @@ def test_labels_and_request_context(transformed):
 
 def test_position_never_reaches_the_transformed_features(transformed):
   assert not any('position' in name for name in transformed[0])
+
+
+def test_transform_outputs_exactly_the_feature_catalogue(transformed):
+  from recfusion import features, keys
+  assert set(transformed[0]) == set(features.BY_NAME) | {
+      keys.LABEL_KEY, keys.ENGAGED_KEY, keys.REQUEST_ID_KEY}
+  for feature in features.CATALOGUE:
+    expected = (feature.length,) if feature.kind == 'ids' else ()
+    assert np.shape(transformed[0][feature.name]) == expected, feature.name

@@ -16,14 +16,12 @@ import tensorflow_transform as tft
 from absl import logging
 import tf_keras as keras
 
-from recfusion.models import losses, warm_start
-from recfusion.models import preprocessing
+from recfusion import features, keys
+from recfusion.models import losses, preprocessing, warm_start
 
-SCORE_KEY = 'score'
-SERVING_SIGNATURE = 'serving_default'
-TRANSFORMED_SIGNATURE = 'transformed_features'
-NOT_MODEL_INPUTS = (preprocessing.LABEL_KEY, preprocessing.ENGAGED_KEY,
-                    preprocessing.REQUEST_ID_KEY)
+NOT_MODEL_INPUTS = (keys.LABEL_KEY, keys.ENGAGED_KEY, keys.REQUEST_ID_KEY)
+EMBEDDING_SEPARATOR = '__'
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,22 +49,17 @@ class HParams:
 
 @dataclasses.dataclass(frozen=True)
 class Vocabularies:
-  """Sizes of the id spaces the embedding tables must cover (ids from preprocessing)."""
-  tokens: int
-  items: int
-  categories: int
-  brands: int
-  segments: int
+  """Entries per vocabulary (features.VOCABULARIES); embedding tables also need the padding
+  and unknown ids each vocabulary's lookups add."""
+  entries: Mapping[str, int]
+
+  def size(self, vocabulary: features.Vocabulary) -> int:
+    return self.entries[vocabulary.name] + vocabulary.extra_ids
 
   @classmethod
   def from_transform(cls, tft_output: tft.TFTransformOutput) -> 'Vocabularies':
-    size = tft_output.vocabulary_size_by_name
-    # Lookups shifted by one (0 = padding) plus one unknown id; plain vocabularies add one OOV.
-    return cls(tokens=size(preprocessing.TOKEN_VOCAB) + 2,
-               items=size(preprocessing.ITEM_VOCAB) + 2,
-               categories=size(preprocessing.CATEGORY_VOCAB) + 2,
-               brands=size(preprocessing.BRAND_VOCAB) + 2,
-               segments=size('user_segment') + 1)
+    return cls({name: tft_output.vocabulary_size_by_name(name)
+                for name in features.VOCABULARIES})
 
 
 def feature_inputs(tft_output: tft.TFTransformOutput) -> Dict[str, keras.Input]:
@@ -79,10 +72,22 @@ def feature_inputs(tft_output: tft.TFTransformOutput) -> Dict[str, keras.Input]:
   return inputs
 
 
-def embedding(size: int, dim: int, name: str, hp: HParams) -> keras.layers.Layer:
-  """An embedding table; `name` tells warm start which vocabulary its rows follow."""
-  return keras.layers.Embedding(size, dim, name=name, activity_regularizer=(
-      keras.regularizers.l2(hp.embedding_l2) if hp.embedding_l2 else None))
+def embedding(vocabulary: features.Vocabulary, vocabularies: Vocabularies, dim: int,
+              role: str, hp: HParams) -> keras.layers.Layer:
+  """An embedding table over one vocabulary's ids.
+
+  Its layer is named `<role>__<vocabulary>`: warm start reads the vocabulary from the name to
+  move each row to its value's new id.
+  """
+  return keras.layers.Embedding(
+      vocabularies.size(vocabulary), dim, name=f'{role}{EMBEDDING_SEPARATOR}{vocabulary.name}',
+      activity_regularizer=(keras.regularizers.l2(hp.embedding_l2) if hp.embedding_l2 else None))
+
+
+def feature_embedding(feature: str, vocabularies: Vocabularies, dim: int,
+                      hp: HParams) -> keras.layers.Layer:
+  """The embedding table of one id feature of the catalogue."""
+  return embedding(features.vocabulary_of(feature), vocabularies, dim, f'{feature}_embedding', hp)
 
 
 def hidden_layers(x: tf.Tensor, widths: List[int], hp: HParams) -> tf.Tensor:
@@ -129,8 +134,8 @@ def transformed_dataset(file_patterns: List[str], tft_output: tft.TFTransformOut
                         num_parallel_calls=tf.data.AUTOTUNE)
 
   def split_label(features):
-    label = tf.stack([tf.reshape(features[preprocessing.LABEL_KEY], [-1]),
-                      losses.request_key(features[preprocessing.REQUEST_ID_KEY])], axis=1)
+    label = tf.stack([tf.reshape(features[keys.LABEL_KEY], [-1]),
+                      losses.request_key(features[keys.REQUEST_ID_KEY])], axis=1)
     wanted = keep if keep is not None else [k for k in features if k not in NOT_MODEL_INPUTS]
     return {k: features[k] for k in wanted}, label
 
@@ -169,18 +174,18 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: s
   def serve(serialized):
     transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
     features = {name: transformed[name] for name in model.input_names}
-    return {SCORE_KEY: tf.reshape(model(features), [-1])}
+    return {keys.SCORE_KEY: tf.reshape(model(features), [-1])}
 
   specs = {name: tf.TensorSpec([None] + list(inp.shape[1:]), inp.dtype, name=name)
            for name, inp in zip(model.input_names, model.inputs)}
 
   @tf.function
   def on_transformed(**features):
-    return {SCORE_KEY: tf.reshape(model(features), [-1])}
+    return {keys.SCORE_KEY: tf.reshape(model(features), [-1])}
 
   model.save(serving_dir, save_format='tf', signatures={
-      SERVING_SIGNATURE: serve,
-      TRANSFORMED_SIGNATURE: on_transformed.get_concrete_function(**specs)})
+      keys.SERVING_SIGNATURE: serve,
+      keys.TRANSFORMED_SIGNATURE: on_transformed.get_concrete_function(**specs)})
 
 
 def train_and_export(fn_args, ranker: str,

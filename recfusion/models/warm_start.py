@@ -18,23 +18,17 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from recfusion.models import preprocessing
+from recfusion import features, keys
 
-# Embedding layer name -> (vocabulary file, whether ids are shifted by one for padding).
-# Shifted lookups (preprocessing._lookup): 0 padding, 1..V the vocabulary, V+1 unknown.
-# Unshifted (tft.compute_and_apply_vocabulary): 0..V-1 the vocabulary, V unknown.
-EMBEDDING_VOCABULARIES: Dict[str, Tuple[str, bool]] = {
-    'token_embedding': (preprocessing.TOKEN_VOCAB, True),
-    'history_embedding': (preprocessing.ITEM_VOCAB, True),
-    'item_embedding': (preprocessing.ITEM_VOCAB, True),
-    'item_idx_embedding': (preprocessing.ITEM_VOCAB, True),
-    'item_prior_embedding': (preprocessing.ITEM_VOCAB, True),
-    'category_embedding': (preprocessing.CATEGORY_VOCAB, True),
-    'category_idx_embedding': (preprocessing.CATEGORY_VOCAB, True),
-    'brand_embedding': (preprocessing.BRAND_VOCAB, True),
-    'brand_idx_embedding': (preprocessing.BRAND_VOCAB, True),
-    'segment_idx_embedding': ('user_segment', False),
-}
+# Embedding tables name their vocabulary after this separator (training.embedding).
+EMBEDDING_SEPARATOR = '__'
+
+
+def embedding_vocabulary(layer: str) -> Optional[features.Vocabulary]:
+  """The vocabulary an embedding table's rows follow, from its layer name; None for a table
+  whose ids mean the same in every run (positions)."""
+  _, separator, name = layer.rpartition(EMBEDDING_SEPARATOR)
+  return features.VOCABULARIES.get(name) if separator else None
 
 
 class Incompatible(Exception):
@@ -78,7 +72,7 @@ def production_variables(base_model_dir: str, ranker: str) -> Dict[str, np.ndarr
   rankers = getattr(loaded, 'rankers', None)
   if rankers is None or ranker not in rankers:
     raise Incompatible(f'the production model has no {ranker!r} ranker')
-  signature = rankers[ranker].signatures['transformed_features']
+  signature = rankers[ranker].signatures[keys.TRANSFORMED_SIGNATURE]
   return {v.name: v.numpy() for v in signature.variables}
 
 
@@ -94,13 +88,13 @@ def seed_weights(variables: List[tf.Variable], old_values: Mapping[str, np.ndarr
   for variable in variables:
     old = old_values[variable.name]
     layer = _layer_of(variable.name)
-    if layer in EMBEDDING_VOCABULARIES and variable.name.endswith('/embeddings:0'):
-      vocabulary, shifted = EMBEDDING_VOCABULARIES[layer]
+    vocabulary = embedding_vocabulary(layer)
+    if vocabulary is not None and variable.name.endswith('/embeddings:0'):
       if old.shape[1:] != tuple(variable.shape[1:]):
         raise Incompatible(f'{variable.name}: width {old.shape[1:]} vs {variable.shape[1:]}')
-      value, moved = remap_rows(old, variable.numpy(), old_vocabularies[vocabulary],
-                                new_vocabularies[vocabulary], shifted)
-      remapped.append(f'{layer} {moved}/{len(new_vocabularies[vocabulary])}')
+      value, moved = remap_rows(old, variable.numpy(), old_vocabularies[vocabulary.name],
+                                new_vocabularies[vocabulary.name], vocabulary.shifted)
+      remapped.append(f'{layer} {moved}/{len(new_vocabularies[vocabulary.name])}')
     elif old.shape != tuple(variable.shape):
       raise Incompatible(f'{variable.name}: shape {old.shape} vs {tuple(variable.shape)}')
     else:
@@ -113,8 +107,7 @@ def seed_weights(variables: List[tf.Variable], old_values: Mapping[str, np.ndarr
 
 def vocabularies(vocabulary_path) -> Dict[str, List[str]]:
   """Every vocabulary the embeddings use, read through `vocabulary_path(name)`."""
-  names = {name for name, _ in EMBEDDING_VOCABULARIES.values()}
-  return {name: _read_vocabulary(vocabulary_path(name)) for name in names}
+  return {name: _read_vocabulary(vocabulary_path(name)) for name in features.VOCABULARIES}
 
 
 def production_vocabularies(base_model_dir: str) -> Dict[str, List[str]]:

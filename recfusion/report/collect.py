@@ -1,21 +1,21 @@
 """Everything a model-analysis report shows, gathered from a run's artifacts into plain data.
 
-`from_artifacts` needs only artifact URIs, so the in-DAG RunReport component (which sees its
-input artifacts, not ML Metadata) and `recfusion report` (which finds the URIs in ML Metadata)
-build the same report.
+`from_artifacts` needs only artifact URIs and what the run's artifacts say (a RunSummary), so
+the in-DAG RunReport component (which sees its input artifacts, not ML Metadata), the closing
+summary of `recfusion run` and `recfusion report` (which read ML Metadata) build the same report.
 """
 import dataclasses
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx.dsl.io import fileio
 
 from recfusion.evaluation.results import metric_name, metric_values
-from recfusion.models.fusion.fused_model import PROBABILITY_KEY
-from recfusion.models.training import SCORE_KEY
+from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
+from recfusion.runs.summary import RunSummary, saved_durations, summarize_run
 
 OVERALL = 'overall'
 SLICE_METRICS = ('ndcg@10', 'mrr', 'auc', 'example_count')
@@ -32,11 +32,11 @@ class Threshold:
 
 @dataclasses.dataclass
 class ReportData:
-  run_id: str = ''
-  pipeline: str = ''
+  """A run (what ran, its data, fusion, verdict and push) and its evaluation read in full."""
+  run: RunSummary = dataclasses.field(default_factory=RunSummary)
+  # The run's verdict; without one (no blessing artifact), the thresholds' own.
   blessed: Optional[bool] = None
   thresholds: List[Threshold] = dataclasses.field(default_factory=list)
-  baseline_version: Optional[int] = None
   # slice name -> metric -> value, for the candidate and (when there is one) the baseline.
   slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
   baseline_slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
@@ -45,20 +45,9 @@ class ReportData:
   per_model_ndcg10: Dict[str, float] = dataclasses.field(default_factory=dict)
   # (mean prediction, mean label, weighted examples) per calibration bucket that has examples.
   calibration: List[Tuple[float, float, float]] = dataclasses.field(default_factory=list)
-  fusion: Dict[str, Any] = dataclasses.field(default_factory=dict)
-  data: Dict[str, Any] = dataclasses.field(default_factory=dict)
   anomalies: List[str] = dataclasses.field(default_factory=list)
-  components: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
-  pushed: Dict[str, Any] = dataclasses.field(default_factory=dict)
   models: Dict[str, str] = dataclasses.field(default_factory=dict)  # name -> artifact URI
   config_yaml: str = ''
-
-  def to_dict(self) -> Dict[str, Any]:
-    return dataclasses.asdict(self)
-
-  @property
-  def headline(self) -> Dict[str, float]:
-    return self.slices.get(OVERALL, {})
 
 
 def slice_name(slice_key) -> str:
@@ -155,49 +144,46 @@ def read_anomalies(anomalies_uri: Optional[str]) -> List[str]:
   return lines
 
 
-def from_artifacts(evaluation_uri: str, blessed: Optional[bool] = None,
-                   fusion: Optional[Dict[str, Any]] = None,
-                   join_report: Optional[Dict[str, Any]] = None,
-                   anomalies_uri: Optional[str] = None,
-                   baseline_version: Optional[int] = None, **extra) -> ReportData:
+def from_artifacts(evaluation_uri: str, run: Optional[RunSummary] = None,
+                   anomalies_uri: Optional[str] = None, **extra) -> ReportData:
+  """`extra`: models, config_yaml."""
+  run = run or RunSummary()
   slices, curve, per_model = _metrics_by_slice(evaluation_uri, baseline=False)
   baseline_slices, baseline_curve, _ = _metrics_by_slice(evaluation_uri, baseline=True)
   report = ReportData(
-      blessed=blessed, slices=slices, baseline_slices=baseline_slices, ndcg_curve=curve,
-      baseline_ndcg_curve=baseline_curve, per_model_ndcg10=per_model,
-      calibration=_calibration(evaluation_uri), fusion=fusion or {},
-      data=join_report or {}, anomalies=read_anomalies(anomalies_uri),
-      baseline_version=baseline_version, **extra)
+      run=run, blessed=run.blessed, slices=slices, baseline_slices=baseline_slices,
+      ndcg_curve=curve, baseline_ndcg_curve=baseline_curve, per_model_ndcg10=per_model,
+      calibration=_calibration(evaluation_uri), anomalies=read_anomalies(anomalies_uri),
+      **extra)
   report.thresholds = thresholds(evaluation_uri, slices, baseline_slices)
   if report.blessed is None and report.thresholds:
     report.blessed = all(t.passed is not False for t in report.thresholds)
   return report
 
 
-def from_run(metadata_path: str, pipeline: str, run_id: str,
-             run_dir: Optional[str] = None) -> ReportData:
-  """The report of one run, its artifacts found through ML Metadata."""
-  from recfusion.runs.summary import summarize_run
-  durations = {}
+def from_summary(run: RunSummary, run_dir: Optional[str] = None) -> ReportData:
+  """The report of a run read from ML Metadata; `run_dir` adds its resolved config."""
+  outputs = {c.name: c.outputs for c in run.components}
+  models = {name: uris[0] for name, out in outputs.items()
+            for key, uris in out.items() if key == 'model'}
+  evaluation_uri = run.evaluation.get('uri')
+  if not evaluation_uri:
+    # Still worth showing: which components ran, and on what data.
+    return ReportData(run=run, blessed=run.blessed, models=models)
   config_yaml = ''
-  if run_dir and os.path.exists(os.path.join(run_dir, 'summary.json')):
-    with open(os.path.join(run_dir, 'summary.json')) as f:
-      durations = {c['name']: c['seconds'] for c in json.load(f)['components']}
   if run_dir and os.path.exists(os.path.join(run_dir, 'config.yaml')):
     with open(os.path.join(run_dir, 'config.yaml')) as f:
       config_yaml = f.read()
-  summary = summarize_run(metadata_path, pipeline, run_id, durations)
-  outputs = {c.name: c.outputs for c in summary.components}
-  evaluation_uri = summary.evaluation.get('uri')
-  if not evaluation_uri:
-    raise LookupError(f'run {run_id} has no Evaluator result (did it stop earlier?)')
-  models = {name: uris[0] for name, out in outputs.items()
-            for key, uris in out.items() if key == 'model'}
   return from_artifacts(
-      evaluation_uri, blessed=summary.evaluation.get('blessed'), fusion=summary.fusion,
-      join_report=summary.join_report,
+      evaluation_uri, run,
       anomalies_uri=(outputs.get('ExampleValidator', {}).get('anomalies') or [None])[0],
-      baseline_version=summary.evaluation.get('baseline_version'),
-      run_id=run_id, pipeline=pipeline,
-      components=[dataclasses.asdict(c) for c in summary.components],
-      pushed=summary.push, models=models, config_yaml=config_yaml)
+      models=models, config_yaml=config_yaml)
+
+
+def from_run(metadata, pipeline: str, run_id: str, run_dir: Optional[str] = None) -> ReportData:
+  """The report of one run, its artifacts found through ML Metadata (a MetadataStore or the
+  path of a run home's SQLite file); LookupError when the run has no evaluation."""
+  run = summarize_run(metadata, pipeline, run_id, saved_durations(run_dir))
+  if not run.evaluation.get('uri'):
+    raise LookupError(f'run {run_id} has no Evaluator result (did it stop earlier?)')
+  return from_summary(run, run_dir)

@@ -1,4 +1,5 @@
-"""Renders a ReportData as one self-contained HTML page, a terminal summary, or markdown.
+"""Renders a ReportData as one self-contained HTML page or markdown (the terminal rendering is
+recfusion/report/text.py, which loads no plotting library).
 
 The HTML has its charts inlined as PNG data URIs and its styles inline: it opens offline,
 from an email attachment or a KFP artifact, and prints.
@@ -6,7 +7,7 @@ from an email attachment or a KFP artifact, and prints.
 import base64
 import datetime
 import io
-from typing import Dict, List, Optional
+from typing import List, Optional, Sequence
 
 import jinja2
 import matplotlib
@@ -14,70 +15,9 @@ import matplotlib
 matplotlib.use('Agg')  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
 
+from recfusion.report import tables, text  # noqa: E402
 from recfusion.report.collect import OVERALL, ReportData  # noqa: E402
-from recfusion.report.tables import MODEL_COLUMNS, model_rows  # noqa: E402
-from recfusion.report.tables import fmt as _fmt  # noqa: E402
-
-SLICE_COLUMNS = (('ndcg@10', 'NDCG@10'), ('mrr', 'MRR'), ('auc', 'AUC'),
-                 ('example_count', 'examples'))
-
-
-def verdict_line(report: ReportData) -> str:
-  if report.blessed is None:
-    return 'no verdict (no thresholds configured)'
-  word = 'BLESSED' if report.blessed else 'NOT BLESSED'
-  pushed = report.pushed or {}
-  if pushed.get('pushed'):
-    return f'{word}: pushed as registry version {pushed.get("version")}'
-  return f'{word}: not pushed' if pushed else word
-
-
-def threshold_rows(report: ReportData) -> List[List[str]]:
-  rows = []
-  for t in report.thresholds:
-    status = 'pass' if t.passed else ('fail' if t.passed is False else 'not checked')
-    bound = f'>= {t.bound:g}' if t.kind == 'value' else f'>= {t.bound:+g}'
-    rows.append([t.metric, t.kind, _fmt(t.value), bound, status])
-  return rows
-
-
-def headline_rows(report: ReportData) -> List[List[str]]:
-  candidate = report.slices.get(OVERALL, {})
-  baseline = report.baseline_slices.get(OVERALL, {})
-  rows = []
-  for key in ('ndcg@5', 'ndcg@10', 'ndcg@20', 'mrr', 'auc', 'calibration', 'example_count'):
-    value, before = candidate.get(key), baseline.get(key)
-    diff = value - before if value is not None and before is not None else None
-    rows.append([key, _fmt(value), _fmt(before), '-' if diff is None else f'{diff:+.4f}'])
-  return rows
-
-
-def slice_rows(report: ReportData) -> List[List[str]]:
-  ordered = sorted(report.slices, key=lambda name: (name != OVERALL, name))
-  return [[name] + [_fmt(report.slices[name].get(key)) for key, _ in SLICE_COLUMNS]
-          for name in ordered]
-
-
-def fusion_rows(report: ReportData) -> List[List[str]]:
-  eval_ndcg10 = dict(report.per_model_ndcg10)
-  eval_ndcg10['fused'] = report.slices.get(OVERALL, {}).get('ndcg@10')
-  return model_rows(report.fusion, eval_ndcg10)
-
-
-def data_rows(report: ReportData) -> List[List[str]]:
-  data = report.data
-  if not data:
-    return []
-  rows = [['spans', ', '.join(map(str, data.get('spans', [])))],
-          ['requests', str(data.get('requests', '-'))]]
-  rows += [[f'examples ({split})', str(data.get(f'examples_{split}', '-'))]
-           for split in ('train', 'validation', 'eval')]
-  rows += [['requests without impressions', str(data.get('requests_without_impressions', 0))],
-           ['sampled negatives', str(data.get('sampled_negatives', 0))],
-           ['events skipped (unknown item)', str(data.get('skipped_unknown_item_events', 0))]]
-  return rows
 
 
 # ---- charts -------------------------------------------------------------------------------
@@ -150,12 +90,12 @@ def chart_calibration(report: ReportData) -> Optional[str]:
 
 
 def chart_fusion(report: ReportData) -> Optional[str]:
-  metrics = report.fusion.get('metrics')
+  metrics = report.run.fusion.get('metrics')
   if not metrics:
     return None
   names = sorted(metrics, key=lambda n: (n == 'fused', n))
   figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
-  weights = report.fusion.get('weights', {})
+  weights = report.run.fusion.get('weights', {})
   left.bar([n for n in names if n != 'fused'], [weights.get(n, 0) for n in names
                                                  if n != 'fused'], color='#38a169')
   left.set_title('fusion weights')
@@ -178,71 +118,40 @@ def html(report: ReportData) -> str:
   charts = {'slices': chart_slices(report), 'ndcg_curve': chart_ndcg_curve(report),
             'calibration': chart_calibration(report), 'fusion': chart_fusion(report)}
   return _TEMPLATE.get_template('report.html.j2').render(
-      report=report, verdict=verdict_line(report), thresholds=threshold_rows(report),
-      headline=headline_rows(report), slices=slice_rows(report),
-      slice_columns=[label for _, label in SLICE_COLUMNS], fusion=fusion_rows(report),
-      data=data_rows(report), charts=charts,
+      report=report, run=report.run, verdict=tables.verdict_line(report),
+      thresholds=tables.threshold_rows(report), baseline=tables.baseline_title(report),
+      headline=tables.headline_rows(report), slices=tables.slice_rows(report),
+      slice_columns=[label for _, label in tables.SLICE_COLUMNS],
+      fusion=tables.fusion_rows(report), model_columns=tables.MODEL_COLUMNS,
+      data=tables.data_rows(report), charts=charts,
       generated=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
 
 
-def _markdown_table(header: List[str], rows: List[List[str]]) -> str:
+def _markdown_table(header: Sequence[str], rows: List[List[str]]) -> str:
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
   return '\n'.join(lines)
 
 
 def markdown(report: ReportData) -> str:
-  parts = [f'## recfusion run {report.run_id or ""}'.rstrip(), f'**{verdict_line(report)}**']
+  parts = [f'## recfusion run {report.run.run_id}'.rstrip(),
+           f'**{tables.verdict_line(report)}**']
   if report.thresholds:
-    parts.append(_markdown_table(['metric', 'threshold', 'value', 'bound', 'result'],
-                                 threshold_rows(report)))
-  parts.append('### Candidate vs baseline' + (
-      f' (registry version {report.baseline_version})' if report.baseline_version else
-      ' (no baseline)'))
-  parts.append(_markdown_table(['metric', 'candidate', 'baseline', 'change'],
-                               headline_rows(report)))
+    parts.append(_markdown_table(tables.THRESHOLD_COLUMNS, tables.threshold_rows(report)))
+  parts.append(f'### Candidate vs baseline ({tables.baseline_title(report)})')
+  parts.append(_markdown_table(tables.HEADLINE_COLUMNS, tables.headline_rows(report)))
   parts.append('### By slice')
-  parts.append(_markdown_table(['slice'] + [label for _, label in SLICE_COLUMNS],
-                               slice_rows(report)))
-  if report.fusion:
-    parts.append(f'### Fusion ({report.fusion.get("method")})')
-    parts.append(_markdown_table(list(MODEL_COLUMNS), fusion_rows(report)))
-  if report.data:
+  parts.append(_markdown_table(['slice'] + [label for _, label in tables.SLICE_COLUMNS],
+                               tables.slice_rows(report)))
+  if report.run.fusion:
+    parts.append(f'### Fusion ({report.run.fusion.get("method")})')
+    parts.append(_markdown_table(tables.MODEL_COLUMNS, tables.fusion_rows(report)))
+  if report.run.join_report:
     parts.append('### Data')
-    parts.append(_markdown_table(['', ''], data_rows(report)))
+    parts.append(_markdown_table(['', ''], tables.data_rows(report)))
   parts.append('### Anomalies')
   parts.append('\n'.join(f'- {a}' for a in report.anomalies) or 'none')
   return '\n\n'.join(parts) + '\n'
-
-
-def _rich_table(title: str, header: List[str], rows: List[List[str]]) -> Table:
-  table = Table(title=title, title_justify='left')
-  for i, column in enumerate(header):
-    table.add_column(column, justify='left' if i == 0 else 'right')
-  for row in rows:
-    table.add_row(*row)
-  return table
-
-
-def text(report: ReportData, console: Console) -> None:
-  colour = 'green' if report.blessed else 'red'
-  console.print(f'[bold {colour}]{verdict_line(report)}[/]' +
-                (f'  (run {report.run_id})' if report.run_id else ''))
-  if report.thresholds:
-    console.print(_rich_table('gate', ['metric', 'threshold', 'value', 'bound', 'result'],
-                              threshold_rows(report)))
-  title = ('candidate vs baseline' + (f' (registry version {report.baseline_version})'
-                                      if report.baseline_version else ' (no baseline)'))
-  console.print(_rich_table(title, ['metric', 'candidate', 'baseline', 'change'],
-                            headline_rows(report)))
-  console.print(_rich_table('by slice (eval)', ['slice'] + [l for _, l in SLICE_COLUMNS],
-                            slice_rows(report)))
-  if report.fusion:
-    console.print(_rich_table(f'fusion ({report.fusion.get("method")})',
-                              ['model', 'weight', 'NDCG@10 val', 'AUC val', 'NDCG@10 eval'],
-                              fusion_rows(report)))
-  if report.anomalies:
-    console.print('anomalies: ' + '; '.join(report.anomalies))
 
 
 def render(report: ReportData, fmt: str) -> str:
@@ -251,5 +160,5 @@ def render(report: ReportData, fmt: str) -> str:
   if fmt == 'markdown':
     return markdown(report)
   console = Console(record=True, width=100, file=io.StringIO())
-  text(report, console)
+  text.write(report, console)
   return console.export_text()

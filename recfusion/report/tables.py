@@ -1,8 +1,21 @@
-"""Table rows shared by the terminal summary of `recfusion run` and the report (no plotting
-imports: the CLI loads this on every run)."""
+"""The report's lines and table rows, shared by every format (terminal, markdown, HTML).
+
+No plotting imports: the terminal summary, which `recfusion run` prints after every run, loads
+this and not the charts.
+"""
 from typing import List, Mapping, Optional
 
+from recfusion.keys import SPLITS
+from recfusion.report.collect import OVERALL, ReportData
+
 MODEL_COLUMNS = ('model', 'weight', 'NDCG@10 validation', 'AUC validation', 'NDCG@10 eval')
+THRESHOLD_COLUMNS = ('metric', 'threshold', 'value', 'bound', 'result')
+HEADLINE_COLUMNS = ('metric', 'candidate', 'baseline', 'change')
+COMPONENT_COLUMNS = ('component', 'state', 'seconds')
+SLICE_COLUMNS = (('ndcg@10', 'NDCG@10'), ('mrr', 'MRR'), ('auc', 'AUC'),
+                 ('example_count', 'examples'))
+HEADLINE_METRICS = ('ndcg@5', 'ndcg@10', 'ndcg@20', 'mrr', 'auc', 'calibration',
+                    'example_count')
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -11,6 +24,58 @@ def fmt(value, digits: int = 4) -> str:
   if isinstance(value, float) and value.is_integer() and abs(value) > 1:
     return f'{int(value)}'
   return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
+
+
+def verdict_line(report: ReportData) -> str:
+  if report.blessed is None:
+    return 'no verdict (no thresholds configured)'
+  word = 'BLESSED' if report.blessed else 'NOT BLESSED'
+  pushed = report.run.push
+  if pushed.get('pushed'):
+    return f'{word}: pushed as registry version {pushed.get("version")}'
+  return f'{word}: not pushed' if pushed else word
+
+
+def push_line(report: ReportData) -> Optional[str]:
+  """Where the model went, or why it went nowhere; None when the run has no push step."""
+  pushed = report.run.push
+  if not pushed:
+    return None
+  if pushed.get('pushed'):
+    return f'pushed version {pushed.get("version")}: {pushed.get("path")}'
+  return 'not pushed: the model was not blessed' if report.blessed is False else 'not pushed'
+
+
+def baseline_title(report: ReportData) -> str:
+  version = report.run.baseline_version
+  return (f'registry version {version}' if version is not None
+          else 'no model in production yet')
+
+
+def threshold_rows(report: ReportData) -> List[List[str]]:
+  rows = []
+  for t in report.thresholds:
+    status = 'pass' if t.passed else ('fail' if t.passed is False else 'not checked')
+    bound = f'>= {t.bound:g}' if t.kind == 'value' else f'>= {t.bound:+g}'
+    rows.append([t.metric, t.kind, fmt(t.value), bound, status])
+  return rows
+
+
+def headline_rows(report: ReportData) -> List[List[str]]:
+  candidate = report.slices.get(OVERALL, {})
+  baseline = report.baseline_slices.get(OVERALL, {})
+  rows = []
+  for key in HEADLINE_METRICS:
+    value, before = candidate.get(key), baseline.get(key)
+    diff = value - before if value is not None and before is not None else None
+    rows.append([key, fmt(value), fmt(before), '-' if diff is None else f'{diff:+.4f}'])
+  return rows
+
+
+def slice_rows(report: ReportData) -> List[List[str]]:
+  ordered = sorted(report.slices, key=lambda name: (name != OVERALL, name))
+  return [[name] + [fmt(report.slices[name].get(key)) for key, _ in SLICE_COLUMNS]
+          for name in ordered]
 
 
 def model_rows(fusion: Mapping, eval_ndcg10: Mapping[str, Optional[float]]) -> List[List[str]]:
@@ -23,3 +88,51 @@ def model_rows(fusion: Mapping, eval_ndcg10: Mapping[str, Optional[float]]) -> L
     rows.append([name, weight, fmt(metrics.get('ndcg@10')), fmt(metrics.get('auc')),
                  fmt(eval_ndcg10.get(name))])
   return rows
+
+
+def fusion_rows(report: ReportData) -> List[List[str]]:
+  eval_ndcg10 = dict(report.per_model_ndcg10)
+  eval_ndcg10['fused'] = report.slices.get(OVERALL, {}).get('ndcg@10')
+  return model_rows(report.run.fusion, eval_ndcg10)
+
+
+def component_rows(report: ReportData) -> List[List[str]]:
+  return [[c.name, c.state, f'{c.seconds:.1f}' if c.seconds is not None else '-']
+          for c in report.run.components]
+
+
+def data_rows(report: ReportData) -> List[List[str]]:
+  data = report.run.join_report
+  if not data:
+    return []
+  rows = [['spans', ', '.join(map(str, data.get('spans', [])))],
+          ['requests', str(data.get('requests', '-'))]]
+  rows += [[f'examples ({split})', str(data.get(f'examples_{split}', '-'))] for split in SPLITS]
+  rows += [['requests without impressions', str(data.get('requests_without_impressions', 0))],
+           ['sampled negatives', str(data.get('sampled_negatives', 0))],
+           ['events skipped (unknown item)', str(data.get('skipped_unknown_item_events', 0))]]
+  return rows
+
+
+def data_line(report: ReportData) -> Optional[str]:
+  data = report.run.join_report
+  if not data:
+    return None
+  return (f'data: spans {data.get("spans")}, {data.get("requests")} requests, examples '
+          + ', '.join(f'{split} {data.get(f"examples_{split}")}' for split in SPLITS))
+
+
+def data_notes(report: ReportData) -> List[str]:
+  """What the join left out or made up, which the example counts alone do not show."""
+  data = report.run.join_report
+  notes = []
+  if data.get('requests_without_impressions'):
+    notes.append(f'{data["requests_without_impressions"]} requests logged no impressions: '
+                 f'{data.get("sampled_negatives")} catalog negatives sampled')
+  if data.get('skipped_unknown_item_events'):
+    notes.append(f'{data["skipped_unknown_item_events"]} events skipped: item not in '
+                 'the catalog (data.on_unknown_item=skip)')
+  if data.get('requests_outside_splits'):
+    notes.append(f'{data["requests_outside_splits"]} requests in spans outside '
+                 'data.split.spans were left out')
+  return notes

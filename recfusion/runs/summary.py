@@ -1,6 +1,7 @@
 """What a run did, read back from ML Metadata: component states, outputs and data counts."""
 import dataclasses
 import json
+import os
 from typing import Any, Dict, List, Optional
 
 from ml_metadata import metadata_store
@@ -26,16 +27,48 @@ class ComponentRecord:
 
 @dataclasses.dataclass
 class RunSummary:
-  run_id: str
-  pipeline: str
-  components: List[ComponentRecord]
-  join_report: Dict[str, Any]
+  """What a run did. The in-DAG RunReport fills only what its input artifacts tell (no
+  components); a run read from ML Metadata fills everything."""
+  run_id: str = ''
+  pipeline: str = ''
+  components: List[ComponentRecord] = dataclasses.field(default_factory=list)
+  join_report: Dict[str, Any] = dataclasses.field(default_factory=dict)
   fusion: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  # blessed, baseline_version; from ML Metadata also the overall metrics and failed thresholds.
   evaluation: Dict[str, Any] = dataclasses.field(default_factory=dict)
   push: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
+  @property
+  def blessed(self) -> Optional[bool]:
+    return self.evaluation.get('blessed')
+
+  @property
+  def baseline_version(self) -> Optional[int]:
+    return self.evaluation.get('baseline_version')
+
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
+
+
+SUMMARY_FILE = 'summary.json'
+
+
+def save(summary: RunSummary, run_dir: str, wall_seconds: float) -> str:
+  """Keeps the summary in the run's folder: `recfusion report` reads the component times back
+  from it, since ML Metadata does not record them."""
+  path = os.path.join(run_dir, SUMMARY_FILE)
+  with open(path, 'w') as f:
+    json.dump({**summary.to_dict(), 'wall_seconds': wall_seconds}, f, indent=2)
+  return path
+
+
+def saved_durations(run_dir: Optional[str]) -> Dict[str, float]:
+  """Seconds per component of a local run ({} for runs that left no summary file)."""
+  path = os.path.join(run_dir, SUMMARY_FILE) if run_dir else ''
+  if not path or not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return {c['name']: c['seconds'] for c in json.load(f)['components']}
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:

@@ -20,7 +20,6 @@ No model knows the formula, so these are optimistic bounds on what models can re
 which unknown costs how much. Writes bench/ceiling.json and prints a table.
 """
 import argparse
-import dataclasses
 import json
 import os
 from typing import Dict, List, Mapping, Sequence
@@ -157,7 +156,7 @@ def main() -> None:
                       help='as make bench-quality: the same seeded shop')
   args = parser.parse_args()
   config = load_config(overrides=quality.bench_config_overrides(args.requests_per_day))
-  result = measure(simulator.ShopConfig(**dataclasses.asdict(config.generate)),
+  result = measure(config.generate,
                    config.data.split.fractions, config.data.history_max)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, 'w') as f:

@@ -6,7 +6,7 @@ from tools.bench import ceiling
 from recfusion.data import join
 from recfusion.data import simulator
 
-TINY = simulator.ShopConfig(seed=3, num_items=60, num_users=15, num_days=2, requests_per_day=40,
+TINY = simulator.ShopConfig.defaults(seed=3, num_items=60, num_users=15, num_days=2, requests_per_day=40,
                             impressions_per_request=5)
 
 

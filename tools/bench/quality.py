@@ -27,14 +27,14 @@ from typing import Dict, List
 import numpy as np
 import pandas as pd
 
-from recfusion import ranking_metrics
-from recfusion.config import FUSION_METHODS, RANKING_LOSSES
+from recfusion import features, ranking_metrics
+from recfusion.config import RANKING_LOSSES, default_dict
 
-RANKERS = ('text', 'dcn', 'sequence')
-LGBM_FEATURES = ('item_idx', 'category_idx', 'brand_idx', 'segment_idx', 'is_search', 'price_z',
-                 'price_gap', 'history_length_01', 'query_length', 'query_title_overlap',
-                 'history_category_share', 'history_brand_share', 'item_in_history')
-LGBM_CATEGORICAL = ('category_idx', 'brand_idx', 'segment_idx')
+# The rankers the default config trains.
+RANKERS = tuple(default_dict()['trainers'])
+# LightGBM sees the DCN's flat features; the item id as a number (as categorical it overfits).
+LGBM_FEATURES = features.names('tabular')
+LGBM_CATEGORICAL = tuple(n for n in features.names('tabular', kind='id') if n != 'item_idx')
 
 
 def bench_config_overrides(requests_per_day: int) -> List[str]:
@@ -160,16 +160,15 @@ def train_ranker(ranker: str, hparams: Dict, transform_graph_uri: str, transform
                  serving_dir: str) -> str:
   """The pipeline's own Trainer code (run_fn body) with other hyperparameters (a loss, a seed);
   returns the model dir."""
-  import importlib
   import types
-  module = importlib.import_module(f'recfusion.components.trainer.{ranker}_model')
+  from recfusion.models import rankers
   fn_args = types.SimpleNamespace(
-      custom_config={**hparams, 'warm_start': False},
+      custom_config=rankers.get(ranker).custom_config({**hparams, 'warm_start': False}),
       transform_graph_path=transform_graph_uri,
       train_files=[os.path.join(transformed_uri, 'Split-train')],
       eval_files=[os.path.join(transformed_uri, 'Split-validation')],
       model_run_dir=serving_dir + '-logs', serving_model_dir=serving_dir, base_model=None)
-  module.run_fn(fn_args)
+  rankers.run_fn(fn_args)
   return serving_dir
 
 
@@ -201,10 +200,11 @@ def simulator_realism(data_dir: str) -> Dict:
 def run(home: str, requests_per_day: int, overrides: List[str] = (),
         compare_losses: List[str] = RANKING_LOSSES, num_seeds: int = 3) -> Dict:
   import tensorflow_transform as tft
-  from recfusion.models.fusion import methods, weighted
-  from recfusion.components.fusion.executor import score_split
+  from recfusion.models.fusion import calibration, methods
+  from recfusion.models.fusion.scoring import score_split
   from recfusion.config import load_config
-  from recfusion.pipeline.local_runner import RunHome, generated_data, run_pipeline
+  from recfusion.home import RunHome
+  from recfusion.pipeline.local_runner import generated_data, run_pipeline
   from recfusion.runs.summary import summarize_run
 
   started = time.monotonic()
@@ -274,12 +274,12 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
 
   def fit_fusions(scored):
     """Every fusion method fitted on this seed's validation scores, scored on its eval split."""
-    standardizers = {n: weighted.Standardizer.fit(scored['validation'][n]) for n in RANKERS}
+    standardizers = {n: calibration.Standardizer.fit(scored['validation'][n]) for n in RANKERS}
     standardize = lambda split: {n: standardizers[n].apply(scored[split][n]) for n in RANKERS}
     context = lambda split: {k: scored[split][k] for k in methods.CONTEXT_FEATURES}
     validation = scored['validation']
     fitted = {}
-    for method in FUSION_METHODS:
+    for method in methods.names():
       fused, _ = methods.fit(method, list(RANKERS), standardize('validation'),
                              context('validation'), validation['gain'],
                              validation['request_id'], grid_step=config.fusion.grid_step)
@@ -287,6 +287,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
     return fitted
 
   per_seed_tables, fusion_info = [], {}
+  fusion_methods = methods.names()
   for offset, scored in enumerate(scored_by_seed):
     scores = {name: scored['eval'][name] for name in RANKERS}
     fusion_info[f'seed+{offset}'] = {}
@@ -307,7 +308,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
     row['headroom'] = {kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
                        for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
   best_single = max(RANKERS, key=lambda n: table[n]['overall'])
-  best_fusion = max(FUSION_METHODS, key=lambda m: table[f'fusion_{m}']['overall'])
+  best_fusion = max(fusion_methods, key=lambda m: table[f'fusion_{m}']['overall'])
   headroom = lambda name: table[name]['headroom']['overall']
   return {
       'losses': {ranker: config.trainers[ranker].get('loss') for ranker in RANKERS},

@@ -1,10 +1,10 @@
-"""The fused model: one SavedModel, one graph, Transform applied once, three rankers inside.
+"""The fused model: one SavedModel, one graph, Transform applied once, the rankers inside.
 
 serving_default: serialized raw tf.Example -> {
     'score':       the fused ranking score: the fusion method's formula (methods.py) over the
                    standardized base scores z_k = (s_k - mean_k) / std_k and request context
     'probability': calibrated engagement probability, sigmoid(a * score + b)
-    '<model>':     each base ranker's own score (text, dcn, sequence)
+    '<ranker>':    each base ranker's own score, by ranker name
 }
 The base rankers are the Trainers' SavedModels, loaded and called through their
 `transformed_features` signatures, so the fused model scores exactly what they score.
@@ -14,22 +14,20 @@ from typing import Dict, Mapping, Tuple
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from recfusion.models.fusion import methods
-from recfusion.models import training
+from recfusion import keys
 from recfusion.models import preprocessing
-
-PROBABILITY_KEY = 'probability'
+from recfusion.models.fusion import methods
 
 
 def ranker_inputs(loaded) -> Tuple[str, ...]:
   return tuple(sorted(
-      loaded.signatures[training.TRANSFORMED_SIGNATURE].structured_input_signature[1]))
+      loaded.signatures[keys.TRANSFORMED_SIGNATURE].structured_input_signature[1]))
 
 
 class FusedRanker(tf.Module):
 
   def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, str],
-               standardizers: Mapping[str, Tuple[float, float]], fusion: methods.Fused,
+               standardizers: Mapping[str, Tuple[float, float]], fusion: methods.FusionMethod,
                platt: Tuple[float, float]):
     super().__init__(name='fused_ranker')
     self.tft_layer = tft_output.transform_features_layer()
@@ -47,16 +45,16 @@ class FusedRanker(tf.Module):
   def score_transformed(self, transformed: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     outputs, standardized = {}, {}
     for name in sorted(self.rankers):
-      signature = self.rankers[name].signatures[training.TRANSFORMED_SIGNATURE]
-      score = signature(**{k: transformed[k] for k in self._inputs[name]})[training.SCORE_KEY]
+      signature = self.rankers[name].signatures[keys.TRANSFORMED_SIGNATURE]
+      score = signature(**{k: transformed[k] for k in self._inputs[name]})[keys.SCORE_KEY]
       outputs[name] = score
       mean, std = self._standardizers[name]
       standardized[name] = (score - mean) / std
     fused = self._fusion.score_tf(
         standardized, {k: transformed[k] for k in methods.CONTEXT_FEATURES})
     a, b = self._platt
-    outputs[training.SCORE_KEY] = fused
-    outputs[PROBABILITY_KEY] = tf.sigmoid(a * fused + b)
+    outputs[keys.SCORE_KEY] = fused
+    outputs[keys.PROBABILITY_KEY] = tf.sigmoid(a * fused + b)
     return outputs
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
@@ -67,4 +65,4 @@ class FusedRanker(tf.Module):
 
 def save(module: FusedRanker, path: str) -> None:
   tf.saved_model.save(module, path, signatures={
-      training.SERVING_SIGNATURE: module.serve.get_concrete_function()})
+      keys.SERVING_SIGNATURE: module.serve.get_concrete_function()})

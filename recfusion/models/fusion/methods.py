@@ -1,27 +1,35 @@
-"""The three fusion methods behind one interface (DESIGN §6).
+"""Fusion methods: each a class in one registry, fitted on `validation` and exported in-graph.
 
-Every method combines the base rankers' *standardized* scores z_k (see weighted.Standardizer)
+Every method combines the base rankers' *standardized* scores z_k (calibration.Standardizer)
 and may read request context c = [1, is_search, history_length_01, query_length / 8]:
-  weighted  sum_k w_k z_k, w on the simplex, grid-searched for NDCG@10 (weighted.py)
+  weighted  sum_k w_k z_k, w on the simplex, grid-searched for NDCG@10
   gated     sum_k g_k(c) z_k with g(c) = softmax(c A): per-request weights, fitted by ListNet
   stacking  a small MLP over [z, c] plus a linear term in z, fitted by ListNet; its validation
-            metrics come from 5-fold cross-fitting by request (no row scores itself)
-Each fit returns a Fused object that scores numpy arrays (fitting, reports, tests) and builds
-the same formula in TensorFlow for the exported model, so both agree to float precision.
+            scores come from 5-fold cross-fitting by request (no row scores itself)
+A method scores numpy arrays (fitting, reports, tests) and builds the same formula as graph ops
+for the exported model (`score_tf`), so both agree to float precision. A new method is one
+subclass decorated with `@register` (and its test); the config, the Fusion executor and the
+benchmark find it by name.
 """
-import dataclasses
-from typing import Any, Dict, List, Sequence
+import abc
+import itertools
+from typing import Any, ClassVar, Dict, List, Mapping, Sequence, Tuple, Type
 
 import numpy as np
 import tensorflow as tf
 
-from recfusion.models.fusion import listwise, weighted
+from recfusion import features, ranking_metrics
+from recfusion.config import ConfigError
+from recfusion.models.fusion import listwise
 
-CONTEXT_FEATURES = ('is_search', 'history_length_01', 'query_length')
+CONTEXT_FEATURES = features.names('context')
 QUERY_LENGTH_SCALE = 8.0
+CONTEXT_COLUMNS = ('bias', 'is_search', 'history_length_01', 'query_length/8')
+
+Arrays = Mapping[str, np.ndarray]
 
 
-def context_matrix(context: Dict[str, Any], backend=np):
+def context_matrix(context: Mapping[str, Any], backend=np):
   """[1, is_search, history_length_01, query_length / 8] per example (numpy or tf)."""
   ones = backend.ones_like(context['is_search'])
   columns = [ones, context['is_search'], context['history_length_01'],
@@ -29,128 +37,249 @@ def context_matrix(context: Dict[str, Any], backend=np):
   return backend.stack(columns, axis=1)
 
 
-@dataclasses.dataclass
-class Fused:
-  method: str
-  names: List[str]
-  params: Dict[str, np.ndarray]
-  mean_weights: Dict[str, float] = dataclasses.field(default_factory=dict)
+def _score_matrix(standardized: Arrays, names: Sequence[str], dtype=np.float64) -> np.ndarray:
+  return np.stack([np.asarray(standardized[n], dtype) for n in names], axis=1)
 
-  def score(self, standardized: Dict[str, np.ndarray], context: Dict[str, np.ndarray]
-            ) -> np.ndarray:
-    z = np.stack([np.asarray(standardized[n], np.float64) for n in self.names], axis=1)
-    if self.method == 'weighted':
-      return z @ self.params['weights']
+
+class FusionMethod(abc.ABC):
+  """A fitted combination of named rankers' standardized scores."""
+  name: ClassVar[str]
+  # True when `fit` returns out-of-fold validation scores instead of in-sample ones.
+  cross_fitted: ClassVar[bool] = False
+
+  def __init__(self, names: Sequence[str], params: Dict[str, np.ndarray],
+               mean_weights: Dict[str, float]):
+    self.names = list(names)
+    self.params = params
+    self.mean_weights = mean_weights
+
+  @property
+  def method(self) -> str:
+    return self.name
+
+  @classmethod
+  @abc.abstractmethod
+  def fit(cls, names: Sequence[str], standardized: Arrays, context: Arrays, gains: np.ndarray,
+          request_ids: np.ndarray, **options) -> Tuple['FusionMethod', np.ndarray]:
+    """(fitted method, its scores of the fitting rows as validation metrics should see them)."""
+
+  @abc.abstractmethod
+  def score(self, standardized: Arrays, context: Arrays) -> np.ndarray:
+    """Fused scores with numpy."""
+
+  @abc.abstractmethod
+  def score_tf(self, standardized: Mapping[str, tf.Tensor],
+               context: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """The same formula as `score`, as graph ops for the exported model."""
+
+  def describe(self) -> Dict[str, Any]:
+    return {'weights': self.mean_weights}
+
+  def _constants(self) -> Dict[str, tf.Tensor]:
+    return {k: tf.constant(v, tf.float32) for k, v in self.params.items()}
+
+  def _z_tf(self, standardized: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    return tf.stack([tf.cast(standardized[n], tf.float32) for n in self.names], axis=1)
+
+
+_REGISTRY: Dict[str, Type[FusionMethod]] = {}
+
+
+def register(cls: Type[FusionMethod]) -> Type[FusionMethod]:
+  _REGISTRY[cls.name] = cls
+  return cls
+
+
+def names() -> Tuple[str, ...]:
+  return tuple(_REGISTRY)
+
+
+def get(name: str) -> Type[FusionMethod]:
+  if name not in _REGISTRY:
+    raise ConfigError(f'fusion.method: unknown fusion method {name!r}; choose from auto, '
+                      f'{", ".join(_REGISTRY)}')
+  return _REGISTRY[name]
+
+
+def fit(method: str, names: Sequence[str], standardized: Arrays, context: Arrays,
+        gains: np.ndarray, request_ids: np.ndarray, **options) -> Tuple[FusionMethod, np.ndarray]:
+  """Fits `method` on the rankers `names` (sorted, so the formula never depends on order)."""
+  return get(method).fit(sorted(names), standardized, context, gains, request_ids, **options)
+
+
+def simplex_grid(num_models: int, step: float) -> List[np.ndarray]:
+  units = int(round(1 / step))
+  return [np.array(c, dtype=float) / units
+          for c in itertools.product(range(units + 1), repeat=num_models) if sum(c) == units]
+
+
+@register
+class Weighted(FusionMethod):
+  """Non-negative weights over standardized scores, chosen on a grid to maximize NDCG@10.
+
+  With a handful of rankers the simplex grid is small, and the ranking objective needs no
+  differentiable surrogate. On ties the sparsest mix wins (grid visited by decreasing largest
+  weight): it rests on the fewest models for the same ranking quality.
+  """
+  name = 'weighted'
+
+  @classmethod
+  def fit(cls, names, standardized, context, gains, request_ids, grid_step: float = 0.05,
+          **_):
+    matrix = _score_matrix(standardized, names)
+    ndcg_at_10 = ranking_metrics.NDCG(request_ids, gains, 10)
+    best, best_ndcg = None, -1.0
+    for weights in sorted(simplex_grid(len(names), grid_step), key=lambda w: -w.max()):
+      ndcg = ndcg_at_10(matrix @ weights)
+      if ndcg > best_ndcg + 1e-12:
+        best, best_ndcg = weights, ndcg
+    fused = cls(names, {'weights': best}, dict(zip(names, map(float, best))))
+    return fused, fused.score(standardized, context)
+
+  def score(self, standardized, context):
+    return _score_matrix(standardized, self.names) @ self.params['weights']
+
+  def score_tf(self, standardized, context):
+    return tf.linalg.matvec(self._z_tf(standardized), self._constants()['weights'])
+
+
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+  exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+  return exp / exp.sum(axis=1, keepdims=True)
+
+
+@register
+class Gated(FusionMethod):
+  """Per-request weights: a softmax gate over request context.
+
+  The gate's direction is fitted by ListNet (smooth, so gradient steps work), its sharpness by
+  a line search on NDCG@10 itself: ListNet is not NDCG, and a gate that is too sharp or too
+  flat for NDCG is the typical way the two disagree. Scale 0 is the uniform mix.
+  """
+  name = 'gated'
+  SHARPNESS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+  @classmethod
+  def fit(cls, names, standardized, context, gains, request_ids, steps: int = 400, **_):
+    z = _score_matrix(standardized, names, np.float32)
+    c = context_matrix({k: np.asarray(v, np.float32) for k, v in context.items()})
+    gate = tf.Variable(np.zeros((c.shape[1], len(names)), np.float32))
+    z_t, c_t = tf.constant(z), tf.constant(c)
+    listwise.fit(lambda p: tf.reduce_sum(tf.nn.softmax(tf.matmul(c_t, p['gate']), axis=1) * z_t,
+                                         axis=1), {'gate': gate}, gains, request_ids,
+                 steps=steps)
+    ndcg_at_10 = ranking_metrics.NDCG(request_ids, gains, 10)
+    # Ties go to the scale ListNet chose (1.0), then to the flatter gate.
+    best_scale = max(cls.SHARPNESS, key=lambda t: (
+        round(ndcg_at_10((_softmax_rows(c @ (t * gate.numpy())) * z).sum(axis=1)), 12),
+        t == 1.0, -t))
+    params = gate.numpy() * np.float32(best_scale)
+    per_example = _softmax_rows(c @ params)
+    fused = cls(names, {'gate': params}, dict(zip(names, map(float, per_example.mean(axis=0)))))
+    fused.sharpness = best_scale
+    return fused, fused.score(standardized, context)
+
+  def score(self, standardized, context):
     c = context_matrix({k: np.asarray(v, np.float64) for k, v in context.items()})
-    if self.method == 'gated':
-      logits = c @ self.params['gate']
-      gate = np.exp(logits - logits.max(axis=1, keepdims=True))
-      gate /= gate.sum(axis=1, keepdims=True)
-      return (gate * z).sum(axis=1)
+    return (_softmax_rows(c @ self.params['gate']) * _score_matrix(standardized, self.names)
+            ).sum(axis=1)
+
+  def score_tf(self, standardized, context):
+    c = context_matrix({k: tf.cast(tf.reshape(v, [-1]), tf.float32) for k, v in context.items()},
+                       backend=tf)
+    gate = tf.nn.softmax(tf.matmul(c, self._constants()['gate']), axis=1)
+    return tf.reduce_sum(gate * self._z_tf(standardized), axis=1)
+
+  def describe(self):
+    return {**super().describe(), 'gate': {
+        'context': list(CONTEXT_COLUMNS),
+        'sharpness': getattr(self, 'sharpness', None),
+        'logits_per_model': {n: [float(x) for x in self.params['gate'][:, k]]
+                             for k, n in enumerate(self.names)}}}
+
+
+@register
+class Stacking(FusionMethod):
+  """A small MLP over [z, c] plus a linear term in z, fitted by ListNet and cross-fitted."""
+  name = 'stacking'
+  cross_fitted = True
+
+  @classmethod
+  def _fit_params(cls, z, c, gains, request_ids, hidden, steps, seed) -> Dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([z, c], axis=1).astype(np.float32)
+    params = {
+        'w1': tf.Variable(rng.normal(0, 0.3, (x.shape[1], hidden)).astype(np.float32)),
+        'b1': tf.Variable(np.zeros(hidden, np.float32)),
+        'w2': tf.Variable(np.zeros((hidden, 1), np.float32)),
+        'v': tf.Variable(np.full((z.shape[1], 1), 1.0 / z.shape[1], np.float32)),
+    }
+    x_t, z_t = tf.constant(x), tf.constant(z.astype(np.float32))
+    listwise.fit(lambda p: (tf.matmul(tf.nn.relu(tf.matmul(x_t, p['w1']) + p['b1']), p['w2'])
+                            + tf.matmul(z_t, p['v']))[:, 0], params, gains, request_ids,
+                 steps=steps)
+    return {k: v.numpy() for k, v in params.items()}
+
+  @classmethod
+  def fit(cls, names, standardized, context, gains, request_ids, steps: int = 400,
+          hidden: int = 8, folds: int = 5, seed: int = 0, **_):
+    z = _score_matrix(standardized, names, np.float32)
+    c = context_matrix({k: np.asarray(v, np.float32) for k, v in context.items()})
+    segments = listwise.request_segments(request_ids)
+    fold = np.random.default_rng(seed).integers(0, folds, segments.max() + 1)[segments]
+    out_of_fold = np.zeros(len(gains))
+    for k in range(folds):
+      held_out = fold == k
+      if not held_out.any() or held_out.all():
+        continue
+      part = cls(names, cls._fit_params(z[~held_out], c[~held_out], gains[~held_out],
+                                        np.asarray(request_ids)[~held_out], hidden, steps,
+                                        seed + k), {})
+      out_of_fold[held_out] = part.score({n: standardized[n][held_out] for n in names},
+                                         {n: np.asarray(v)[held_out] for n, v in context.items()})
+    params = cls._fit_params(z, c, gains, request_ids, hidden, steps, seed + folds)
+    fused = cls(names, params, {n: float(params['v'][k, 0]) for k, n in enumerate(names)})
+    return fused, out_of_fold
+
+  def score(self, standardized, context):
+    z = _score_matrix(standardized, self.names)
+    c = context_matrix({k: np.asarray(v, np.float64) for k, v in context.items()})
     hidden = np.maximum(np.concatenate([z, c], axis=1) @ self.params['w1'] + self.params['b1'],
                         0)
     return (hidden @ self.params['w2'] + z @ self.params['v'])[:, 0]
 
-  def score_tf(self, standardized: Dict[str, tf.Tensor], context: Dict[str, tf.Tensor]
-               ) -> tf.Tensor:
-    """The same formula as `score`, as graph ops for the exported model."""
-    const = {k: tf.constant(v, tf.float32) for k, v in self.params.items()}
-    z = tf.stack([tf.cast(standardized[n], tf.float32) for n in self.names], axis=1)
-    if self.method == 'weighted':
-      return tf.linalg.matvec(z, const['weights'])
+  def score_tf(self, standardized, context):
+    const = self._constants()
+    z = self._z_tf(standardized)
     c = context_matrix({k: tf.cast(tf.reshape(v, [-1]), tf.float32) for k, v in context.items()},
                        backend=tf)
-    if self.method == 'gated':
-      return tf.reduce_sum(tf.nn.softmax(tf.matmul(c, const['gate']), axis=1) * z, axis=1)
     hidden = tf.nn.relu(tf.matmul(tf.concat([z, c], axis=1), const['w1']) + const['b1'])
     return (tf.matmul(hidden, const['w2']) + tf.matmul(z, const['v']))[:, 0]
 
-  def describe(self) -> Dict[str, Any]:
-    described: Dict[str, Any] = {'weights': self.mean_weights}
-    if self.method == 'gated':
-      described['gate'] = {
-          'context': ['bias', 'is_search', 'history_length_01', 'query_length/8'],
-          'logits_per_model': {n: [float(x) for x in self.params['gate'][:, k]]
-                               for k, n in enumerate(self.names)}}
-    if self.method == 'stacking':
-      described['stacking'] = {
-          'hidden_units': int(self.params['w1'].shape[1]),
-          'linear_weights': {n: float(self.params['v'][k, 0])
-                             for k, n in enumerate(self.names)}}
-    return described
+  def describe(self):
+    return {**super().describe(), 'stacking': {
+        'hidden_units': int(self.params['w1'].shape[1]),
+        'linear_weights': {n: float(self.params['v'][k, 0]) for k, n in enumerate(self.names)}}}
 
 
-def fit_weighted(names, standardized, context, gains, request_ids, step=0.05) -> Fused:
-  weights = weighted.fit_weights(request_ids, gains, standardized, step=step)
-  return Fused('weighted', list(names), {'weights': np.array([weights[n] for n in names])},
-               mean_weights=weights)
+class Single(Weighted):
+  """One ranker alone, as fusion candidates go: what every combination must beat.
 
+  Not registered as a method of its own: the `auto` choice (fitting.py) adds one per ranker.
+  """
+  name = 'single'
 
-def fit_gated(names, standardized, context, gains, request_ids, steps=400) -> Fused:
-  z = np.stack([standardized[n] for n in names], axis=1).astype(np.float32)
-  c = context_matrix({k: np.asarray(v, np.float32) for k, v in context.items()})
-  gate = tf.Variable(np.zeros((c.shape[1], len(names)), np.float32))
-  z_t, c_t = tf.constant(z), tf.constant(c)
-  listwise.fit(lambda p: tf.reduce_sum(tf.nn.softmax(tf.matmul(c_t, p['gate']), axis=1) * z_t,
-                                       axis=1), {'gate': gate}, gains, request_ids, steps=steps)
-  logits = c @ gate.numpy()
-  per_example = np.exp(logits - logits.max(axis=1, keepdims=True))
-  per_example /= per_example.sum(axis=1, keepdims=True)
-  return Fused('gated', list(names), {'gate': gate.numpy()},
-               mean_weights=dict(zip(names, map(float, per_example.mean(axis=0)))))
+  @classmethod
+  def of(cls, ranker: str, names: Sequence[str]) -> 'Single':
+    weights = np.array([1.0 if n == ranker else 0.0 for n in names])
+    single = cls(names, {'weights': weights}, dict(zip(names, map(float, weights))))
+    single.ranker = ranker
+    return single
 
+  @classmethod
+  def fit(cls, names, standardized, context, gains, request_ids, ranker: str = '', **_):
+    single = cls.of(ranker, names)
+    return single, single.score(standardized, context)
 
-def _fit_mlp(z, c, gains, request_ids, hidden, steps, seed) -> Dict[str, np.ndarray]:
-  rng = np.random.default_rng(seed)
-  x = np.concatenate([z, c], axis=1).astype(np.float32)
-  params = {
-      'w1': tf.Variable(rng.normal(0, 0.3, (x.shape[1], hidden)).astype(np.float32)),
-      'b1': tf.Variable(np.zeros(hidden, np.float32)),
-      'w2': tf.Variable(np.zeros((hidden, 1), np.float32)),
-      'v': tf.Variable(np.full((z.shape[1], 1), 1.0 / z.shape[1], np.float32)),
-  }
-  x_t, z_t = tf.constant(x), tf.constant(z.astype(np.float32))
-  listwise.fit(lambda p: (tf.matmul(tf.nn.relu(tf.matmul(x_t, p['w1']) + p['b1']), p['w2'])
-                          + tf.matmul(z_t, p['v']))[:, 0], params, gains, request_ids,
-               steps=steps)
-  return {k: v.numpy() for k, v in params.items()}
-
-
-def fit_stacking(names, standardized, context, gains, request_ids, steps=400, hidden=8,
-                 folds=5, seed=0):
-  """Returns (Fused fitted on all rows, out-of-fold scores for honest validation metrics)."""
-  z = np.stack([standardized[n] for n in names], axis=1).astype(np.float32)
-  c = context_matrix({k: np.asarray(v, np.float32) for k, v in context.items()})
-  segments = listwise.request_segments(request_ids)
-  fold_of_request = np.random.default_rng(seed).integers(0, folds, segments.max() + 1)
-  fold = fold_of_request[segments]
-  out_of_fold = np.zeros(len(gains))
-  for k in range(folds):
-    held_out = fold == k
-    if not held_out.any() or held_out.all():
-      continue
-    params = _fit_mlp(z[~held_out], c[~held_out], gains[~held_out],
-                      np.asarray(request_ids)[~held_out], hidden, steps, seed + k)
-    part = Fused('stacking', list(names), params)
-    out_of_fold[held_out] = part.score({n: standardized[n][held_out] for n in names},
-                                       {n: np.asarray(v)[held_out] for n, v in context.items()})
-  params = _fit_mlp(z, c, gains, request_ids, hidden, steps, seed + folds)
-  fused = Fused('stacking', list(names), params,
-                mean_weights={n: float(params['v'][k, 0]) for k, n in enumerate(names)})
-  return fused, out_of_fold
-
-
-def fit(method: str, names: Sequence[str], standardized, context, gains, request_ids,
-        grid_step: float = 0.05):
-  """(Fused, validation scores to report). Only stacking's differ from its own fit."""
-  names = sorted(names)
-  if method == 'weighted':
-    fused = fit_weighted(names, standardized, context, gains, request_ids, grid_step)
-  elif method == 'gated':
-    fused = fit_gated(names, standardized, context, gains, request_ids)
-  elif method == 'stacking':
-    fused, out_of_fold = fit_stacking(names, standardized, context, gains, request_ids)
-    return fused, out_of_fold
-  else:
-    raise ValueError(f'unknown fusion method {method!r}')
-  return fused, fused.score(standardized, context)
+  def describe(self):
+    return {**super().describe(), 'single': getattr(self, 'ranker', None)}

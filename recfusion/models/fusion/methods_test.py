@@ -76,6 +76,40 @@ def test_graph_formula_matches_numpy_formula(method):
   assert set(fused.describe()['weights']) == {'a', 'b'}
 
 
-def test_unknown_method():
-  with pytest.raises(ValueError, match="unknown fusion method 'vote'"):
+def test_unknown_method_is_a_config_error_naming_the_registered_ones():
+  from recfusion.config import ConfigError
+  with pytest.raises(ConfigError, match="unknown fusion method 'vote'; choose from auto, weighted, "
+                                        "gated, stacking"):
     methods.fit('vote', ['a'], {'a': np.zeros(2)}, {}, np.zeros(2), np.array(['r', 'r']))
+
+
+def test_simplex_grid_covers_the_simplex():
+  grid = methods.simplex_grid(3, 0.5)
+  assert len(grid) == 6
+  assert all(abs(w.sum() - 1) < 1e-12 and (w >= 0).all() for w in grid)
+
+
+def test_fit_puts_all_weight_on_the_only_informative_model():
+  rng = np.random.default_rng(0)
+  ids = np.repeat(np.arange(50), 5).astype(str)
+  gains = rng.integers(0, 4, size=250).astype(float)
+  scores = {'good': gains + 0.01 * rng.normal(size=250),
+            'noise_a': rng.normal(size=250), 'noise_b': rng.normal(size=250)}
+  weights = methods.fit('weighted', list(scores), scores, {}, gains, ids, grid_step=0.1)[0].mean_weights
+  assert weights == {'good': 1.0, 'noise_a': 0.0, 'noise_b': 0.0}
+
+
+def test_fit_mixes_models_that_each_know_half_of_the_requests():
+  # Model a orders requests 0..9 right and b orders 10..19 right; each is flat elsewhere,
+  # and a flat score keeps the input order, which is the worst one here.
+  ids = np.repeat(np.arange(20), 3).astype(str)
+  gains = np.tile([0.0, 1.0, 3.0], 20)
+  right = np.tile([0.0, 1.0, 2.0], 20)
+  a = np.where(np.arange(60) < 30, right, 0.0)
+  b = np.where(np.arange(60) >= 30, right, 0.0)
+  weights = methods.fit('weighted', ['a', 'b'], {'a': a, 'b': b}, {}, gains, ids,
+                        grid_step=0.1)[0].mean_weights
+  assert weights['a'] > 0 and weights['b'] > 0
+  fused = weights['a'] * a + weights['b'] * b
+  assert ranking_metrics.ndcg_at_k(ids, gains, fused, 10) == 1.0
+

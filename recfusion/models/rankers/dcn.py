@@ -5,13 +5,14 @@ gap to the user's past prices, history length, query length, query-title overlap
 category and brand shares, item-in-history, request type) go through two full-rank cross layers, x_{l+1} = x_0 * (W x_l + b) + x_l, which
 learn bounded-degree feature crosses, and then a small deep network.
 """
-import tensorflow as tf
 import tf_keras as keras
 
-from recfusion.models import training
+from recfusion import features
+from recfusion.models import rankers, training
 
-NUMERIC = ['price_z', 'price_gap', 'history_length_01', 'query_length', 'query_title_overlap',
-           'history_category_share', 'history_brand_share', 'item_in_history', 'is_search']
+# The flat features of the catalogue: ids go through embeddings, numbers as they are.
+CATEGORICAL = features.names('tabular', kind='id')
+NUMERIC = features.names('tabular', kind='numeric')
 
 
 class Cross(keras.layers.Layer):
@@ -28,12 +29,10 @@ class Cross(keras.layers.Layer):
 
 
 def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> keras.Model:
-  categorical = {'item_idx': vocab.items, 'category_idx': vocab.categories,
-                 'brand_idx': vocab.brands, 'segment_idx': vocab.segments}
-  x = {name: inputs[name] for name in list(categorical) + NUMERIC}
-  parts = [keras.layers.Flatten()(training.embedding(size, hp.embedding_dim // 2,
-                                                  f'{name}_embedding', hp)(x[name]))
-           for name, size in categorical.items()]
+  x = {name: inputs[name] for name in CATEGORICAL + NUMERIC}
+  parts = [keras.layers.Flatten()(training.feature_embedding(name, vocab, hp.embedding_dim // 2,
+                                                             hp)(x[name]))
+           for name in CATEGORICAL]
   parts.append(keras.layers.concatenate([training.scalar(x, name) for name in NUMERIC]))
   x0 = keras.layers.concatenate(parts)
   crossed = x0
@@ -44,5 +43,4 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
   return keras.Model(x, score, name='dcn_ranker')
 
 
-def run_fn(fn_args):
-  training.train_and_export(fn_args, 'dcn', build_model)
+rankers.register('dcn', build_model, __name__)

@@ -3,22 +3,17 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from recfusion.models import training
+from recfusion import features
+from recfusion.models import rankers, training
 from recfusion.models.rankers import dcn, sequence, text
-from recfusion.models import preprocessing
 
-VOCAB = training.Vocabularies(tokens=30, items=40, categories=10, brands=8, segments=4)
+VOCAB = training.Vocabularies({'tokens': 28, 'item_id': 38, 'category': 8, 'brand': 6,
+                               'user_segment': 3})
 HP = training.HParams(embedding_dim=8, hidden_units=8)
-INT_FEATURES = {'query_tokens': (preprocessing.QUERY_TOKENS, VOCAB.tokens),
-                'title_tokens': (preprocessing.TITLE_TOKENS, VOCAB.tokens),
-                'history_item_idx': (preprocessing.HISTORY_ITEMS, VOCAB.items),
-                'history_category_idx': (preprocessing.HISTORY_ITEMS, VOCAB.categories),
-                'history_brand_idx': (preprocessing.HISTORY_ITEMS, VOCAB.brands),
-                'item_idx': (None, VOCAB.items), 'category_idx': (None, VOCAB.categories),
-                'brand_idx': (None, VOCAB.brands), 'segment_idx': (None, VOCAB.segments)}
-FLOAT_FEATURES = ['is_search', 'price_z', 'price_gap', 'history_length_01', 'query_length',
-                  'query_title_overlap', 'history_category_share', 'history_brand_share',
-                  'item_in_history']
+# name -> (list length or None, ids to draw from), from the feature catalogue.
+INT_FEATURES = {f.name: (f.length if f.kind == 'ids' else None, VOCAB.size(f.vocabulary))
+                for f in features.CATALOGUE if f.kind in ('id', 'ids')}
+FLOAT_FEATURES = features.names(kind='numeric')
 
 
 def _inputs():
@@ -71,4 +66,16 @@ def test_every_embedding_table_is_known_to_warm_start(module):
   from recfusion.models import warm_start
   model = module.build_model(_inputs(), VOCAB, HP)
   tables = {layer.name for layer in model.layers if isinstance(layer, keras.layers.Embedding)}
-  assert tables - {'position_embedding'} <= set(warm_start.EMBEDDING_VOCABULARIES)
+  assert tables and {t for t in tables if warm_start.embedding_vocabulary(t) is None} <= {
+      'position_embedding'}
+
+
+def test_the_builtin_rankers_are_registered():
+  assert set(rankers.names()) >= {'text', 'dcn', 'sequence'}
+  assert rankers.get('dcn').build_model is dcn.build_model
+
+
+def test_an_unknown_ranker_is_a_config_error_that_lists_the_registered_ones():
+  from recfusion.config import ConfigError
+  with pytest.raises(ConfigError, match=r"no ranker named 'nope'.*dcn, sequence, text"):
+    rankers.get('nope')

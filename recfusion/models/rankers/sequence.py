@@ -15,11 +15,12 @@ without them, 0.743 with them, DCN 0.747).
 import tensorflow as tf
 import tf_keras as keras
 
-from recfusion.models import training
-from recfusion.models import preprocessing
+from recfusion import features
+from recfusion.models import rankers, training
 
-HISTORY_MATCH = ['history_category_share', 'history_brand_share', 'item_in_history',
-                 'price_gap', 'history_length_01']
+# What Transform derives from the same history: shares, already engaged, price gap, length.
+HISTORY_MATCH = list(features.names('history_match'))
+# The request's "other features" of the BST paper.
 OTHER_FEATURES = ['query_title_overlap', 'price_z', 'query_length']
 
 
@@ -28,9 +29,9 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
           'history_brand_idx', 'is_search'] + HISTORY_MATCH + OTHER_FEATURES
   x = {name: inputs[name] for name in used}
   dim = hp.embedding_dim
-  items = training.embedding(vocab.items, dim, 'item_embedding', hp)
-  categories = training.embedding(vocab.categories, dim, 'category_embedding', hp)
-  brands = training.embedding(vocab.brands, dim, 'brand_embedding', hp)
+  items = training.embedding(features.ITEMS, vocab, dim, 'item_embedding', hp)
+  categories = training.embedding(features.CATEGORIES, vocab, dim, 'category_embedding', hp)
+  brands = training.embedding(features.BRANDS, vocab, dim, 'brand_embedding', hp)
 
   def with_target(target, history):
     return keras.layers.concatenate([tf.reshape(x[target], [-1, 1]), x[history]], axis=1)
@@ -38,7 +39,7 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
   sequence_ids = with_target('item_idx', 'history_item_idx')
   sequence_categories = with_target('category_idx', 'history_category_idx')
   sequence_brands = with_target('brand_idx', 'history_brand_idx')
-  length = preprocessing.HISTORY_ITEMS + 1
+  length = features.HISTORY_ITEMS + 1
   positions = keras.layers.Embedding(length, dim, name='position_embedding')(
       tf.range(length)[None, :])
   sequence = (items(sequence_ids) + categories(sequence_categories) + brands(sequence_brands)
@@ -62,5 +63,4 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
   return keras.Model(x, score, name='sequence_ranker')
 
 
-def run_fn(fn_args):
-  training.train_and_export(fn_args, 'sequence', build_model)
+rankers.register('sequence', build_model, __name__)

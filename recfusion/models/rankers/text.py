@@ -7,15 +7,16 @@ query-title overlap, and a learned prior per item.
 """
 import tf_keras as keras
 
-from recfusion.models import training
+from recfusion import features
+from recfusion.models import rankers, training
 
 
 def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> keras.Model:
   used = ['query_tokens', 'title_tokens', 'history_item_idx', 'category_idx', 'brand_idx',
           'is_search', 'query_title_overlap', 'item_idx']
   x = {name: inputs[name] for name in used}
-  tokens = training.embedding(vocab.tokens, hp.embedding_dim, 'token_embedding', hp)
-  items = training.embedding(vocab.items, hp.embedding_dim, 'history_embedding', hp)
+  tokens = training.embedding(features.TOKENS, vocab, hp.embedding_dim, 'token_embedding', hp)
+  items = training.embedding(features.ITEMS, vocab, hp.embedding_dim, 'history_embedding', hp)
   query_vector = training.pooled(tokens(x['query_tokens']), x['query_tokens'])
   history_vector = training.pooled(items(x['history_item_idx']), x['history_item_idx'])
   is_search = training.scalar(x, 'is_search')
@@ -24,9 +25,10 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
       keras.layers.concatenate([request, is_search]))
 
   title_vector = training.pooled(tokens(x['title_tokens']), x['title_tokens'])
-  category = training.embedding(vocab.categories, hp.embedding_dim, 'category_embedding',
-                              hp)(x['category_idx'])
-  brand = training.embedding(vocab.brands, hp.embedding_dim, 'brand_embedding', hp)(x['brand_idx'])
+  category = training.embedding(features.CATEGORIES, vocab, hp.embedding_dim,
+                                'category_embedding', hp)(x['category_idx'])
+  brand = training.embedding(features.BRANDS, vocab, hp.embedding_dim, 'brand_embedding',
+                             hp)(x['brand_idx'])
   item = keras.layers.Dense(hp.embedding_dim, name='item_tower')(
       keras.layers.concatenate([title_vector, keras.layers.Flatten()(category),
                                 keras.layers.Flatten()(brand)]))
@@ -35,11 +37,10 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
   # A learned prior per item (how engaging it is whatever the request), as two-tower
   # retrieval models carry next to the dot product.
   item_prior = keras.layers.Flatten()(
-      training.embedding(vocab.items, 1, 'item_prior_embedding', hp)(x['item_idx']))
+      training.embedding(features.ITEMS, vocab, 1, 'item_prior_embedding', hp)(x['item_idx']))
   overlap = keras.layers.Dense(1, name='overlap_weight')(training.scalar(x, 'query_title_overlap'))
   score = keras.layers.Add(name='score')([relevance, overlap, item_prior])
   return keras.Model(x, score, name='text_ranker')
 
 
-def run_fn(fn_args):
-  training.train_and_export(fn_args, 'text', build_model)
+rankers.register('text', build_model, __name__)

@@ -1,0 +1,26 @@
+"""The `recfusion` command line (DESIGN §9).
+
+Exit codes: 0 ok, 1 the run failed, 2 bad usage or bad input (config, data contract, anomalies).
+"""
+import warnings
+
+import click
+
+from recfusion.cli import history, kubeflow, run
+
+# The stack's deprecation notices (Python 3.10 support, Beam, TF) would bury the progress.
+warnings.filterwarnings('ignore', category=FutureWarning)
+warnings.filterwarnings('ignore', category=DeprecationWarning)
+
+
+@click.group(context_settings={'help_option_names': ['-h', '--help'], 'max_content_width': 100})
+@click.version_option(package_name='recfusion')
+def main():
+  """recfusion: train three ranking models on a shop's logs, fuse them, gate and push.
+
+  Start with `recfusion run`: it generates a shop's data and runs the whole pipeline locally.
+  """
+
+
+for _command in (*run.COMMANDS, *kubeflow.COMMANDS, *history.COMMANDS):
+  main.add_command(_command)

@@ -1,0 +1,177 @@
+"""Commands that work on a shop's data: `data generate`, `data check`, `run`, `predict`."""
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Optional
+
+import click
+
+from recfusion.cli import common
+from recfusion.cli.common import console
+from recfusion.config import Config, ConfigError
+from recfusion.data.contract import DataContractError
+
+
+@click.group()
+def data():
+  """Generate or check data in the input contract (see schemas/README.md)."""
+
+
+@data.command('generate')
+@click.option('--out', 'out_dir', required=True, type=click.Path(file_okay=False),
+              help='Folder to write catalog, users, events/span-<N>/ and truth/ into.')
+@click.option('--seed', type=int, help='Random seed (same seed, same data).')
+@click.option('--items', 'num_items', type=click.IntRange(1), help='Catalog size.')
+@click.option('--users', 'num_users', type=click.IntRange(1), help='Number of users.')
+@click.option('--days', 'num_days', type=click.IntRange(1), help='Days = spans of events.')
+@click.option('--requests-per-day', type=click.IntRange(1), help='Requests per day.')
+@click.option('--impressions', 'impressions_per_request', type=click.IntRange(1),
+              help='Items shown per request.')
+@click.option('--search-share', type=click.FloatRange(0, 1),
+              help='Share of search requests (the rest are recommendations).')
+@click.option('--no-impression-share', type=click.FloatRange(0, 1, max_open=True),
+              help='Share of requests whose log kept only positive events.')
+@click.option('--format', 'file_format', type=click.Choice(['parquet', 'csv']),
+              help='File format of the tables.')
+@common.with_config_options
+def data_generate(out_dir, config_file, overrides, **flags):
+  """Write a seeded simulated shop (DESIGN §4) in the data contract.
+
+  Defaults come from the `generate` section of the config; flags override them.
+  """
+  from recfusion.data import simulator
+  config = common.config_from(config_file, overrides)
+  settings = dataclasses.asdict(config.generate)
+  settings.update({k: v for k, v in flags.items() if v is not None})
+  try:
+    shop = simulator.ShopConfig(**settings)
+  except ValueError as e:
+    raise common.bad_input(e)
+  if os.path.isdir(out_dir) and os.listdir(out_dir):
+    raise common.bad_input(ValueError(f'{out_dir} is not empty; choose a new folder'))
+  started = time.monotonic()
+  with console.status(f'simulating {shop.num_days} days of a shop...'):
+    counts = simulator.generate(out_dir, shop)
+  console.print(f'wrote {counts["items"]} items, {counts["users"]} users, '
+                f'{counts["requests"]} requests ({counts["event_rows"]} event rows) in '
+                f'{counts["spans"]} spans to {out_dir} in {time.monotonic() - started:.1f} s')
+
+
+@data.command('check')
+@click.argument('data_dir', type=click.Path())
+@common.with_config_options
+def data_check(data_dir, config_file, overrides):
+  """Validate DATA_DIR against the data contract without running anything."""
+  from recfusion.data import preflight
+  config = common.config_from(config_file, overrides)
+  try:
+    counts = preflight.check(data_dir, config)
+  except DataContractError as e:
+    raise common.bad_input(e)
+  console.print(f'ok: {counts["spans"]} spans, {counts["event_rows"]} event rows'
+                + (f', {counts["skipped_unknown_item"]} events with unknown items will be '
+                   'skipped' if counts['skipped_unknown_item'] else ''))
+
+
+@click.command('run')
+@common.home_option('Run home: pipeline root, ML Metadata, run logs.')
+@click.option('--data', 'data_dir', type=click.Path(),
+              help="The shop's data directory; generated data when omitted.")
+@click.option('--beam-arg', 'beam_extra', multiple=True, metavar='ARG',
+              help='Extra Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2.')
+@click.option('--no-cache', is_flag=True, help='Re-run every component even if cached.')
+@common.with_config_options
+def run_command(home, data_dir, beam_extra, no_cache, config_file, overrides):
+  """Run the pipeline locally (LocalDagRunner, ML Metadata in SQLite under --home)."""
+  from recfusion.data import preflight
+  from recfusion.pipeline.local_runner import generated_data, new_run_id
+  overrides = list(overrides)
+  if beam_extra:
+    overrides.append('beam.extra_args=' + json.dumps(list(beam_extra)))
+  config = common.config_from(config_file, overrides)
+  run_home = common.run_home(home)
+  data_dir = data_dir or config.data.dir
+  try:
+    if data_dir is None:
+      with console.status('generating the embedded shop data...'):
+        data_dir = generated_data(config, run_home, console.print)
+    # Fail in seconds, before TFX is even imported, on data that breaks the contract.
+    with console.status(f'checking {data_dir} against the data contract...'):
+      counts = preflight.check(data_dir, config)
+  except DataContractError as e:
+    raise common.bad_input(e)
+  console.print(f'data: {data_dir} ({counts["spans"]} spans, {counts["event_rows"]} event rows)')
+  sys.exit(_run(config, run_home, data_dir, new_run_id(), not no_cache))
+
+
+def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: bool) -> int:
+  """Runs with a line per finished component; the exit code."""
+  from recfusion.pipeline import local_runner
+  console.print(f'run {run_id}: home {run_home.root}')
+  started = time.monotonic()
+  status = console.status('importing TFX...')
+  status.start()
+
+  def progress(component: str, event: str, seconds: Optional[float]) -> None:
+    if event == 'running':
+      status.update(f'{component} running...')
+    elif event == 'finished':
+      console.print(f'  [green]✔[/] {component:<22} {seconds:6.1f} s')
+    else:
+      console.print(f'  [red]✘[/] {component} failed')
+
+  try:
+    result = local_runner.run_pipeline(config, run_home, data_dir, progress,
+                                       enable_cache=enable_cache, run_id=run_id)
+  except (DataContractError, ConfigError) as e:
+    status.stop()
+    console.print(f'[bold red]error:[/] {common.user_message(e)}', soft_wrap=True)
+    console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
+    return common.EXIT_BAD_INPUT
+  except Exception as e:  # pylint: disable=broad-except
+    status.stop()
+    console.print(f'[bold red]run failed:[/] {type(e).__name__}: {common.user_message(e)}',
+                  soft_wrap=True)
+    console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
+    return common.EXIT_FAILED
+  status.stop()
+  _print_summary(config, run_home, result, time.monotonic() - started)
+  return 0
+
+
+def _print_summary(config: Config, run_home, result, wall_seconds: float) -> None:
+  from recfusion.report import collect, text
+  from recfusion.runs import summary
+  record = summary.summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id,
+                                 result.durations)
+  summary.save(record, result.run_dir, wall_seconds)
+  out = common.stdout_console()
+  text.write(collect.from_summary(record, result.run_dir), out)
+  out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/')
+
+
+@click.command()
+@click.option('--model', default='latest', show_default=True,
+              help="A registry version number, 'latest', or a SavedModel folder.")
+@click.option('--input', 'input_file', required=True, type=click.Path(dir_okay=False),
+              help='JSON lines, one request each (see recfusion/predict.py for the format).')
+@click.option('--data', 'data_dir', type=click.Path(file_okay=False),
+              help='Data directory whose catalog (and users) resolve candidate ids.')
+@click.option('--top', type=click.IntRange(1), help='Print only the best N candidates.')
+@common.home_option('Run home holding the registry.')
+@common.with_config_options
+def predict(model, input_file, data_dir, top, home, config_file, overrides):
+  """Rank each request's candidates with a pushed model; JSON lines on stdout."""
+  from recfusion import predict as predicting
+  config = common.config_from(config_file, overrides)
+  registry_dir = common.run_home(home).registry_dir(config)
+  try:
+    for ranked in predicting.rank_file(model, registry_dir, input_file, data_dir, top):
+      click.echo(json.dumps(ranked))
+  except DataContractError as e:
+    raise common.bad_input(e)
+
+
+COMMANDS = (data, run_command, predict)

@@ -1,0 +1,50 @@
+"""The report on a terminal: the closing summary of `recfusion run` and
+`recfusion report --format text` are this one rendering."""
+from typing import List, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from recfusion.report import tables
+from recfusion.report.collect import ReportData
+
+
+def _table(title: str, header: Sequence[str], rows: List[List[str]]) -> Table:
+  # A title wider than its table would wrap, and a wrapped title cannot be searched for.
+  table = Table(title=title, title_justify='left', min_width=len(title))
+  for i, column in enumerate(header):
+    table.add_column(column, justify='left' if i == 0 else 'right')
+  for row in rows:
+    table.add_row(*row)
+  return table
+
+
+def write(report: ReportData, console: Console) -> None:
+  colour = 'green' if report.blessed else 'red'
+  run_id = report.run.run_id
+  console.print(f'[bold {colour}]{tables.verdict_line(report)}[/]' +
+                (f'  (run {run_id})' if run_id else ''))
+  if report.run.components:
+    console.print(_table('components', tables.COMPONENT_COLUMNS, tables.component_rows(report)))
+  data = tables.data_line(report)
+  if data:
+    console.print(data, markup=False)
+  for note in tables.data_notes(report):
+    console.print(f'  note: {note}', markup=False)
+  if report.thresholds:
+    console.print(_table('gate', tables.THRESHOLD_COLUMNS, tables.threshold_rows(report)))
+  if report.slices:
+    console.print(_table(f'candidate vs baseline ({tables.baseline_title(report)})',
+                         tables.HEADLINE_COLUMNS, tables.headline_rows(report)))
+  if report.run.fusion:
+    console.print(_table(f'fusion ({report.run.fusion.get("method")})', tables.MODEL_COLUMNS,
+                         tables.fusion_rows(report)))
+  if report.slices:
+    console.print(_table('by slice (eval)',
+                         ['slice'] + [label for _, label in tables.SLICE_COLUMNS],
+                         tables.slice_rows(report)))
+  if report.anomalies:
+    console.print('anomalies: ' + '; '.join(report.anomalies), markup=False)
+  push = tables.push_line(report)
+  if push:
+    console.print(push, markup=False)
