@@ -42,7 +42,7 @@ def test_a_fourth_ranker_and_a_new_fusion_method_need_only_their_own_code():
                                    name=f'prior__{features.ITEMS.name}')(ids)
     return keras.Model({'item_idx': ids}, keras.layers.Flatten()(prior), name='popularity')
 
-  toy_ranker = rankers.register('popularity', build_popularity, __name__)
+  toy_ranker = rankers.register(rankers.Ranker('popularity', build_popularity, __name__))
 
   @methods.register
   class BestOnly(methods.Weighted):

@@ -11,6 +11,8 @@ holds it to that). Tags:
   match     how the candidate relates to the query or the history
   tabular   the flat features of the tabular rankers (DCN, the benchmark's LightGBM)
   text      token id sequences
+  lexical   how the query's words match the item's text (models/lexical.py): every ranker
+            that reads the query gets them
 """
 import dataclasses
 from typing import Dict, FrozenSet, Optional, Tuple
@@ -78,6 +80,15 @@ CATALOGUE: Tuple[Feature, ...] = (
     _feature('history_brand_share', 'numeric', 'match history_match tabular'),
     _feature('item_in_history', 'numeric', 'match history_match tabular'),
     _feature('is_search', 'numeric', 'request context tabular'),
+    _feature('bm25_title', 'numeric', 'match lexical tabular'),
+    _feature('bm25_category', 'numeric', 'match lexical tabular'),
+    _feature('bm25_brand', 'numeric', 'match lexical tabular'),
+    _feature('query_char3_overlap', 'numeric', 'match lexical tabular'),
+    _feature('query_prefix_overlap', 'numeric', 'match lexical tabular'),
+    _feature('query_bigram_overlap', 'numeric', 'match lexical tabular'),
+    _feature('query_number_match', 'numeric', 'match lexical tabular'),
+    _feature('query_has_number', 'numeric', 'request lexical tabular'),
+    _feature('query_coverage', 'numeric', 'match lexical tabular'),
 )
 BY_NAME: Dict[str, Feature] = {f.name: f for f in CATALOGUE}
 

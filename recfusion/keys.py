@@ -22,6 +22,9 @@ PROBABILITY_KEY = 'probability'
 SERVING_SIGNATURE = 'serving_default'
 TRANSFORMED_SIGNATURE = 'transformed_features'
 
+# Beside each ranker's SavedModel: whether it was trained, and why not.
+RANKER_INFO_FILE = 'assets.extra/recfusion_ranker.json'
+
 # Custom properties of artifacts, by the component that writes them.
 # Examples (LogJoinExampleGen)
 SPANS = 'spans'

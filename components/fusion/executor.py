@@ -11,6 +11,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from recfusion import keys
+from recfusion.models import training
 from recfusion.models.fusion import fitting, fused_model
 from recfusion.models.fusion.scoring import score_split
 
@@ -36,8 +37,16 @@ class Executor(base_executor.BaseExecutor):
     self._log_startup(input_dict, output_dict, exec_properties)
     tft_output = tft.TFTransformOutput(
         artifact_utils.get_single_uri(input_dict['transform_graph']))
-    ranker_dirs = {name: path_utils.serving_model_path(artifact.uri)
-                   for name, artifact in ranker_inputs(input_dict).items()}
+    all_dirs = {name: path_utils.serving_model_path(artifact.uri)
+                for name, artifact in ranker_inputs(input_dict).items()}
+    # A ranker its Trainer found nothing to learn for (no histories, no text) is left out.
+    dropped = {name: info.get('reason', 'not trained')
+               for name, info in ((n, training.read_ranker_info(d)) for n, d in all_dirs.items())
+               if not info.get('trained', True)}
+    ranker_dirs = {n: d for n, d in all_dirs.items() if n not in dropped}
+    if not ranker_dirs:
+      raise ValueError('Fusion: no ranker was trained: ' + '; '.join(
+          f'{n}: {r}' for n, r in sorted(dropped.items())))
     examples = artifact_utils.get_single_instance(input_dict['examples'])
     validation = score_split(artifact_utils.get_split_uri([examples], keys.FUSION_SPLIT),
                              tft_output, ranker_dirs)
@@ -47,10 +56,10 @@ class Executor(base_executor.BaseExecutor):
     model_artifact = artifact_utils.get_single_instance(output_dict['model'])
     module = fused_model.FusedRanker(
         tft_output, ranker_dirs, {n: (s.mean, s.std) for n, s in fitted.standardizers.items()},
-        fitted.fusion, fitted.platt)
+        fitted.fusion, fitted.platt, dropped=sorted(dropped))
     fused_model.save(module, path_utils.serving_model_path(model_artifact.uri))
 
-    report = fitted.report
+    report = {**fitted.report, 'dropped': dropped}
     report_artifact = artifact_utils.get_single_instance(output_dict['fusion_report'])
     fileio.makedirs(report_artifact.uri)
     with fileio.open(os.path.join(report_artifact.uri, REPORT_FILE), 'w') as f:

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from recfusion import features, keys
+from recfusion.models import lexical
 from recfusion.features import HISTORY_ITEMS, QUERY_TOKENS, TITLE_TOKENS
 
 # Raw features a serving request does not have (see schema environments).
@@ -22,9 +23,9 @@ def _scalar(x):
 
 
 def _tokens(text, length):
-  """Lower-cased whitespace tokens, padded with '' / truncated to `length`."""
-  ragged = tf.strings.split(tf.strings.lower(_scalar(text)))
-  return ragged.to_tensor(default_value='', shape=[None, length])
+  """Lower-cased words (split on anything not a letter or digit), padded with '' / cut at
+  `length`."""
+  return lexical.words(_scalar(text), length)
 
 
 def _dense_list(sparse, length, padding=''):
@@ -101,10 +102,20 @@ def preprocessing_fn(inputs):
       'item_in_history': tf.cast(
           tf.reduce_any(tf.equal(history_items, item_id[:, None]), axis=1), tf.float32),
   }
+  outputs.update(_lexical(inputs))
   gain = _scalar(inputs[keys.LABEL_KEY])
   outputs[keys.LABEL_KEY] = gain
   outputs[keys.ENGAGED_KEY] = tf.cast(gain > 0, tf.float32)
   return outputs
+
+
+def _lexical(inputs):
+  """The query's lexical match to the item (lexical.py). BM25 is unbounded, so the models get
+  log(1 + BM25): the same order, on a scale a network's inputs can share."""
+  matches = lexical.features(_scalar(inputs['query']), _scalar(inputs['title']),
+                             _scalar(inputs['category']), _scalar(inputs['brand']))
+  return {name: tf.math.log1p(value) if name.startswith('bm25_') else value
+          for name, value in matches.items()}
 
 
 def _share_of_value(values, value):

@@ -8,8 +8,9 @@ per example. It is exported as a SavedModel with two signatures:
 `position` features are dropped from the serving parse spec: serving requests have neither.
 """
 import dataclasses
+import json
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -188,11 +189,53 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: s
       keys.TRANSFORMED_SIGNATURE: on_transformed.get_concrete_function(**specs)})
 
 
+def varying_features(file_patterns: List[str], tft_output: tft.TFTransformOutput,
+                     names: Sequence[str], max_rows: int = 50_000) -> List[str]:
+  """The `names` whose values are not all the same in the first `max_rows` rows."""
+  low: Dict[str, float] = {}
+  high: Dict[str, float] = {}
+  rows = 0
+  for features_batch, _ in transformed_dataset(file_patterns, tft_output, 4096,
+                                               keep=list(names)):
+    for name in names:
+      values = tf.cast(features_batch[name], tf.float64)
+      low[name] = min(low.get(name, float('inf')), float(tf.reduce_min(values)))
+      high[name] = max(high.get(name, float('-inf')), float(tf.reduce_max(values)))
+    rows += int(tf.shape(features_batch[names[0]])[0])
+    if rows >= max_rows:
+      break
+  return [name for name in names if high.get(name, 0.0) > low.get(name, 0.0)]
+
+
+def write_ranker_info(serving_dir: str, info: Mapping[str, Any]) -> None:
+  """What Fusion must know about this ranker, next to its SavedModel (assets.extra is where
+  TF Serving expects files that are not the model)."""
+  path = os.path.join(serving_dir, keys.RANKER_INFO_FILE)
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, 'w') as f:
+    f.write(json.dumps(dict(info), sort_keys=True))
+
+
+def read_ranker_info(serving_dir: str) -> Dict[str, Any]:
+  path = os.path.join(serving_dir, keys.RANKER_INFO_FILE)
+  if not tf.io.gfile.exists(path):
+    return {'trained': True}
+  with tf.io.gfile.GFile(path) as f:
+    return json.loads(f.read())
+
+
 def train_and_export(fn_args, ranker: str,
                      build_model: Callable[[Dict[str, keras.Input], Vocabularies, HParams],
-                                           keras.Model]) -> None:
+                                           keras.Model],
+                     needs: Sequence[str] = ()) -> None:
   """The body of every run_fn: (warm start,) train on `train`, early-stop on `validation`,
-  export."""
+  export.
+
+  `needs`: features of which at least one must vary in `train` for this ranker to have
+  anything to learn (no user histories for a sequence model, no text for a text model). When
+  none does, the ranker is exported untrained and marked so: Fusion leaves it out, instead of
+  fitting a model to constants.
+  """
   hparams = HParams.from_config(fn_args.custom_config)
   # Fresh layer-name counters: variable names must not depend on what this process built
   # before (the local runner trains all rankers in one process), or warm start cannot match.
@@ -208,6 +251,12 @@ def train_and_export(fn_args, ranker: str,
     model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate),
                   loss=losses.get(hparams.loss), metrics=[EngagementAUC(name='auc')])
   warm_start.record(outcome, fn_args.model_run_dir)
+  if needs and not varying_features(fn_args.train_files, tft_output, list(needs)):
+    reason = f'nothing to learn: {", ".join(needs)} the same in every train example'
+    logging.warning('%s: %s; exported untrained, Fusion leaves it out', ranker, reason)
+    export(model, tft_output, fn_args.serving_model_dir)
+    write_ranker_info(fn_args.serving_model_dir, {'trained': False, 'reason': reason})
+    return
   train = transformed_dataset(fn_args.train_files, tft_output, hparams.batch_size,
                               shuffle=True, keep=model.input_names, seed=hparams.seed)
   validation = transformed_dataset(fn_args.eval_files, tft_output, 1024,
@@ -224,3 +273,4 @@ def train_and_export(fn_args, ranker: str,
                 keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
             ])
   export(model, tft_output, fn_args.serving_model_dir)
+  write_ranker_info(fn_args.serving_model_dir, {'trained': True})

@@ -161,15 +161,25 @@ def train_ranker(ranker: str, hparams: Dict, transform_graph_uri: str, transform
   """The pipeline's own Trainer code (run_fn body) with other hyperparameters (a loss, a seed);
   returns the model dir."""
   import types
-  from recfusion.models import rankers
+  from recfusion.models import rankers, trainer_run
   fn_args = types.SimpleNamespace(
       custom_config=rankers.get(ranker).custom_config({**hparams, 'warm_start': False}),
       transform_graph_path=transform_graph_uri,
       train_files=[os.path.join(transformed_uri, 'Split-train')],
       eval_files=[os.path.join(transformed_uri, 'Split-validation')],
       model_run_dir=serving_dir + '-logs', serving_model_dir=serving_dir, base_model=None)
-  rankers.run_fn(fn_args)
+  trainer_run.run_fn(fn_args)
   return serving_dir
+
+
+class _Described:
+  """A fitted fusion whose description includes how `auto` chose it."""
+
+  def __init__(self, fused, selection):
+    self._fused, self._selection = fused, selection
+
+  def describe(self):
+    return {**self._fused.describe(), 'selection': self._selection}
 
 
 def mean_and_spread(tables: List[Dict[str, Dict[str, float]]]) -> Dict[str, Dict[str, float]]:
@@ -200,7 +210,7 @@ def simulator_realism(data_dir: str) -> Dict:
 def run(home: str, requests_per_day: int, overrides: List[str] = (),
         compare_losses: List[str] = RANKING_LOSSES, num_seeds: int = 3) -> Dict:
   import tensorflow_transform as tft
-  from recfusion.models.fusion import calibration, methods
+  from recfusion.models.fusion import calibration, fitting, methods
   from recfusion.models.fusion.scoring import score_split
   from recfusion.config import load_config
   from recfusion.home import RunHome
@@ -284,6 +294,13 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
                              context('validation'), validation['gain'],
                              validation['request_id'], grid_step=config.fusion.grid_step)
       fitted[method] = (fused.score(standardize('eval'), context('eval')), fused)
+    # What the pipeline exports by default: the best candidate by out-of-fold NDCG@10.
+    fused, _, selection = fitting.choose(list(RANKERS), standardize('validation'),
+                                         context('validation'), validation['gain'],
+                                         validation['request_id'],
+                                         grid_step=config.fusion.grid_step)
+    fitted[fitting.AUTO] = (fused.score(standardize('eval'), context('eval')),
+                            _Described(fused, selection))
     return fitted
 
   per_seed_tables, fusion_info = [], {}
@@ -308,7 +325,8 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
     row['headroom'] = {kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
                        for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
   best_single = max(RANKERS, key=lambda n: table[n]['overall'])
-  best_fusion = max(fusion_methods, key=lambda m: table[f'fusion_{m}']['overall'])
+  best_fusion = max([*fusion_methods, fitting.AUTO],
+                    key=lambda m: table[f'fusion_{m}']['overall'])
   headroom = lambda name: table[name]['headroom']['overall']
   return {
       'losses': {ranker: config.trainers[ranker].get('loss') for ranker in RANKERS},

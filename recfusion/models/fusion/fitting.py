@@ -108,6 +108,34 @@ def choose(rankers: Sequence[str], standardized, context, gains, request_ids, **
   return fused, scores, selection
 
 
+def complementarity(rankers: Sequence[str], standardized, gains, request_ids,
+                    grid_step: float) -> Dict[str, Any]:
+  """How much the rankers differ, on the fitting split: fusion only pays when they make
+  different mistakes.
+
+  score_correlation: Pearson correlation of each pair's standardized scores.
+  marginal_lift_ndcg@10: NDCG@10 of the best weighted mix of all rankers minus that of the best
+  mix without this one (both fitted on the same rows, so in-sample; 0 means it adds nothing).
+  """
+  rankers = sorted(rankers)
+  correlation = {f'{a}~{b}': round(float(np.corrcoef(standardized[a], standardized[b])[0, 1]), 4)
+                 for i, a in enumerate(rankers) for b in rankers[i + 1:]}
+  ndcg_at_10 = ranking_metrics.NDCG(request_ids, gains, 10)
+
+  def best_mix(names):
+    if len(names) == 1:
+      return ndcg_at_10(standardized[names[0]])
+    fused, _ = methods.Weighted.fit(names, standardized, {}, gains, request_ids,
+                                    grid_step=grid_step)
+    return ndcg_at_10(fused.score(standardized, {}))
+
+  lift = {}
+  if len(rankers) > 1:
+    everything = best_mix(rankers)
+    lift = {r: round(everything - best_mix([n for n in rankers if n != r]), 6) for r in rankers}
+  return {'score_correlation': correlation, 'marginal_lift_ndcg@10': lift}
+
+
 def check_method(method: str) -> None:
   """Raises ConfigError for a `fusion.method` that is neither `auto` nor a registered method."""
   if method != AUTO:
@@ -143,6 +171,7 @@ def fit(scored: Mapping[str, np.ndarray], rankers: Sequence[str], method: str,
       'examples': int(len(gains)), 'requests': int(len(np.unique(request_ids))),
       'metrics': {name: ranking_metrics.headline(request_ids, gains, scored[name])
                   for name in rankers},
+      'complementarity': complementarity(rankers, standardized, gains, request_ids, grid_step),
   }
   report['metrics']['fused'] = ranking_metrics.headline(request_ids, gains, validation_scores)
   return FittedFusion(fusion, standardizers, platt, report)

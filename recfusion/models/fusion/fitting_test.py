@@ -95,3 +95,16 @@ def test_request_folds_keep_each_request_in_one_fold():
   for request in set(ids):
     assert len(set(folds[ids == request])) == 1
   assert set(folds) <= {0, 1, 2} and len(set(folds)) == 3
+
+
+def test_complementarity_reports_correlation_and_each_rankers_marginal_lift():
+  rng = np.random.default_rng(9)
+  scored = _scored(rng, requests=120, per_request=6, informative={'a': 0.5, 'b': None})
+  scored['a_copy'] = scored['a'].copy()
+  fitted = fitting.fit(scored, ['a', 'a_copy', 'b'], 'weighted', grid_step=0.1)
+  report = fitted.report['complementarity']
+  assert report['score_correlation']['a~a_copy'] == 1.0
+  assert abs(report['score_correlation']['a~b']) < 0.2
+  lift = report['marginal_lift_ndcg@10']
+  # A copy adds nothing (the other copy stands in for it), and neither does noise.
+  assert lift == {'a': 0.0, 'a_copy': 0.0, 'b': lift['b']} and lift['b'] <= 1e-3

@@ -9,7 +9,7 @@ serving_default: serialized raw tf.Example -> {
 The base rankers are the Trainers' SavedModels, loaded and called through their
 `transformed_features` signatures, so the fused model scores exactly what they score.
 """
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -28,8 +28,11 @@ class FusedRanker(tf.Module):
 
   def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, str],
                standardizers: Mapping[str, Tuple[float, float]], fusion: methods.FusionMethod,
-               platt: Tuple[float, float]):
+               platt: Tuple[float, float], dropped: Sequence[str] = ()):
+    """`dropped`: rankers left out of the fusion; their outputs are 0, so the signature keeps
+    one output per ranker of the run."""
     super().__init__(name='fused_ranker')
+    self._dropped = tuple(dropped)
     self.tft_layer = tft_output.transform_features_layer()
     self.rankers = {name: tf.saved_model.load(path) for name, path in ranker_dirs.items()}
     self._inputs = {name: ranker_inputs(model) for name, model in self.rankers.items()}
@@ -52,6 +55,8 @@ class FusedRanker(tf.Module):
       standardized[name] = (score - mean) / std
     fused = self._fusion.score_tf(
         standardized, {k: transformed[k] for k in methods.CONTEXT_FEATURES})
+    for name in self._dropped:
+      outputs[name] = tf.zeros_like(fused)
     a, b = self._platt
     outputs[keys.SCORE_KEY] = fused
     outputs[keys.PROBABILITY_KEY] = tf.sigmoid(a * fused + b)

@@ -1,10 +1,14 @@
 """The ranker registry: which models the pipeline trains, each as one stock TFX Trainer.
 
 A ranker is a function that builds a tf_keras model from the transformed features (see
-training.py) plus its name. Every module of this package that defines one registers it when
-imported; `get` and `names` import them all first. A ranker from elsewhere registers itself
-with `register` (its module is recorded, so a Trainer in another process imports it too).
-Which registered rankers a run trains is decided by the config: one `trainers.<name>` entry each.
+training.py) plus its name. Every module of this package that defines one as `RANKER` is found
+by `get` and `names`. A ranker from elsewhere registers itself with `register` (its module is
+recorded, so a Trainer in another process imports it too). Which registered rankers a run
+trains is decided by the config: one `trainers.<name>` entry each.
+
+Registration reads `RANKER` from the modules rather than relying on import side effects: TFX
+reloads the module of a `run_fn` before every Trainer run, and a registry filled by imports
+would then stay empty (modules already imported are not executed again).
 """
 import dataclasses
 import importlib
@@ -16,8 +20,9 @@ from recfusion.config import ConfigError
 # The custom_config keys by which every Trainer's run_fn finds its ranker.
 RANKER_KEY = 'ranker'
 MODULE_KEY = 'ranker_module'
-# One run_fn for every ranker: the Trainer passes the ranker's name in custom_config.
-RUN_FN = f'{__name__}.run_fn'
+# One run_fn for every ranker (in a module of its own, which TFX may reload at will): the
+# Trainer passes the ranker's name in custom_config.
+RUN_FN = 'recfusion.models.trainer_run.run_fn'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +32,8 @@ class Ranker:
   #  hparams: training.HParams) -> keras.Model returning one score per example
   build_model: Callable[..., Any]
   module: str  # importable module that registers this ranker
+  # Features of which at least one must vary in the data for this ranker to learn anything.
+  needs: Tuple[str, ...] = ()
 
   def custom_config(self, hparams: Dict[str, Any]) -> Dict[str, Any]:
     """The Trainer's custom_config: the hyperparameters and where to find this ranker."""
@@ -37,13 +44,20 @@ _REGISTRY: Dict[str, Ranker] = {}
 _discovered = False
 
 
-def register(name: str, build_model: Callable[..., Any], module: str) -> Ranker:
-  ranker = Ranker(name, build_model, module)
-  existing = _REGISTRY.get(name)
-  if existing is not None and existing.module != module:
-    raise ValueError(f'ranker {name!r} is already registered by {existing.module}')
-  _REGISTRY[name] = ranker
+def register(ranker: Ranker) -> Ranker:
+  existing = _REGISTRY.get(ranker.name)
+  if existing is not None and existing.module != ranker.module:
+    raise ValueError(f'ranker {ranker.name!r} is already registered by {existing.module}')
+  _REGISTRY[ranker.name] = ranker
   return ranker
+
+
+def register_module(module_name: str) -> None:
+  """Imports a module and registers the `RANKER` it defines, if any."""
+  ranker = getattr(importlib.import_module(module_name), 'RANKER', None)
+  # Not isinstance: after a reload of this module, existing rankers are of the old class.
+  if ranker is not None and hasattr(ranker, 'build_model'):
+    register(ranker)
 
 
 def _discover() -> None:
@@ -52,7 +66,7 @@ def _discover() -> None:
     return
   for module in pkgutil.iter_modules(__path__):
     if not module.name.endswith('_test'):
-      importlib.import_module(f'{__name__}.{module.name}')
+      register_module(f'{__name__}.{module.name}')
   _discovered = True
 
 
@@ -67,13 +81,3 @@ def get(name: str) -> Ranker:
     raise ConfigError(f'trainers.{name}: no ranker named {name!r}; registered rankers: '
                       f'{", ".join(sorted(_REGISTRY))}')
   return _REGISTRY[name]
-
-
-def run_fn(fn_args) -> None:
-  """The run_fn of every ranker's Trainer (TFX imports it by path, never as a module_file)."""
-  from recfusion.models import training  # TensorFlow: only in the Trainer's process
-  config = fn_args.custom_config or {}
-  if config.get(MODULE_KEY):
-    importlib.import_module(config[MODULE_KEY])
-  ranker = get(config[RANKER_KEY])
-  training.train_and_export(fn_args, ranker.name, ranker.build_model)

@@ -43,4 +43,4 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
   return keras.Model(x, score, name='dcn_ranker')
 
 
-rankers.register('dcn', build_model, __name__)
+RANKER = rankers.Ranker('dcn', build_model, __name__)

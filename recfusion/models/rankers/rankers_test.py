@@ -79,3 +79,20 @@ def test_an_unknown_ranker_is_a_config_error_that_lists_the_registered_ones():
   from recfusion.config import ConfigError
   with pytest.raises(ConfigError, match=r"no ranker named 'nope'.*dcn, sequence, text"):
     rankers.get('nope')
+
+
+def test_rankers_say_what_they_need_to_learn_anything():
+  assert rankers.get('sequence').needs == ('history_item_idx',)
+  assert 'history_item_idx' in rankers.get('text').needs
+  assert rankers.get('dcn').needs == ()  # tabular features always carry something
+
+
+def test_the_registry_survives_the_reload_tfx_does_before_each_trainer_run():
+  # TFX's import_func_from_module reloads the module of a run_fn; whichever module that is,
+  # the rankers must still be found afterwards.
+  import importlib
+  from recfusion.models import trainer_run
+  importlib.reload(trainer_run)
+  reloaded = importlib.reload(rankers)
+  assert reloaded.get('dcn').build_model is dcn.build_model
+  assert set(reloaded.names()) >= {'text', 'dcn', 'sequence'}

@@ -20,8 +20,8 @@ from recfusion.models import rankers, training
 
 # What Transform derives from the same history: shares, already engaged, price gap, length.
 HISTORY_MATCH = list(features.names('history_match'))
-# The request's "other features" of the BST paper.
-OTHER_FEATURES = ['query_title_overlap', 'price_z', 'query_length']
+# The request's "other features" of the BST paper, the query's lexical match among them.
+OTHER_FEATURES = ['query_title_overlap', 'price_z', 'query_length', *features.names('lexical')]
 
 
 def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> keras.Model:
@@ -63,4 +63,4 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
   return keras.Model(x, score, name='sequence_ranker')
 
 
-rankers.register('sequence', build_model, __name__)
+RANKER = rankers.Ranker('sequence', build_model, __name__, needs=('history_item_idx',))

@@ -2,8 +2,9 @@
 
 Request tower: the pooled query token embeddings for a search; for a recommendation (no
 query) the pooled embeddings of the user's history items. Item tower: pooled title tokens,
-category and brand. Score: the dot product of the towers, a learned weight on the exact
-query-title overlap, and a learned prior per item.
+category and brand. Score: the dot product of the towers, learned weights on the query's
+lexical matches to the item (overlap, BM25 per field, character trigrams, numbers; see
+models/lexical.py), and a learned prior per item.
 """
 import tf_keras as keras
 
@@ -12,8 +13,9 @@ from recfusion.models import rankers, training
 
 
 def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> keras.Model:
+  lexical = ['query_title_overlap', *features.names('lexical')]
   used = ['query_tokens', 'title_tokens', 'history_item_idx', 'category_idx', 'brand_idx',
-          'is_search', 'query_title_overlap', 'item_idx']
+          'is_search', 'item_idx', *lexical]
   x = {name: inputs[name] for name in used}
   tokens = training.embedding(features.TOKENS, vocab, hp.embedding_dim, 'token_embedding', hp)
   items = training.embedding(features.ITEMS, vocab, hp.embedding_dim, 'history_embedding', hp)
@@ -38,9 +40,14 @@ def build_model(inputs, vocab: training.Vocabularies, hp: training.HParams) -> k
   # retrieval models carry next to the dot product.
   item_prior = keras.layers.Flatten()(
       training.embedding(features.ITEMS, vocab, 1, 'item_prior_embedding', hp)(x['item_idx']))
-  overlap = keras.layers.Dense(1, name='overlap_weight')(training.scalar(x, 'query_title_overlap'))
+  # Exact and fuzzy word matches (BM25, trigrams, numbers): what embeddings of rare words and
+  # of items seen once cannot learn.
+  overlap = keras.layers.Dense(1, name='lexical_weights')(
+      keras.layers.concatenate([training.scalar(x, name) for name in lexical]))
   score = keras.layers.Add(name='score')([relevance, overlap, item_prior])
   return keras.Model(x, score, name='text_ranker')
 
 
-rankers.register('text', build_model, __name__)
+# Queries or titles to match, or user histories to stand in for the query.
+RANKER = rankers.Ranker('text', build_model, __name__,
+                        needs=('query_tokens', 'title_tokens', 'history_item_idx'))
