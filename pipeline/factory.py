@@ -1,4 +1,4 @@
-"""The one pipeline factory (DESIGN §2): every runner builds its DAG here and adds only config."""
+"""The one pipeline factory (docs/architecture.md §2): every runner builds its DAG here and adds only config."""
 import importlib.resources
 from typing import Optional, Sequence
 
@@ -42,7 +42,7 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
                     registry_dir: str = '',
                     registry_state: str = '',
                     schema_file: Optional[str] = None) -> tfx_pipeline.Pipeline:
-  """The whole DAG of DESIGN §2. `registry_dir` is the model registry of this pipeline."""
+  """The whole DAG of docs/architecture.md §2. `registry_dir` is the model registry of this pipeline."""
   # Unknown names fail here, before any component runs, with the config key named.
   rankers = {name: ranker_registry.get(name) for name in config.trainers}
   fusion_fitting.check_method(config.fusion.method)

@@ -13,7 +13,7 @@ from absl import app
 from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-from recfusion.components.run_report.executor import REPORT_AT_URI_ENV
+from recfusion.keys import REPORT_AT_URI_ENV
 
 MODULE = 'recfusion.pipeline.kfp_executor'
 HTML_SCHEMA_TITLE = 'system.HTML'

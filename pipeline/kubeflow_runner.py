@@ -1,4 +1,4 @@
-"""Compiles the DAG for open-source Kubeflow Pipelines v2 (KubeflowV2DagRunner, DESIGN §8).
+"""Compiles the DAG for open-source Kubeflow Pipelines v2 (KubeflowV2DagRunner, docs/architecture.md §8).
 
 The same pipeline factory builds the DAG; this module only adds runner config:
   * one image for every component (`default_image_path`: the project is baked into it);

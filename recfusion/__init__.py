@@ -1,7 +1,7 @@
 """recfusion: a TFX pipeline that trains three ranking models, fuses them and pushes the result."""
 import os
 
-# tf_keras, not Keras 3 (DESIGN §10): must be set before anything imports TensorFlow, and every
+# tf_keras, not Keras 3 (docs/architecture.md §10): must be set before anything imports TensorFlow, and every
 # module that imports TensorFlow lives under this package, so setting it here covers them all.
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # C++ start-up chatter (CUDA plugin registration on CPU machines) is not actionable.

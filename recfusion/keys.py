@@ -22,6 +22,10 @@ PROBABILITY_KEY = 'probability'
 SERVING_SIGNATURE = 'serving_default'
 TRANSFORMED_SIGNATURE = 'transformed_features'
 
+# Set by the Kubeflow entrypoint (pipeline/kfp_executor.py): RunReport's artifact is typed
+# `system.HTML` there, and KFP's UI shows the file at the artifact's URI.
+REPORT_AT_URI_ENV = 'RECFUSION_REPORT_AT_URI'
+
 # Beside each ranker's SavedModel: whether it was trained, and why not.
 RANKER_INFO_FILE = 'assets.extra/recfusion_ranker.json'
 

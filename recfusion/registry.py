@@ -1,4 +1,4 @@
-"""The model registry (DESIGN §7): `<push_dir>/<pipeline>/<version>/` plus `index.json`.
+"""The model registry (docs/architecture.md §7): `<push_dir>/<pipeline>/<version>/` plus `index.json`.
 
 Versions are whole numbers, as TF Serving expects. A version is copied under a hidden temporary
 name and renamed into place, so a server watching the folder never sees half a model (TF Serving

@@ -199,3 +199,18 @@ def test_html_in_headless_chromium_renders_every_image_without_console_errors(re
   assert check.images == 4 and check.broken_images == 0
   assert check.distinct_colours > 16  # not a blank page
   assert os.path.getsize(tmp_path / 'report.png') > 10_000
+
+
+def test_fusion_notes_say_what_was_chosen_what_was_left_out_and_how_the_rankers_differ():
+  from recfusion.report import tables
+  fusion = {'selection': {'summary': 'fused = dcn alone: no combination helped'},
+            'dropped': {'sequence': 'nothing to learn: history_item_idx the same'},
+            'complementarity': {'score_correlation': {'dcn~text': 0.4123},
+                                'marginal_lift_ndcg@10': {'dcn': 0.0123, 'text': 0.0}}}
+  assert tables.fusion_notes(fusion) == [
+      'fused = dcn alone: no combination helped',
+      'sequence left out: nothing to learn: history_item_idx the same',
+      'score correlation (validation): dcn~text 0.41',
+      'marginal lift, NDCG@10 of the best weighted mix with vs without: dcn +0.0123, '
+      'text +0.0000']
+  assert tables.fusion_notes({}) == []

@@ -1,4 +1,4 @@
-"""BaselineLookup (DESIGN §2, §8): finds the model currently in production, or reports none.
+"""BaselineLookup (docs/architecture.md §2, §8): finds the model currently in production, or reports none.
 
 The latest pushed version of the registry is the production model. Its output is a Model
 artifact with custom property `found` (0 or 1); the Evaluator compares against it only when

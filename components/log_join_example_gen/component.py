@@ -1,4 +1,4 @@
-"""LogJoinExampleGen: the data-fusion step of the DAG (DESIGN §2, §3).
+"""LogJoinExampleGen: the data-fusion step of the DAG (docs/architecture.md §2, §3).
 
 Reads a shop's data directory (catalog, users, event spans), selects the newest W spans itself,
 and writes one tf.Example per (request, candidate) split by time into train/validation/eval.

@@ -1,4 +1,4 @@
-"""RegistryPusher (DESIGN §7): pushes only blessed models, as a new registry version, atomically.
+"""RegistryPusher (docs/architecture.md §7): pushes only blessed models, as a new registry version, atomically.
 
 Writes `<registry_dir>/<version>/` (whole-number versions, for TF Serving) and records the run
 id, the data spans and the Evaluator's headline metrics in `<registry_dir>/index.json` (see

@@ -1,4 +1,4 @@
-"""RunReport: the run's model-analysis report as an HTML artifact of the DAG (DESIGN §1.3).
+"""RunReport: the run's model-analysis report as an HTML artifact of the DAG (docs/architecture.md §1.3).
 
 The same report `recfusion report` renders, built from this run's artifacts only, so it is
 produced wherever the DAG runs (locally, or on Kubeflow where the UI shows HTML artifacts).

@@ -13,15 +13,12 @@ from recfusion.report import collect, render
 from recfusion.runs.summary import RunSummary
 
 REPORT_FILE = 'report.html'
-# Set by the Kubeflow entrypoint (pipeline/kfp_executor.py): the artifact is typed
-# `system.HTML` there, and KFP's UI shows the file at the artifact's URI.
-REPORT_AT_URI_ENV = 'RECFUSION_REPORT_AT_URI'
 
 
 def report_path(artifact_uri: str) -> str:
   """Where the page of a RunReport artifact is: the URI itself on Kubeflow, else a file in
   the artifact's folder."""
-  if os.environ.get(REPORT_AT_URI_ENV) == '1':
+  if os.environ.get(keys.REPORT_AT_URI_ENV) == '1':
     return artifact_uri
   return os.path.join(artifact_uri, REPORT_FILE)
 

@@ -13,22 +13,12 @@ from tfx.components.example_validator import executor as stock_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 
+from recfusion.data.anomalies import describe_anomalies
 from recfusion.data.contract import DataContractError
 
 
 class DataAnomaliesError(DataContractError):
   """The produced examples do not match the curated schema."""
-
-
-def describe_anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> List[str]:
-  lines = []
-  for feature, info in sorted(anomalies.anomaly_info.items()):
-    lines.append(f'[{split}] feature {feature!r}: {info.short_description} — '
-                 f'{info.description}')
-  if anomalies.HasField('dataset_anomaly_info'):
-    info = anomalies.dataset_anomaly_info
-    lines.append(f'[{split}] dataset: {info.short_description} — {info.description}')
-  return lines
 
 
 def read_anomalies(anomalies_artifact) -> Dict[str, anomalies_pb2.Anomalies]:

@@ -1,4 +1,4 @@
-"""The `recfusion` command line (DESIGN §9).
+"""The `recfusion` command line (docs/architecture.md §9).
 
 Exit codes: 0 ok, 1 the run failed, 2 bad usage or bad input (config, data contract, anomalies).
 """

@@ -37,7 +37,7 @@ def data():
               help='File format of the tables.')
 @common.with_config_options
 def data_generate(out_dir, config_file, overrides, **flags):
-  """Write a seeded simulated shop (DESIGN §4) in the data contract.
+  """Write a seeded simulated shop in the data contract (schemas/README.md).
 
   Defaults come from the `generate` section of the config; flags override them.
   """

@@ -1,4 +1,4 @@
-"""The input data contract (DESIGN §3): discovery, reading and validation of a shop's logs.
+"""The input data contract (docs/architecture.md §3): discovery, reading and validation of a shop's logs.
 
 Layout of a data directory:
   catalog.{parquet,csv}             item_id; optional title, category, brand, price

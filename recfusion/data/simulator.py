@@ -1,4 +1,4 @@
-"""A seeded simulator of an online shop that writes the data contract (DESIGN §3, §4).
+"""A seeded simulator of an online shop that writes the data contract (docs/architecture.md §3, §4).
 
 Generative model
 ----------------

@@ -1,4 +1,4 @@
-"""The TFMA EvalConfig of the Evaluator (DESIGN §7), built from the run config.
+"""The TFMA EvalConfig of the Evaluator (docs/architecture.md §7), built from the run config.
 
 Metrics: NDCG@k for k = 1..20 on the graded gain grouped by request, MRR (custom, mrr.py),
 AUC, calibration and a calibration plot of the engagement probability, example count; NDCG@10

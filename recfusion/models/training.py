@@ -27,25 +27,31 @@ EMBEDDING_SEPARATOR = '__'
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-  """Hyperparameters; `trainers.<name>` in the run config sets them per model."""
-  epochs: int = 3
-  batch_size: int = 256
-  learning_rate: float = 2e-3
-  embedding_dim: int = 32
-  hidden_units: int = 64
-  patience: int = 1
-  seed: int = 13  # weights and shuffling: the same data and config train the same model
-  loss: str = 'pointwise'  # pointwise | pairwise | listwise (losses.py)
+  """Hyperparameters: `trainers.<name>` of the run config, whose defaults (defaults.yaml) are
+  the only ones; none are repeated here."""
+  epochs: int
+  batch_size: int
+  learning_rate: float
+  embedding_dim: int
+  hidden_units: int
+  patience: int
+  seed: int  # weights and shuffling: the same data and config train the same model
+  loss: str  # pointwise | pairwise | listwise (losses.py)
   # L2 on the embedding rows a batch uses: ids seen rarely must not memorize click noise.
-  embedding_l2: float = 0.0
-  dropout: float = 0.3  # after each hidden layer of the scoring network
+  embedding_l2: float
+  dropout: float  # after each hidden layer of the scoring network
   # Continue from the production model's weights when its architecture matches.
-  warm_start: bool = True
+  warm_start: bool
 
   @classmethod
-  def from_config(cls, config: Optional[Mapping[str, Any]]) -> 'HParams':
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in (config or {}).items() if k in fields})
+  def from_config(cls, config: Mapping[str, Any]) -> 'HParams':
+    """From a `trainers.<name>` section; keys that are not hyperparameters (the ranker's name
+    and module) are ignored, a missing one is an error naming it."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    missing = [name for name in fields if name not in config]
+    if missing:
+      raise ValueError(f'trainer config lacks {", ".join(missing)}')
+    return cls(**{name: config[name] for name in fields})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -133,7 +133,7 @@ def read_anomalies(anomalies_uri: Optional[str]) -> List[str]:
   if not anomalies_uri:
     return []
   from tensorflow_metadata.proto.v0 import anomalies_pb2
-  from recfusion.components.strict_example_validator.executor import describe_anomalies
+  from recfusion.data.anomalies import describe_anomalies
   lines = []
   for path in sorted(fileio.glob(os.path.join(anomalies_uri, 'Split-*', 'SchemaDiff.pb'))):
     anomalies = anomalies_pb2.Anomalies()

@@ -123,6 +123,7 @@ def html(report: ReportData) -> str:
       headline=tables.headline_rows(report), slices=tables.slice_rows(report),
       slice_columns=[label for _, label in tables.SLICE_COLUMNS],
       fusion=tables.fusion_rows(report), model_columns=tables.MODEL_COLUMNS,
+      fusion_notes=tables.fusion_notes(report.run.fusion),
       data=tables.data_rows(report), charts=charts,
       generated=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
 
@@ -146,6 +147,7 @@ def markdown(report: ReportData) -> str:
   if report.run.fusion:
     parts.append(f'### Fusion ({report.run.fusion.get("method")})')
     parts.append(_markdown_table(tables.MODEL_COLUMNS, tables.fusion_rows(report)))
+    parts.extend(f'- {note}' for note in tables.fusion_notes(report.run.fusion))
   if report.run.join_report:
     parts.append('### Data')
     parts.append(_markdown_table(['', ''], tables.data_rows(report)))

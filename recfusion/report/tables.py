@@ -90,6 +90,25 @@ def model_rows(fusion: Mapping, eval_ndcg10: Mapping[str, Optional[float]]) -> L
   return rows
 
 
+def fusion_notes(fusion: Mapping) -> List[str]:
+  """What the fusion chose and why, which rankers it left out, and how much they differ."""
+  notes = []
+  summary = fusion.get('selection', {}).get('summary')
+  if summary:
+    notes.append(summary)
+  for name, reason in sorted(fusion.get('dropped', {}).items()):
+    notes.append(f'{name} left out: {reason}')
+  complementarity = fusion.get('complementarity', {})
+  if complementarity.get('score_correlation'):
+    notes.append('score correlation (validation): ' + ', '.join(
+        f'{pair} {value:.2f}' for pair, value in complementarity['score_correlation'].items()))
+  if complementarity.get('marginal_lift_ndcg@10'):
+    notes.append('marginal lift, NDCG@10 of the best weighted mix with vs without: ' + ', '.join(
+        f'{name} {value:+.4f}'
+        for name, value in complementarity['marginal_lift_ndcg@10'].items()))
+  return notes
+
+
 def fusion_rows(report: ReportData) -> List[List[str]]:
   eval_ndcg10 = dict(report.per_model_ndcg10)
   eval_ndcg10['fused'] = report.slices.get(OVERALL, {}).get('ndcg@10')

@@ -39,6 +39,8 @@ def write(report: ReportData, console: Console) -> None:
   if report.run.fusion:
     console.print(_table(f'fusion ({report.run.fusion.get("method")})', tables.MODEL_COLUMNS,
                          tables.fusion_rows(report)))
+    for note in tables.fusion_notes(report.run.fusion):
+      console.print(f'  {note}', markup=False)
   if report.slices:
     console.print(_table('by slice (eval)',
                          ['slice'] + [label for _, label in tables.SLICE_COLUMNS],

