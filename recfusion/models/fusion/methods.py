@@ -152,31 +152,41 @@ def _softmax_rows(logits: np.ndarray) -> np.ndarray:
 class Gated(FusionMethod):
   """Per-request weights: a softmax gate over request context.
 
-  The gate's direction is fitted by ListNet (smooth, so gradient steps work), its sharpness by
-  a line search on NDCG@10 itself: ListNet is not NDCG, and a gate that is too sharp or too
-  flat for NDCG is the typical way the two disagree. Scale 0 is the uniform mix.
+  Fitted in three steps, because ListNet (smooth, so gradient steps work) is not NDCG and can
+  prefer a gate that ranks worse than fixed weights:
+    1. the `weighted` solution, as a gate that ignores context (bias logits log w);
+    2. ListNet from there, to learn how the weights should move with the context;
+    3. a line search on NDCG@10 itself along the path from 1 to 2 (and a little beyond).
+  Point 0 of the path is the fixed weights, so the gate never ranks the fitting rows worse than
+  `weighted` does.
   """
   name = 'gated'
-  SHARPNESS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+  PATH = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
   @classmethod
-  def fit(cls, names, standardized, context, gains, request_ids, steps: int = 400, **_):
+  def fit(cls, names, standardized, context, gains, request_ids, steps: int = 400,
+          grid_step: float = 0.05, **_):
     z = _score_matrix(standardized, names, np.float32)
     c = context_matrix({k: np.asarray(v, np.float32) for k, v in context.items()})
-    gate = tf.Variable(np.zeros((c.shape[1], len(names)), np.float32))
+    fixed, _ = Weighted.fit(names, standardized, context, gains, request_ids,
+                            grid_step=grid_step)
+    start = np.zeros((c.shape[1], len(names)), np.float32)
+    start[0] = np.log(np.maximum(fixed.params['weights'], 1e-4))
+    gate = tf.Variable(start)
     z_t, c_t = tf.constant(z), tf.constant(c)
     listwise.fit(lambda p: tf.reduce_sum(tf.nn.softmax(tf.matmul(c_t, p['gate']), axis=1) * z_t,
                                          axis=1), {'gate': gate}, gains, request_ids,
                  steps=steps)
+    learned = gate.numpy()
     ndcg_at_10 = ranking_metrics.NDCG(request_ids, gains, 10)
-    # Ties go to the scale ListNet chose (1.0), then to the flatter gate.
-    best_scale = max(cls.SHARPNESS, key=lambda t: (
-        round(ndcg_at_10((_softmax_rows(c @ (t * gate.numpy())) * z).sum(axis=1)), 12),
-        t == 1.0, -t))
-    params = gate.numpy() * np.float32(best_scale)
+    path = {t: start + np.float32(t) * (learned - start) for t in cls.PATH}
+    # Ties go to the point nearer the fixed weights: the simpler model.
+    step = max(cls.PATH, key=lambda t: (
+        round(ndcg_at_10((_softmax_rows(c @ path[t]) * z).sum(axis=1)), 12), -t))
+    params = path[step]
     per_example = _softmax_rows(c @ params)
     fused = cls(names, {'gate': params}, dict(zip(names, map(float, per_example.mean(axis=0)))))
-    fused.sharpness = best_scale
+    fused.path_step = step
     return fused, fused.score(standardized, context)
 
   def score(self, standardized, context):
@@ -193,7 +203,7 @@ class Gated(FusionMethod):
   def describe(self):
     return {**super().describe(), 'gate': {
         'context': list(CONTEXT_COLUMNS),
-        'sharpness': getattr(self, 'sharpness', None),
+        'path_step': getattr(self, 'path_step', None),
         'logits_per_model': {n: [float(x) for x in self.params['gate'][:, k]]
                              for k, n in enumerate(self.names)}}}
 
