@@ -99,8 +99,9 @@ def choose(rankers: Sequence[str], standardized, context, gains, request_ids, **
         if best_combination else 'only one ranker')
     summary = f'fused = {ranker} alone: {reason}'
   else:
-    summary = (f'fused = {winner}: out-of-fold NDCG@10 {candidates[winner]:.4f} vs '
-               f'{best_ranker} alone {alone[best_ranker]:.4f}')
+    gain = candidates[winner] - alone[best_ranker]
+    summary = (f'fused = {winner}: out-of-fold NDCG@10 {candidates[winner]:.5f} vs '
+               f'{best_ranker} alone {alone[best_ranker]:.5f} ({gain:+.5f})')
   selection = {
       'chosen': winner, 'summary': summary, 'folds': FOLDS,
       'candidates_ndcg@10_out_of_fold': {k: round(v, 6) for k, v in candidates.items()},
