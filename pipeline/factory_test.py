@@ -67,6 +67,12 @@ def test_a_fourth_ranker_and_a_new_fusion_method_need_only_their_own_code():
                                                         'b': np.array([0., 1.])}, {},
                             np.array([1., 0.]), np.array(['r', 'r']), grid_step=0.5)
     assert fitted.mean_weights == {'a': 1.0, 'b': 0.0}
+    # The run summary lists whatever rankers the FusionReport holds, the new one included.
+    from recfusion.report import tables
+    rows = tables.model_rows({'metrics': {'popularity': {'ndcg@10': 0.5, 'auc': 0.6},
+                                          'fused': {'ndcg@10': 0.7, 'auc': 0.8}},
+                              'weights': {'popularity': 1.0}}, {'popularity': 0.45})
+    assert rows[0] == ['popularity', '1.0000', '0.5000', '0.6000', '0.4500']
   finally:
     rankers._REGISTRY.pop('popularity', None)  # pylint: disable=protected-access
     methods._REGISTRY.pop('toy_best_only', None)  # pylint: disable=protected-access

@@ -345,7 +345,8 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
         kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
         for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
   best_single = max(RANKERS, key=lambda n: table[n]['overall'])
-  best_fusion = max([*fusion_methods, fitting.AUTO],
+  # `auto` first: when it ties a method, it is that method, and it is what the pipeline ships.
+  best_fusion = max([fitting.AUTO, *fusion_methods],
                     key=lambda m: table[f'fusion_{m}']['overall'])
   headroom = lambda name: (table[name]['headroom']['overall'] if oracle is not None
                            else None)
