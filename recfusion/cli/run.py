@@ -22,6 +22,10 @@ def data():
 @data.command('generate')
 @click.option('--out', 'out_dir', required=True, type=click.Path(file_okay=False),
               help='Folder to write catalog, users, events/span-<N>/ and truth/ into.')
+@click.option('--profile', type=click.Choice(['shop', 'search_graded', 'sessions']),
+              help='shop: everything logged; search_graded: judged product search without '
+                   'users, positions, prices or brands; sessions: session recommendation over '
+                   'a category-only catalog.')
 @click.option('--seed', type=int, help='Random seed (same seed, same data).')
 @click.option('--items', 'num_items', type=click.IntRange(1), help='Catalog size.')
 @click.option('--users', 'num_users', type=click.IntRange(1), help='Number of users.')

@@ -237,17 +237,26 @@ def _write(frame: pd.DataFrame, path_without_suffix: str, file_format: str) -> s
 
 
 def generate(out_dir: str, config: ShopConfig) -> Dict[str, int]:
-  """Writes the data contract under `out_dir` and returns counts of what it wrote."""
-  catalog, users, spans, truth = simulate(config)
-  os.makedirs(os.path.join(out_dir, 'truth'), exist_ok=True)
+  """Writes the data contract under `out_dir` and returns counts of what it wrote.
+
+  `config.profile` picks the shop: this module's (`shop`) or one of recfusion/data/profiles.py.
+  """
+  from recfusion.data import profiles
+  simulators = {'shop': simulate, 'search_graded': profiles.simulate_search_graded,
+                'sessions': profiles.simulate_sessions}
+  catalog, users, spans, truth = simulators[config.profile](config)
+  os.makedirs(out_dir, exist_ok=True)
   _write(catalog, os.path.join(out_dir, 'catalog'), config.file_format)
-  _write(users, os.path.join(out_dir, 'users'), config.file_format)
+  if users is not None:  # a log without users writes no users file, as the contract allows
+    _write(users, os.path.join(out_dir, 'users'), config.file_format)
   event_rows = 0
   for span, events in spans.items():
     span_dir = os.path.join(out_dir, 'events', f'span-{span}')
     os.makedirs(span_dir, exist_ok=True)
     _write(events, os.path.join(span_dir, 'events'), config.file_format)
     event_rows += len(events)
-  truth.to_parquet(os.path.join(out_dir, 'truth', 'utility.parquet'), index=False)
-  return {'items': len(catalog), 'users': len(users), 'spans': len(spans),
+  if truth is not None:
+    os.makedirs(os.path.join(out_dir, 'truth'), exist_ok=True)
+    truth.to_parquet(os.path.join(out_dir, 'truth', 'utility.parquet'), index=False)
+  return {'items': len(catalog), 'users': 0 if users is None else len(users), 'spans': len(spans),
           'requests': config.num_days * config.requests_per_day, 'event_rows': event_rows}

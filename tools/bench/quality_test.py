@@ -76,12 +76,18 @@ def test_markdown_shows_means_spread_and_headroom():
       'data': {'examples': {'train': 10, 'validation': 2, 'eval': 3}},
       'best_single_model': 'dcn', 'best_fusion_method': 'gated', 'seeds': 3,
       'losses': {'dcn': 'pointwise'},
+      'targets': {'auto_minus_bm25_search': 0.0123, 'auto_beats_bm25_search': True,
+                  'bm25_plus_20pct_headroom_search': 0.7},
+      'dropped_rankers': {'sequence': 'nothing to learn: history_item_idx the same'},
       'simulator': {'ctr_by_position': {0: 0.3}, 'share_of_requests_with_engagement': 0.5}}
   lines = quality.markdown(result).splitlines()
   assert lines[2] == '| oracle | 0.8000 | - | 0.9000 | 0.7000 | 100.0% |'
   assert lines[3] == '| bm25 | - | - | 0.6500 | - | 25.0% |'
   assert lines[4] == '| dcn | 0.7500 | 0.0021 | 0.8000 | 0.7000 | 80.0% |'
   assert 'means over 3 training seeds' in lines[6]
+  assert lines[7] == 'targets: auto_minus_bm25_search +0.0123; auto_beats_bm25_search True.'
+  assert lines[8] == ('left out (nothing to learn): sequence: nothing to learn: '
+                      'history_item_idx the same.')
 
 
 def test_benchmark_never_warm_starts_from_an_earlier_run():
@@ -91,3 +97,34 @@ def test_benchmark_never_warm_starts_from_an_earlier_run():
   from recfusion.config import load_config
   config = load_config(overrides=overrides)
   assert [config.trainers[r]['warm_start'] for r in quality.RANKERS] == [False] * 3
+
+
+def test_search_targets_compare_auto_with_bm25_and_a_fifth_of_its_headroom():
+  table = {'bm25': {'search': 0.80}, 'oracle': {'search': 0.90},
+           'fusion_auto': {'search': 0.815}}
+  targets = quality.search_targets(table)
+  assert targets['auto_minus_bm25_search'] == pytest.approx(0.015)
+  assert targets['auto_beats_bm25_search'] is True
+  assert targets['bm25_plus_20pct_headroom_search'] == pytest.approx(0.82)
+  assert targets['auto_reaches_bm25_plus_20pct_headroom'] is False
+  assert quality.search_targets({'fusion_auto': {'search': 0.8}}) == {}
+
+
+def test_session_targets_compare_the_sequence_ranker_with_category_affinity():
+  table = {'category_affinity': {'recommend': 0.50}, 'sequence': {'recommend': 0.55},
+           'fusion_auto': {'recommend': 0.60}}
+  targets = quality.session_targets(table)
+  assert targets['sequence_minus_category_affinity'] == pytest.approx(0.05)
+  assert targets['auto_minus_category_affinity'] == pytest.approx(0.10)
+  # Without users the sequence ranker is left out: nothing to compare.
+  assert quality.session_targets({'category_affinity': {'recommend': 0.5}}) == {}
+
+
+def test_every_profile_names_its_own_generate_settings():
+  assert quality.bench_config_overrides(100, 'shop') == quality.bench_config_overrides(100)
+  for profile in ('search_graded', 'sessions'):
+    overrides = quality.bench_config_overrides(100, profile)
+    assert f'generate.profile={profile}' in overrides
+    # The profile's sizes come after the shop's defaults, so they win.
+    assert overrides.index(f'generate.profile={profile}') > overrides.index(
+        'generate.num_items=2000')
