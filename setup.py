@@ -64,6 +64,7 @@ setup(
         'rich>=13',
         'pyyaml>=6',
         'jinja2>=3.1',
+        'filelock>=3.12',
         'matplotlib>=3.7',
         'kfp>=2.5,<2.6',
     ],

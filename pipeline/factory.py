@@ -99,7 +99,7 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
   pusher = RegistryPusher(
       model=fusion.outputs['model'], model_blessing=evaluator.outputs['blessing'],
       evaluation=evaluator.outputs['evaluation'], examples=example_gen.outputs['examples'],
-      registry_dir=registry_dir)
+      baseline_model=baseline.outputs['baseline_model'], registry_dir=registry_dir)
   report = RunReport(
       pipeline_name=config.pipeline.name, evaluation=evaluator.outputs['evaluation'],
       model_blessing=evaluator.outputs['blessing'], fusion_report=fusion.outputs['fusion_report'],

@@ -189,7 +189,16 @@ class LocalRun:
 def run_pipeline(config: Config, home: RunHome, data_dir: str,
                  progress: Optional[ProgressCallback] = None,
                  enable_cache: bool = True, run_id: Optional[str] = None) -> LocalRun:
-  """Builds the DAG with the pipeline factory and runs it; raises what a component raised."""
+  """Builds the DAG with the pipeline factory and runs it; raises what a component raised,
+  or HomeBusyError at once when another run holds the home."""
+  run_id = run_id or new_run_id()
+  with home.exclusive_run(run_id):
+    return _run_holding_home(config, home, data_dir, progress, enable_cache, run_id)
+
+
+def _run_holding_home(config: Config, home: RunHome, data_dir: str,
+                      progress: Optional[ProgressCallback], enable_cache: bool,
+                      run_id: str) -> LocalRun:
   from ml_metadata.proto import metadata_store_pb2  # noqa: F401 (TFX import is slow: lazily)
   from tfx.dsl.compiler import compiler, constants
   from tfx.orchestration import metadata
@@ -198,7 +207,6 @@ def run_pipeline(config: Config, home: RunHome, data_dir: str,
 
   from recfusion.pipeline.factory import create_pipeline
 
-  run_id = run_id or new_run_id()
   run_dir = home.run_dir(run_id)
   os.makedirs(run_dir, exist_ok=True)
   os.makedirs(home.pipeline_root, exist_ok=True)

@@ -4,11 +4,22 @@ pipeline/local_runner.py's docstring).
 Kept apart from the runner so that commands which only read a home (`runs`, `report`,
 `lineage`, `predict`) find its files without importing the runner.
 """
+import contextlib
 import dataclasses
+import json
 import os
+
+import filelock
 
 from recfusion import registry
 from recfusion.config import Config
+
+RUN_LOCK_FILE = '.run.lock'
+RUN_HOLDER_FILE = '.run.holder.json'
+
+
+class HomeBusyError(RuntimeError):
+  """Another run holds the home: two runs would share one metadata store and registry."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,3 +43,31 @@ class RunHome:
   def registry_dir(self, config: Config) -> str:
     push_root = config.push.dir or os.path.join(self.root, 'registry')
     return registry.registry_dir(os.path.abspath(push_root), config.pipeline.name)
+
+  @contextlib.contextmanager
+  def exclusive_run(self, run_id: str):
+    """Held for a whole local run: one run per home at a time. A second run is refused at
+    once, naming the run that holds the home (the lock is the operating system's, so a run
+    killed with -9 releases it)."""
+    os.makedirs(self.root, exist_ok=True)
+    lock = filelock.FileLock(os.path.join(self.root, RUN_LOCK_FILE), timeout=0)
+    holder_file = os.path.join(self.root, RUN_HOLDER_FILE)
+    try:
+      lock.acquire()
+    except filelock.Timeout:
+      try:
+        with open(holder_file, encoding='utf-8') as f:
+          holder = json.load(f)
+        who = f"run {holder.get('run_id')} (pid {holder.get('pid')})"
+      except (OSError, ValueError):
+        who = 'another run'
+      raise HomeBusyError(f'{self.root} is in use by {who}: one run per home at a time. Wait '
+                          'for it to finish, or pass another --home.') from None
+    try:
+      with open(holder_file, 'w', encoding='utf-8') as f:
+        json.dump({'run_id': run_id, 'pid': os.getpid()}, f)
+      yield
+    finally:
+      with contextlib.suppress(OSError):
+        os.remove(holder_file)
+      lock.release()

@@ -150,3 +150,30 @@ def test_closing_summary_of_a_run_is_the_report_text_and_is_kept_as_json(one_run
     saved = json.load(f)
   assert saved['wall_seconds'] == 12.4 and saved['push']['version'] == '3'
   assert {c['name']: c['seconds'] for c in saved['components']}['Fusion'] == 2.5
+
+
+def test_a_corrupt_registry_index_is_one_line_naming_the_file_and_exit_1(runner, tmp_path):
+  home = tmp_path / 'home'
+  directory = home / 'registry' / 'recfusion'
+  (directory / '1').mkdir(parents=True)
+  (directory / 'index.json').write_text('{"versions": [')
+  requests = tmp_path / 'requests.jsonl'
+  requests.write_text('{"request_id": "r", "candidates": [{"item_id": "a"}]}\n')
+  result = runner.invoke(cli.main, ['predict', '--home', str(home), '--input', str(requests)])
+  assert result.exit_code == 1
+  assert f'{directory / "index.json"} is not a valid registry index' in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_markup_in_an_error_message_prints_as_itself(runner, tmp_path):
+  out = tmp_path / 'data'
+  runner.invoke(cli.main, ['data', 'generate', '--out', str(out), '--days', '1',
+                           '--requests-per-day', '5', '--items', '20', '--users', '5'])
+  events = out / 'events' / 'span-0' / 'events.parquet'
+  import pandas as pd
+  frame = pd.read_parquet(events)
+  frame.loc[0, 'event'] = '[/]'
+  frame.to_parquet(events, index=False)
+  result = runner.invoke(cli.main, ['data', 'check', str(out)])
+  assert result.exit_code == 2
+  assert '[/]' in result.stderr and 'MarkupError' not in result.stderr

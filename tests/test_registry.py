@@ -1,6 +1,11 @@
-"""Unit tests of the model registry: versions, index, atomic appearance."""
+"""Unit tests of the model registry: versions, index, atomic appearance, the lock, and the
+repairs and refusals after interrupted or concurrent pushes."""
+import concurrent.futures
 import json
+import multiprocessing
 import os
+
+import pytest
 
 from recfusion import registry
 
@@ -28,8 +33,9 @@ def test_push_numbers_versions_and_records_them(tmp_path):
   assert os.path.exists(os.path.join(directory, '2', 'saved_model.pb'))
   with open(os.path.join(directory, registry.INDEX_FILE)) as f:
     assert [v['version'] for v in json.load(f)['versions']] == [1, 2]
-  # Nothing but whole-number versions and the index is visible to a server.
-  assert sorted(os.listdir(directory)) == ['1', '2', 'index.json']
+  # Nothing but whole-number versions and the index is visible to a server (the lock is hidden).
+  assert sorted(n for n in os.listdir(directory) if not n.startswith('.')) == [
+      '1', '2', 'index.json']
 
 
 def test_a_half_copied_version_never_takes_a_number(tmp_path, monkeypatch):
@@ -46,6 +52,8 @@ def test_a_half_copied_version_never_takes_a_number(tmp_path, monkeypatch):
     pass
   assert [name for name in os.listdir(directory) if name.isdigit()] == ['1']
   assert registry.latest(directory).version == 1
+  # The failed push cleans its partial copy up itself.
+  assert not [n for n in os.listdir(directory) if n.startswith(registry.INCOMING_PREFIX)]
 
 
 def test_latest_skips_versions_whose_folder_is_gone(tmp_path):
@@ -54,3 +62,91 @@ def test_latest_skips_versions_whose_folder_is_gone(tmp_path):
   registry.push(directory, _model(tmp_path, 'b'))
   os.rename(os.path.join(directory, '2'), os.path.join(directory, '.removed'))
   assert registry.latest(directory).version == 1
+
+
+def _push_from_another_process(directory, model_dir, run_id):
+  return registry.push(directory, model_dir, run_id=run_id).version
+
+
+def test_concurrent_pushes_get_consecutive_versions_and_all_are_indexed(tmp_path):
+  directory = str(tmp_path / 'registry')
+  model = _model(tmp_path)
+  context = multiprocessing.get_context('fork')
+  with concurrent.futures.ProcessPoolExecutor(4, mp_context=context) as pool:
+    versions = list(pool.map(_push_from_another_process, [directory] * 20, [model] * 20,
+                             [f'run-{i}' for i in range(20)]))
+  assert sorted(versions) == list(range(1, 21))
+  records = registry.read_index(directory)
+  assert [r.version for r in records] == list(range(1, 21))
+  assert sorted(r.run_id for r in records) == sorted(f'run-{i}' for i in range(20))
+  assert registry.version_folders(directory) == list(range(1, 21))
+
+
+def test_a_push_killed_between_rename_and_index_is_recovered_by_the_next(tmp_path):
+  directory = str(tmp_path / 'registry')
+  registry.push(directory, _model(tmp_path), run_id='run-1')
+  # What a push killed after its rename leaves: folder 2 in place, index [1].
+  os.makedirs(os.path.join(directory, '2'))
+  assert registry.latest(directory).version == 1
+  third = registry.push(directory, _model(tmp_path, 'c'), run_id='run-3')
+  assert third.version == 3
+  records = {r.version: r for r in registry.read_index(directory)}
+  assert sorted(records) == [1, 2, 3]
+  assert 'interrupted after its rename' in records[2].extra['recovered']
+  assert third.extra['repairs'] == [
+      'added version 2 to index.json: its folder was in place (a server may already serve '
+      'it) but its push was interrupted before the index']
+
+
+def test_a_partial_copy_of_a_killed_push_is_removed_under_the_lock(tmp_path):
+  directory = str(tmp_path / 'registry')
+  os.makedirs(os.path.join(directory, '.incoming-1-999999', 'variables'))
+  record = registry.push(directory, _model(tmp_path))
+  assert record.version == 1
+  assert record.extra['repairs'] == [
+      'removed .incoming-1-999999, the partial copy of an interrupted push']
+  assert sorted(os.listdir(directory)) == ['.registry.lock', '1', 'index.json']
+
+
+def test_a_corrupt_index_is_an_error_naming_the_file_and_nothing_is_pushed(tmp_path):
+  directory = str(tmp_path / 'registry')
+  registry.push(directory, _model(tmp_path))
+  index = os.path.join(directory, registry.INDEX_FILE)
+  with open(index, 'w') as f:
+    f.write('{"versions": [{"vers')
+  with pytest.raises(registry.RegistryError, match=f'{index} is not a valid registry index'):
+    registry.latest(directory)
+  with pytest.raises(registry.RegistryError, match='Nothing was pushed'):
+    registry.push(directory, _model(tmp_path, 'b'))
+  assert registry.version_folders(directory) == [1]
+
+
+def test_a_missing_index_beside_versions_is_an_error_not_an_empty_registry(tmp_path):
+  directory = str(tmp_path / 'registry')
+  registry.push(directory, _model(tmp_path))
+  registry.push(directory, _model(tmp_path, 'b'))
+  os.remove(os.path.join(directory, registry.INDEX_FILE))
+  with pytest.raises(registry.RegistryError, match=r'index.json is missing but version '
+                                                   r'folder\(s\) 1, 2 exist'):
+    registry.latest(directory)
+
+
+def test_a_push_evaluated_against_a_version_that_is_no_longer_latest_is_refused(tmp_path):
+  directory = str(tmp_path / 'registry')
+  registry.push(directory, _model(tmp_path))
+  registry.push(directory, _model(tmp_path, 'b'))  # another run pushed meanwhile
+  candidate = _model(tmp_path, 'c')
+  with pytest.raises(registry.RegistryError, match='now version 2, not 1'):
+    registry.push(directory, candidate, expected_latest=1)
+  with pytest.raises(registry.RegistryError, match='now version 2, not None'):
+    registry.push(directory, candidate, expected_latest=None)
+  assert registry.version_folders(directory) == [1, 2]
+  assert registry.push(directory, candidate, expected_latest=2).version == 3
+
+
+def test_a_push_waits_for_the_lock_and_gives_up_with_a_timeout(tmp_path):
+  directory = str(tmp_path / 'registry')
+  with registry.lock(directory):
+    with pytest.raises(registry.filelock.Timeout):
+      registry.push(directory, _model(tmp_path), lock_timeout=0.2)
+  assert registry.push(directory, _model(tmp_path, 'b')).version == 1

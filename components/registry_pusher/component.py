@@ -2,7 +2,9 @@
 
 Writes `<registry_dir>/<version>/` (whole-number versions, for TF Serving) and records the run
 id, the data spans and the Evaluator's headline metrics in `<registry_dir>/index.json` (see
-recfusion/registry.py). A model the Evaluator did not bless is never pushed.
+recfusion/registry.py). A model the Evaluator did not bless is never pushed, and neither is one
+whose baseline (BaselineLookup's version) is no longer the registry's latest when it pushes:
+the gate compared it with a model that is not in production any more.
 """
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -19,6 +21,7 @@ class RegistryPusherSpec(ComponentSpec):
       'model_blessing': ChannelParameter(type=standard_artifacts.ModelBlessing),
       'evaluation': ChannelParameter(type=standard_artifacts.ModelEvaluation),
       'examples': ChannelParameter(type=standard_artifacts.Examples),
+      'baseline_model': ChannelParameter(type=standard_artifacts.Model, optional=True),
   }
   OUTPUTS = {'pushed_model': ChannelParameter(type=standard_artifacts.PushedModel)}
 
@@ -28,7 +31,8 @@ class RegistryPusher(base_component.BaseComponent):
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
   def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
-               evaluation: types.BaseChannel, examples: types.BaseChannel, registry_dir: str):
+               evaluation: types.BaseChannel, examples: types.BaseChannel, registry_dir: str,
+               baseline_model: types.BaseChannel = None):
     super().__init__(spec=RegistryPusherSpec(
         model=model, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
-        registry_dir=registry_dir, pushed_model=types.Channel(type=standard_artifacts.PushedModel)))
+        baseline_model=baseline_model, registry_dir=registry_dir, pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -28,11 +28,15 @@ class Executor(base_executor.BaseExecutor):
     examples = artifact_utils.get_single_instance(input_dict['examples'])
     evaluation = artifact_utils.get_single_instance(input_dict['evaluation'])
     spans = [int(s) for s in examples.get_string_custom_property(keys.SPANS).split(',') if s]
+    baseline = input_dict.get('baseline_model') or []
+    # What the Evaluator compared against; without a baseline input, no check (-1).
+    expected = keys.baseline_version(baseline[0]) if baseline else -1
     record = registry.push(
         exec_properties['registry_dir'], path_utils.serving_model_path(model.uri),
         run_id=(self._context.pipeline_run_id if self._context else '') or '', spans=spans,
         metrics=results.headline(evaluation.uri),
-        extra={keys.FUSION_METHOD: model.get_string_custom_property(keys.FUSION_METHOD)})
+        extra={keys.FUSION_METHOD: model.get_string_custom_property(keys.FUSION_METHOD)},
+        expected_latest=expected)
     pushed.set_int_custom_property(keys.PUSHED, 1)
     pushed.set_string_custom_property(keys.PUSHED_VERSION, str(record.version))
     pushed.set_string_custom_property(keys.PUSHED_DESTINATION, record.path)

@@ -1,6 +1,8 @@
 """Component tests: RegistryPusher pushes blessed models only."""
 import os
 
+import pytest
+
 from tfx.types import standard_artifacts
 
 from recfusion import keys, registry
@@ -46,3 +48,22 @@ def test_a_blessed_model_becomes_the_next_version(tmp_path, monkeypatch):
   assert (record.version, record.spans, record.metrics) == (1, [5, 6], {'ndcg@10': 0.61})
   with open(os.path.join(record.path, 'saved_model.pb')) as f:
     assert f.read() == 'fused'
+
+
+def test_a_model_evaluated_against_a_replaced_baseline_is_not_pushed(tmp_path, monkeypatch):
+  monkeypatch.setattr(executor.results, 'headline', lambda uri: {'ndcg@10': 0.61})
+  directory = str(tmp_path / 'registry')
+  for name in ('v1', 'v2'):
+    (tmp_path / name).mkdir()
+    registry.push(directory, str(tmp_path / name))
+  inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
+  baseline = standard_artifacts.Model()
+  baseline.set_int_custom_property(keys.BASELINE_FOUND, 1)
+  baseline.set_int_custom_property(keys.BASELINE_VERSION, 1)  # the Evaluator compared with 1
+  inputs['baseline_model'] = [baseline]
+  with pytest.raises(registry.RegistryError, match='now version 2, not 1'):
+    executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
+  assert registry.version_folders(directory) == [1, 2]
+  baseline.set_int_custom_property(keys.BASELINE_VERSION, 2)
+  executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
+  assert pushed.get_string_custom_property(keys.PUSHED_VERSION) == '3'

@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from recfusion.config import Config, ConfigError, load_config
 
@@ -24,8 +25,16 @@ def stdout_console() -> Console:
 
 
 def user_message(error: BaseException) -> str:
-  """The message as written for the user: Beam's step annotations removed."""
-  return _BEAM_STEP.sub('', str(error))
+  """The message as written for the user, ready for a Rich console: Beam's step annotations
+  removed, and escaped, since it quotes data values (an event named `[/]` must print as
+  itself, not as markup)."""
+  return escape(_BEAM_STEP.sub('', str(error)))
+
+
+def failed(error: BaseException) -> click.exceptions.Exit:
+  """A failure that is not the user's input (a broken registry, a busy home): exit 1."""
+  console.print(f'[bold red]error:[/] {user_message(error)}', markup=True, soft_wrap=True)
+  return click.exceptions.Exit(EXIT_FAILED)
 
 
 def bad_input(error: BaseException) -> click.exceptions.Exit:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from recfusion.cli import common
 from recfusion.cli.common import console
+from recfusion.registry import RegistryError
 
 _RUN_COLUMNS = ('run', 'started (UTC)', 'seconds', 'status', 'components', 'NDCG@10',
                 'blessed', 'pushed')
@@ -116,6 +117,8 @@ def lineage(target, home, config_file, overrides):
     title, root = tracing.trace_target(store, target, common.run_home(home).registry_dir(config))
   except LookupError as e:
     raise common.bad_input(e)
+  except RegistryError as e:
+    raise common.failed(e)
   common.stdout_console().print(tracing.as_tree(title, root))
 
 

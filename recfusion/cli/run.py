@@ -12,6 +12,8 @@ from recfusion.cli import common
 from recfusion.cli.common import console
 from recfusion.config import Config, ConfigError
 from recfusion.data.contract import DataContractError
+from recfusion.home import HomeBusyError
+from recfusion.registry import RegistryError
 
 
 @click.group()
@@ -129,6 +131,10 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
   try:
     result = local_runner.run_pipeline(config, run_home, data_dir, progress,
                                        enable_cache=enable_cache, run_id=run_id)
+  except HomeBusyError as e:
+    status.stop()
+    console.print(f'[bold red]error:[/] {common.user_message(e)}', soft_wrap=True)
+    return common.EXIT_FAILED
   except (DataContractError, ConfigError) as e:
     status.stop()
     console.print(f'[bold red]error:[/] {common.user_message(e)}', soft_wrap=True)
@@ -176,6 +182,8 @@ def predict(model, input_file, data_dir, top, home, config_file, overrides):
       click.echo(json.dumps(ranked))
   except DataContractError as e:
     raise common.bad_input(e)
+  except RegistryError as e:
+    raise common.failed(e)
 
 
 COMMANDS = (data, run_command, predict)
