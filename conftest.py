@@ -6,6 +6,9 @@ import pytest
 
 import recfusion  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any test imports TensorFlow)
 
+# Event times must be real epoch seconds (the contract refuses dates before 2000).
+T0 = 1767225600  # 2026-01-01T00:00:00Z
+
 SMALL_SHOP = dict(seed=3, num_items=120, num_users=60, num_days=4, requests_per_day=60,
                   impressions_per_request=6, no_impression_share=0.1)
 
@@ -39,12 +42,12 @@ def handmade_dir(tmp_path):
   write_table(f'{root}/users.parquet', pd.DataFrame({'user_id': ['u1', 'u2'],
                                                      'segment': ['budget', 'premium']}))
   write_table(f'{root}/events/span-1/events.parquet', pd.DataFrame({
-      'request_id': ['r1', 'r1', 'r1', 'r2'], 'timestamp': [100, 100, 105, 200],
+      'request_id': ['r1', 'r1', 'r1', 'r2'], 'timestamp': [T0 + 100, T0 + 100, T0 + 105, T0 + 200],
       'user_id': ['u1', 'u1', 'u1', 'u2'], 'query': ['red shoe', 'red shoe', 'red shoe', ''],
       'item_id': ['a', 'b', 'a', 'c'], 'position': [0, 1, 0, None],
       'event': ['impression', 'impression', 'click', 'purchase']}))
   write_table(f'{root}/events/span-2/events.parquet', pd.DataFrame({
-      'request_id': ['r3', 'r3'], 'timestamp': [300, 300], 'user_id': ['u1', 'u1'],
+      'request_id': ['r3', 'r3'], 'timestamp': [T0 + 300, T0 + 300], 'user_id': ['u1', 'u1'],
       'query': ['', ''], 'item_id': ['b', 'c'], 'position': [0, 1],
       'event': ['impression', 'impression']}))
   return root

@@ -51,7 +51,8 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
       input_base=data_dir, window_spans=data.window_spans, split_mode=data.split.mode,
       split_fractions=data.split.fractions, split_spans=data.split.spans,
       negatives_per_request=data.negatives_per_request, history_max=data.history_max,
-      on_unknown_item=data.on_unknown_item, seed=data.seed,
+      on_unknown_item=data.on_unknown_item, earliest_timestamp=data.earliest_timestamp,
+      seed=data.seed,
       input_fingerprint=input_fingerprint)
   statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
   schema_gen = ImportSchemaGen(schema_file=schema_file or curated_schema_path())

@@ -68,6 +68,7 @@ class DataConfig:
   negatives_per_request: int
   history_max: int
   on_unknown_item: str
+  earliest_timestamp: int
   seed: int
 
 

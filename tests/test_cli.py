@@ -65,7 +65,7 @@ def test_run_on_an_empty_data_folder_exits_2_before_running(runner, tmp_path):
 def test_run_with_an_unknown_item_exits_2_naming_file_row_and_column(
     runner, handmade_dir, table_writer, tmp_path):
   bad = table_writer(os.path.join(handmade_dir, 'events/span-2/late.parquet'), pd.DataFrame({
-      'request_id': ['r9'], 'timestamp': [500], 'item_id': ['ghost'], 'event': ['click']}))
+      'request_id': ['r9'], 'timestamp': [1767225600], 'item_id': ['ghost'], 'event': ['click']}))
   result = runner.invoke(cli.main, ['run', '--home', str(tmp_path / 'home'),
                                     '--data', handmade_dir])
   assert result.exit_code == 2

@@ -7,6 +7,8 @@ import pytest
 
 from recfusion.data import contract
 
+T0 = 1767225600  # 2026-01-01T00:00:00Z: the contract refuses times before 2000
+
 
 def test_discover_finds_catalog_users_and_sorted_spans(handmade_dir):
   layout = contract.discover(handmade_dir)
@@ -27,20 +29,20 @@ def test_events_are_typed_and_gains_default_from_event(handmade_dir):
 
 def test_numeric_gain_column_overrides_event_gain(tmp_path, table_writer):
   path = table_writer(str(tmp_path / 'e.csv'), pd.DataFrame({
-      'request_id': ['r'], 'timestamp': [1], 'item_id': ['a'], 'event': ['click'],
+      'request_id': ['r'], 'timestamp': [T0], 'item_id': ['a'], 'event': ['click'],
       'gain': [0.5]}))
   assert contract.read_events(path, {'a'}).events['gain'].tolist() == [0.5]
 
 
 def test_iso_timestamps_in_csv_become_epoch_seconds(tmp_path, table_writer):
   path = table_writer(str(tmp_path / 'e.csv'), pd.DataFrame({
-      'request_id': ['r', 'r'], 'timestamp': ['2026-01-01T00:00:10Z', '15'],
+      'request_id': ['r', 'r'], 'timestamp': ['2026-01-01T00:00:10Z', str(T0 + 15)],
       'item_id': ['a', 'a'], 'event': ['impression', 'click']}))
-  assert contract.read_events(path, {'a'}).events['timestamp'].tolist() == [1767225610, 15]
+  assert contract.read_events(path, {'a'}).events['timestamp'].tolist() == [T0 + 10, T0 + 15]
 
 
 def _events(**overrides):
-  columns = {'request_id': ['r1', 'r1', 'r2'], 'timestamp': [1, 2, 3],
+  columns = {'request_id': ['r1', 'r1', 'r2'], 'timestamp': [T0 + 1, T0 + 2, T0 + 3],
              'item_id': ['a', 'a', 'b'], 'event': ['impression', 'click', 'impression']}
   columns.update(overrides)
   return pd.DataFrame({k: v for k, v in columns.items() if v is not None})
@@ -49,7 +51,7 @@ def _events(**overrides):
 @pytest.mark.parametrize('suffix', ['.csv', '.parquet'])
 @pytest.mark.parametrize('overrides, expected', [
     (dict(event=None), "missing required column(s) ['event']"),
-    (dict(timestamp=['1', 'yesterday', '3']), "row 2{line}, column 'timestamp': wrong type"),
+    (dict(timestamp=[str(T0), 'yesterday', str(T0)]), "row 2{line}, column 'timestamp': wrong type"),
     (dict(event=['impression', 'like', 'click']),
      "row 2{line}, column 'event': unknown event 'like'"),
     (dict(item_id=['a', 'a', 'zzz']),
@@ -130,3 +132,59 @@ def test_configured_split_spans_must_exist(handmade_dir):
 def test_check_data_dir_counts_rows(handmade_dir):
   assert contract.check_data_dir(handmade_dir, 7) == {
       'spans': 2, 'event_rows': 6, 'skipped_unknown_item': 0}
+
+
+@pytest.mark.parametrize('suffix', ['.csv', '.parquet'])
+@pytest.mark.parametrize('value', [float('inf'), float('-inf')])
+def test_an_infinite_price_is_refused_naming_the_row(tmp_path, table_writer, suffix, value):
+  path = table_writer(str(tmp_path / f'catalog{suffix}'), pd.DataFrame({
+      'item_id': ['a', 'b'], 'price': [1.0, value]}))
+  with pytest.raises(contract.DataContractError,
+                     match=r"row 2.*column 'price': .*inf.* is not a finite number"):
+    contract.load_catalog(path)
+
+
+def test_nan_in_parquet_is_refused_while_null_is_a_missing_value(tmp_path, table_writer):
+  path = table_writer(str(tmp_path / 'catalog.parquet'), pd.DataFrame({
+      'item_id': ['a', 'b', 'c'], 'price': [1.0, None, float('nan')]}))
+  # pandas writes both as null unless told otherwise: write the NaN through pyarrow.
+  import pyarrow as pa
+  import pyarrow.parquet as pq
+  pq.write_table(pa.table({'item_id': ['a', 'b', 'c'],
+                           'price': pa.array([1.0, None, float('nan')], from_pandas=False)}),
+                 path)
+  with pytest.raises(contract.DataContractError,
+                     match=r"row 3, column 'price': NaN is not a value"):
+    contract.load_catalog(path)
+  pq.write_table(pa.table({'item_id': ['a', 'b'], 'price': pa.array([1.0, None])}), path)
+  assert contract.load_catalog(path)['price'].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize('value', [4102444800, -5, 1e20, (T0 + 5) * 1000, 999])
+def test_event_times_outside_2000_to_tomorrow_are_refused_naming_the_row(
+    tmp_path, table_writer, value):
+  path = table_writer(str(tmp_path / 'e.csv'), pd.DataFrame({
+      'request_id': ['r', 'r'], 'timestamp': [str(T0), str(value)],
+      'item_id': ['a', 'a'], 'event': ['impression', 'click']}))
+  with pytest.raises(contract.DataContractError,
+                     match=r"row 2 \(line 3\), column 'timestamp': .* is outside 2000-01-01 "
+                           r"\.\. now \+ 1 day"):
+    contract.read_events(path, {'a'})
+
+
+@pytest.mark.parametrize('name', ['span-²', 'span-٤', 'span-1a'])
+def test_span_folders_need_ascii_digits(handmade_dir, name):
+  shutil.copytree(os.path.join(handmade_dir, 'events', 'span-1'),
+                  os.path.join(handmade_dir, 'events', name))
+  with pytest.raises(contract.DataContractError, match=f'{name}: span folders are named '
+                                                       'span-<N>'):
+    contract.discover(handmade_dir)
+
+
+def test_a_csv_that_is_not_utf8_names_the_line(tmp_path):
+  path = tmp_path / 'catalog.csv'
+  path.write_bytes(b'item_id,title\na,red shoe\nb,caf\xe9 table\n')
+  with pytest.raises(contract.DataContractError,
+                     match=r"catalog.csv, line 3, byte 6 of that line: not UTF-8 text "
+                           r"\(b'\\xe9'\); save the file as UTF-8"):
+    contract.load_catalog(str(path))

@@ -25,6 +25,7 @@ class LogJoinExampleGenSpec(ComponentSpec):
       'negatives_per_request': ExecutionParameter(type=int),
       'history_max': ExecutionParameter(type=int),
       'on_unknown_item': ExecutionParameter(type=str),
+      'earliest_timestamp': ExecutionParameter(type=int),
       'seed': ExecutionParameter(type=int),
       # Changes when the input files change, so that a cached result is not reused for new
       # data (a custom component has no ExampleGen driver to fingerprint its input).
@@ -43,7 +44,7 @@ class LogJoinExampleGen(base_beam_component.BaseBeamComponent):
   def __init__(self, input_base: str, window_spans: int, split_mode: str,
                split_fractions: Mapping[str, float],
                split_spans: Mapping[str, Sequence[int]], negatives_per_request: int,
-               history_max: int, on_unknown_item: str, seed: int,
+               history_max: int, on_unknown_item: str, earliest_timestamp: int, seed: int,
                input_fingerprint: str = ''):
     split_config = {'mode': split_mode, 'fractions': dict(split_fractions)}
     if split_mode == 'spans':
@@ -52,6 +53,7 @@ class LogJoinExampleGen(base_beam_component.BaseBeamComponent):
         input_base=input_base, window_spans=window_spans,
         split_config=json.dumps(split_config, sort_keys=True),
         negatives_per_request=negatives_per_request, history_max=history_max,
-        on_unknown_item=on_unknown_item, seed=seed, input_fingerprint=input_fingerprint,
+        on_unknown_item=on_unknown_item, earliest_timestamp=earliest_timestamp, seed=seed,
+        input_fingerprint=input_fingerprint,
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

@@ -22,15 +22,17 @@ _COUNTERS = 'recfusion.log_join'
 class _ReadEventFile(beam.DoFn):
   """Reads and validates one event file; emits (request_id, [events]) per request in it."""
 
-  def __init__(self, catalog_ids: frozenset, on_unknown_item: str):
+  def __init__(self, catalog_ids: frozenset, on_unknown_item: str, earliest_timestamp: int):
     self._catalog_ids = catalog_ids
     self._on_unknown_item = on_unknown_item
+    self._earliest_timestamp = earliest_timestamp
     self._rows = beam.metrics.Metrics.counter(_COUNTERS, 'event_rows')
     self._skipped = beam.metrics.Metrics.counter(_COUNTERS, 'skipped_unknown_item_events')
 
   def process(self, span_and_path: Tuple[int, str]):
     span, path = span_and_path
-    result = contract.read_events(path, self._catalog_ids, self._on_unknown_item)
+    result = contract.read_events(path, self._catalog_ids, self._on_unknown_item,
+                                  self._earliest_timestamp)
     self._rows.inc(len(result.events))
     self._skipped.inc(result.skipped_unknown_item)
     frame = result.events
@@ -138,7 +140,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         pipeline
         | 'EventFiles' >> beam.Create(files)
         | 'ReadAndValidate' >> beam.ParDo(
-            _ReadEventFile(frozenset(catalog), exec_properties['on_unknown_item']))
+            _ReadEventFile(frozenset(catalog), exec_properties['on_unknown_item'],
+                           int(exec_properties['earliest_timestamp'])))
         | 'GroupByRequest' >> beam.GroupByKey()
         | 'SummarizeRequest' >> beam.MapTuple(
             lambda request_id, parts: join.summarize_request(

@@ -22,7 +22,8 @@ def run_executor(data_dir, out_dir, **overrides):
       'input_base': data_dir, 'window_spans': 7,
       'split_config': json.dumps({'mode': 'fractions', 'fractions': {
           'train': 0.5, 'validation': 0.25, 'eval': 0.25}}),
-      'negatives_per_request': 4, 'history_max': 20, 'on_unknown_item': 'error', 'seed': 7}
+      'negatives_per_request': 4, 'history_max': 20, 'on_unknown_item': 'error', 'seed': 7,
+      'earliest_timestamp': 946684800}
   properties.update(overrides)
   context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=BEAM_ARGS)
   executor_module.Executor(context).Do({}, {'examples': [examples]}, properties)
@@ -125,7 +126,7 @@ def test_explicit_span_lists(small_shop_dir, tmp_path):
 
 def test_bad_row_in_a_span_fails_with_file_row_and_column(handmade_dir, table_writer, tmp_path):
   bad = table_writer(os.path.join(handmade_dir, 'events/span-2/more.csv'), pd.DataFrame({
-      'request_id': ['r8'], 'timestamp': [400], 'item_id': ['a'], 'event': ['wishlist']}))
+      'request_id': ['r8'], 'timestamp': [1767225600], 'item_id': ['a'], 'event': ['wishlist']}))
   with pytest.raises(contract.DataContractError) as error:
     run_executor(handmade_dir, tmp_path / 'out')
   assert f"{bad}, row 1 (line 2), column 'event': unknown event 'wishlist'" in str(error.value)

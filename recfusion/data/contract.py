@@ -12,6 +12,7 @@ one applies. Rows are counted from 1 over data rows; for CSV files the line numb
 import dataclasses
 import os
 import re
+import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -25,6 +26,12 @@ EVENT_OPTIONAL = ('user_id', 'query', 'position', 'gain')
 CATALOG_OPTIONAL = ('title', 'category', 'brand', 'price')
 SUPPORTED_SUFFIXES = ('.parquet', '.csv')
 _SPAN_DIR = re.compile(r'^span-(.+)$')
+_SPAN_NUMBER = re.compile(r'^[0-9]+$')  # ASCII digits only: str.isdigit() accepts '²' and '٤'
+# Event times outside [data.earliest_timestamp (default 2000-01-01), now + 1 day] are clock or
+# unit errors (milliseconds, a placeholder date of 2100, an overflowed 1e20): refused with the
+# row, not split silently.
+EARLIEST_TIMESTAMP = 946684800
+FUTURE_SLACK_S = 86400
 
 
 class DataContractError(ValueError):
@@ -93,7 +100,7 @@ def discover(data_dir: str) -> DataLayout:
     path = os.path.join(events_dir, name)
     if not os.path.isdir(path) or not match:
       continue
-    if not match.group(1).isdigit():
+    if not _SPAN_NUMBER.match(match.group(1)):
       raise contract_error(path, 'span folders are named span-<N> with N a whole number')
     files = tuple(sorted(os.path.join(path, f) for f in os.listdir(path)
                          if f.endswith(SUPPORTED_SUFFIXES) and not f.startswith('.')))
@@ -126,12 +133,45 @@ def read_table(path: str) -> pd.DataFrame:
   """Reads a parquet file with its types, or a CSV file as strings (types are checked later)."""
   try:
     if path.endswith('.parquet'):
-      return pq.read_table(path).to_pandas()
+      table = pq.read_table(path)
+      _refuse_parquet_nan(table, path)
+      return table.to_pandas()
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[''])
-  except (OSError, ValueError) as e:
-    raise contract_error(path, f'cannot read file: {e}') from e
+  except UnicodeDecodeError as e:
+    raise _decode_error(path) from e
   except pd.errors.ParserError as e:
     raise contract_error(path, f'cannot parse CSV: {e}') from e
+  except (OSError, ValueError) as e:
+    raise contract_error(path, f'cannot read file: {e}') from e
+
+
+def _refuse_parquet_nan(table, path: str) -> None:
+  """Parquet keeps NaN apart from null; pandas would merge them, and a NaN price or gain would
+  reach training. A missing value is a null."""
+  import pyarrow as pa
+  import pyarrow.compute as pc
+  for name in table.column_names:
+    column = table.column(name)
+    if pa.types.is_floating(column.type):
+      nan = pc.fill_null(pc.is_nan(column), False).to_numpy()
+      if nan.any():
+        raise contract_error(path, 'NaN is not a value (leave the cell null when it is '
+                             'missing)', _first_bad(nan), name)
+
+
+def _decode_error(path: str) -> DataContractError:
+  """Where a CSV file stops being UTF-8, as a line and a byte of that line."""
+  with open(path, 'rb') as f:
+    raw = f.read()
+  try:
+    raw.decode('utf-8')
+    return contract_error(path, 'cannot read file: not UTF-8 text')
+  except UnicodeDecodeError as e:
+    line = raw.count(b'\n', 0, e.start) + 1
+    column = e.start - (raw.rfind(b'\n', 0, e.start) + 1) + 1
+    return DataContractError(
+        f'{path}, line {line}, byte {column} of that line: not UTF-8 text '
+        f'({raw[e.start:e.start + 1]!r}); save the file as UTF-8')
 
 
 def _require_columns(frame: pd.DataFrame, path: str, required: Sequence[str]) -> None:
@@ -190,6 +230,11 @@ def _float_column(frame: pd.DataFrame, path: str, column: str) -> pd.Series:
     row = _first_bad(bad)
     raise contract_error(path, f'wrong type: {series.iloc[row - 1]!r} is not a number',
                          row, column)
+  infinite = np.isinf(numeric.to_numpy())
+  if infinite.any():
+    row = _first_bad(infinite)
+    raise contract_error(path, f'{series.iloc[row - 1]!r} is not a finite number', row,
+                         column)
   return numeric.astype('float64')
 
 
@@ -200,7 +245,8 @@ def _text_column(frame: pd.DataFrame, path: str, column: str) -> pd.Series:
   return series.map(lambda v: '' if v is None or v != v else str(v))
 
 
-def _timestamp_column(frame: pd.DataFrame, path: str) -> pd.Series:
+def _timestamp_column(frame: pd.DataFrame, path: str,
+                      earliest: int = EARLIEST_TIMESTAMP) -> pd.Series:
   """Epoch seconds, a parquet timestamp, or (in CSV) ISO-8601 text."""
   series = frame['timestamp']
   if pd.api.types.is_datetime64_any_dtype(series):
@@ -209,7 +255,7 @@ def _timestamp_column(frame: pd.DataFrame, path: str) -> pd.Series:
                            'timestamp')
     if getattr(series.dt, 'tz', None) is not None:
       series = series.dt.tz_convert('UTC').dt.tz_localize(None)
-    return series.astype('int64') // 10**9
+    return _within_sane_times(series.astype('int64') // 10**9, series, path, earliest)
   numeric = pd.to_numeric(series, errors='coerce')
   unparsed = (numeric.isna() & series.notna()).to_numpy()
   if unparsed.any() and series.dtype == object:
@@ -227,7 +273,22 @@ def _timestamp_column(frame: pd.DataFrame, path: str) -> pd.Series:
     raise contract_error(path, f'wrong type: {series.iloc[row - 1]!r} is not a timestamp',
                          row, 'timestamp')
   frame = frame.assign(timestamp=numeric)
-  return _integer_column(frame, path, 'timestamp', allow_missing=False).astype('int64')
+  seconds = _integer_column(frame, path, 'timestamp', allow_missing=False)
+  return _within_sane_times(seconds, series, path, earliest)
+
+
+def _within_sane_times(seconds: pd.Series, given: pd.Series, path: str,
+                       earliest: int) -> pd.Series:
+  latest = time.time() + FUTURE_SLACK_S
+  outside = ((seconds < earliest) | (seconds > latest)).to_numpy()
+  if outside.any():
+    row = _first_bad(outside)
+    since = time.strftime('%Y-%m-%d', time.gmtime(earliest))
+    raise contract_error(
+        path, f'{given.iloc[row - 1]!r} is outside {since} .. now + 1 day (epoch seconds '
+        'expected; milliseconds or a placeholder date? older logs: set '
+        'data.earliest_timestamp)', row, 'timestamp')
+  return seconds.astype('int64')
 
 
 def load_catalog(path: str) -> pd.DataFrame:
@@ -274,14 +335,15 @@ class EventFileResult:
 
 
 def validate_events(frame: pd.DataFrame, path: str, catalog_ids: 'set[str]',
-                    on_unknown_item: str = 'error') -> EventFileResult:
+                    on_unknown_item: str = 'error',
+                    earliest_timestamp: int = EARLIEST_TIMESTAMP) -> EventFileResult:
   """Normalizes one event file to typed columns, or raises naming the first bad row."""
   _require_columns(frame, path, EVENT_REQUIRED)
   if frame.empty:
     raise contract_error(path, 'event file has no rows')
   out = pd.DataFrame({
       'request_id': _id_column(frame, path, 'request_id', allow_missing=False),
-      'timestamp': _timestamp_column(frame, path),
+      'timestamp': _timestamp_column(frame, path, earliest_timestamp),
       'item_id': _id_column(frame, path, 'item_id', allow_missing=False),
   })
   events = _text_column(frame, path, 'event')
@@ -323,13 +385,15 @@ def validate_events(frame: pd.DataFrame, path: str, catalog_ids: 'set[str]',
   return EventFileResult(out.reset_index(drop=True), skipped)
 
 
-def read_events(path: str, catalog_ids: 'set[str]', on_unknown_item: str = 'error'
-                ) -> EventFileResult:
-  return validate_events(read_table(path), path, catalog_ids, on_unknown_item)
+def read_events(path: str, catalog_ids: 'set[str]', on_unknown_item: str = 'error',
+                earliest_timestamp: int = EARLIEST_TIMESTAMP) -> EventFileResult:
+  return validate_events(read_table(path), path, catalog_ids, on_unknown_item,
+                         earliest_timestamp)
 
 
 def check_data_dir(data_dir: str, window_spans: int, required_spans: Sequence[int] = (),
-                   on_unknown_item: str = 'error') -> Dict[str, int]:
+                   on_unknown_item: str = 'error',
+                   earliest_timestamp: int = EARLIEST_TIMESTAMP) -> Dict[str, int]:
   """Validates everything the pipeline would read, before it runs. Returns counts."""
   layout = discover(data_dir)
   catalog = load_catalog(layout.catalog_file)
@@ -339,7 +403,7 @@ def check_data_dir(data_dir: str, window_spans: int, required_spans: Sequence[in
   for span in select_window(layout, window_spans, required_spans):
     counts['spans'] += 1
     for path in span.files:
-      result = read_events(path, catalog_ids, on_unknown_item)
+      result = read_events(path, catalog_ids, on_unknown_item, earliest_timestamp)
       counts['event_rows'] += len(result.events)
       counts['skipped_unknown_item'] += result.skipped_unknown_item
   return counts

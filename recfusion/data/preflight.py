@@ -17,4 +17,4 @@ def required_spans(config: Config) -> List[int]:
 def check(data_dir: str, config: Config) -> Dict[str, int]:
   """Counts of what the pipeline would read; DataContractError on the first problem."""
   return contract.check_data_dir(data_dir, config.data.window_spans, required_spans(config),
-                                 config.data.on_unknown_item)
+                                 config.data.on_unknown_item, config.data.earliest_timestamp)

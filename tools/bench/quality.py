@@ -38,7 +38,8 @@ LGBM_CATEGORICAL = tuple(n for n in features.names('tabular', kind='id') if n !=
 
 
 # All 16 two-week spans of MovieLens 100k; the splits are fractions of its time range.
-MOVIELENS_OVERRIDES = ['data.window_spans=16']
+# Its ratings are from 1997-98, older than the contract's default earliest event time.
+MOVIELENS_OVERRIDES = ['data.window_spans=16', 'data.earliest_timestamp=0']
 
 
 # Simulator profiles shaped like real logs (recfusion/data/profiles.py), at the sizes of the
