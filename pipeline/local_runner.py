@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from absl import logging as absl_logging
 
@@ -186,6 +186,21 @@ class LocalRun:
   failed_component: Optional[str]
 
 
+class SecretScrubbingFormatter(logging.Formatter):
+  """Writes every record with the config's secret values replaced: TFX logs the Beam
+  arguments, credentials included, in every component's startup lines."""
+
+  def __init__(self, fmt: str, secrets: Sequence[str]):
+    super().__init__(fmt)
+    self._secrets = [s for s in secrets if s]
+
+  def format(self, record: logging.LogRecord) -> str:
+    text = super().format(record)
+    for secret in self._secrets:
+      text = text.replace(secret, '***')
+    return text
+
+
 def run_pipeline(config: Config, home: RunHome, data_dir: str,
                  progress: Optional[ProgressCallback] = None,
                  enable_cache: bool = True, run_id: Optional[str] = None) -> LocalRun:
@@ -230,7 +245,8 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   handler = _ComponentProgress(progress or (lambda *_: None))
   log_file = logging.FileHandler(os.path.join(run_dir, 'run.log'))
   log_file.setLevel(logging.INFO)
-  log_file.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
+  log_file.setFormatter(SecretScrubbingFormatter(
+      '%(asctime)s %(levelname)s %(name)s: %(message)s', secrets=config.secrets()))
   root = logging.getLogger()
   absl_logger = absl_logging.get_absl_logger()
   # TensorFlow's logger has a terminal handler of its own, so every logger is looked at.

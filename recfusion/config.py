@@ -6,6 +6,7 @@ a ConfigError naming the key (exit code 2), not a surprise deep inside a compone
 import copy
 import dataclasses
 import importlib.resources
+import re
 from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
@@ -115,7 +116,48 @@ class Config:
   raw: Dict[str, Any]  # the resolved dict, as recorded with the run
 
   def to_yaml(self) -> str:
-    return yaml.safe_dump(self.raw, sort_keys=False)
+    """The resolved config as recorded with a run: secret-looking values redacted."""
+    return yaml.safe_dump(redacted(self.raw), sort_keys=False)
+
+  def secrets(self) -> List[str]:
+    """The secret-looking values in this config, for scrubbing logs."""
+    return secret_values(self.raw)
+
+
+# Keys and `--flag=value` arguments whose values must never be written anywhere. A bare `key`
+# is not one (a Kubernetes toleration's `key: nvidia.com/gpu`); `s3_access_key`, `api_key` are.
+_SECRET_NAME = re.compile(r'secret|token|passw(or)?d|credential|[_-]key$|[_-]key[_-]|^api_?key',
+                          re.IGNORECASE)
+_FLAG = re.compile(r'^(--?[^=]+)=(.+)$')
+REDACTED = '***'
+
+
+def _walk_secrets(value: Any, name: str = ''):
+  """(redacted copy, secret values found) of one config value."""
+  if isinstance(value, dict):
+    out, found = {}, []
+    for key, item in value.items():
+      out[key], inner = _walk_secrets(item, str(key))
+      found += inner
+    return out, found
+  if isinstance(value, list):
+    pairs = [_walk_secrets(item, name) for item in value]
+    return [p[0] for p in pairs], [s for p in pairs for s in p[1]]
+  if isinstance(value, str):
+    flag = _FLAG.match(value)
+    if flag and _SECRET_NAME.search(flag.group(1)):
+      return f'{flag.group(1)}={REDACTED}', [flag.group(2)]
+    if name and _SECRET_NAME.search(name) and value:
+      return REDACTED, [value]
+  return value, []
+
+
+def redacted(raw: Dict[str, Any]) -> Dict[str, Any]:
+  return _walk_secrets(raw)[0]
+
+
+def secret_values(raw: Dict[str, Any]) -> List[str]:
+  return sorted(set(_walk_secrets(raw)[1]), key=len, reverse=True)
 
 
 RANKING_LOSSES = ('pointwise', 'pairwise', 'listwise')  # recfusion/models/losses.py

@@ -60,3 +60,27 @@ def test_unreadable_config_file(tmp_path):
   bad.write_text('data: [unclosed\n')
   with pytest.raises(ConfigError, match='is not valid YAML'):
     load_config(str(bad))
+
+
+def test_secret_looking_values_are_redacted_in_the_recorded_config():
+  config = load_config(overrides=[
+      'beam.extra_args=["--s3_secret_access_key=abc123", "--runner=FlinkRunner", '
+      '"--aws_access_key_id=AKIA9", "--api-key=zz"]'])
+  recorded = config.to_yaml()
+  assert '--s3_secret_access_key=***' in recorded and 'abc123' not in recorded
+  assert '--aws_access_key_id=***' in recorded and 'AKIA9' not in recorded
+  assert '--api-key=***' in recorded and '--runner=FlinkRunner' in recorded
+  # A toleration's bare `key` is not a secret.
+  assert 'key: nvidia.com/gpu' in recorded
+  assert config.secrets() == ['abc123', 'AKIA9', 'zz']
+  # The config the run uses keeps the real values.
+  assert '--s3_secret_access_key=abc123' in config.beam.extra_args
+
+
+def test_the_run_log_formatter_scrubs_the_secrets():
+  import logging
+  from recfusion.pipeline.local_runner import SecretScrubbingFormatter
+  formatter = SecretScrubbingFormatter('%(message)s', secrets=['abc123', ''])
+  record = logging.LogRecord('tfx', logging.INFO, __file__, 1,
+                             "beam args ['--s3_secret_access_key=%s']", ('abc123',), None)
+  assert formatter.format(record) == "beam args ['--s3_secret_access_key=***']"

@@ -1,6 +1,7 @@
 """The model-analysis report on a small real TFMA result (TFMA run on 48 examples, no model:
 predictions are read from features), its three formats, and the HTML in a real report_browser."""
 import base64
+import dataclasses
 import os
 import re
 import shutil
@@ -136,6 +137,13 @@ def test_markdown_has_the_verdict_first_and_every_section(report):
                   '### Fusion (weighted)', '### Data', '### Anomalies'):
     assert heading in text
   assert '| ndcg@10 | change vs baseline |' in text
+
+
+def test_markdown_escapes_html_and_pipes_in_data_values(report):
+  hostile = dataclasses.replace(report, anomalies=["item '<script>alert(1)</script>' | x"])
+  text = render.markdown(hostile)
+  assert '<script>' not in text
+  assert "- item '&lt;script&gt;alert(1)&lt;/script&gt;' \\| x" in text
 
 
 def test_text_summary(report):

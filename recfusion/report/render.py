@@ -7,6 +7,7 @@ from an email attachment or a KFP artifact, and prints.
 import base64
 import datetime
 import io
+from html import escape as html_escape
 from typing import List, Optional, Sequence
 
 import jinja2
@@ -128,15 +129,21 @@ def html(report: ReportData) -> str:
       generated=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
 
 
+def _md(value) -> str:
+  """A data value as Markdown text: HTML escaped (pull-request pages render raw HTML, and an
+  item or anomaly text can hold `<script>`), table pipes escaped."""
+  return html_escape(str(value), quote=False).replace('|', '\\|')
+
+
 def _markdown_table(header: Sequence[str], rows: List[List[str]]) -> str:
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-  lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+  lines += ['| ' + ' | '.join(_md(cell) for cell in row) + ' |' for row in rows]
   return '\n'.join(lines)
 
 
 def markdown(report: ReportData) -> str:
-  parts = [f'## recfusion run {report.run.run_id}'.rstrip(),
-           f'**{tables.verdict_line(report)}**']
+  parts = [f'## recfusion run {_md(report.run.run_id)}'.rstrip(),
+           f'**{_md(tables.verdict_line(report))}**']
   if report.thresholds:
     parts.append(_markdown_table(tables.THRESHOLD_COLUMNS, tables.threshold_rows(report)))
   parts.append(f'### Candidate vs baseline ({tables.baseline_title(report)})')
@@ -147,12 +154,12 @@ def markdown(report: ReportData) -> str:
   if report.run.fusion:
     parts.append(f'### Fusion ({report.run.fusion.get("method")})')
     parts.append(_markdown_table(tables.MODEL_COLUMNS, tables.fusion_rows(report)))
-    parts.extend(f'- {note}' for note in tables.fusion_notes(report.run.fusion))
+    parts.extend(f'- {_md(note)}' for note in tables.fusion_notes(report.run.fusion))
   if report.run.join_report:
     parts.append('### Data')
     parts.append(_markdown_table(['', ''], tables.data_rows(report)))
   parts.append('### Anomalies')
-  parts.append('\n'.join(f'- {a}' for a in report.anomalies) or 'none')
+  parts.append('\n'.join(f'- {_md(a)}' for a in report.anomalies) or 'none')
   return '\n\n'.join(parts) + '\n'
 
 
