@@ -44,6 +44,22 @@ class RunHome:
     push_root = config.push.dir or os.path.join(self.root, 'registry')
     return registry.registry_dir(os.path.abspath(push_root), config.pipeline.name)
 
+  def active_run_id(self):
+    """The id of the run holding this home now, or None when no run is alive."""
+    if not os.path.isdir(self.root):
+      return None
+    lock = filelock.FileLock(os.path.join(self.root, RUN_LOCK_FILE), timeout=0)
+    try:
+      lock.acquire()
+    except filelock.Timeout:
+      try:
+        with open(os.path.join(self.root, RUN_HOLDER_FILE), encoding='utf-8') as f:
+          return json.load(f).get('run_id') or ''
+      except (OSError, ValueError):
+        return ''
+    lock.release()
+    return None
+
   @contextlib.contextmanager
   def exclusive_run(self, run_id: str):
     """Held for a whole local run: one run per home at a time. A second run is refused at

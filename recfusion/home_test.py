@@ -38,3 +38,11 @@ def test_the_lock_holds_across_processes_and_dies_with_its_holder(tmp_path):
     holder.wait()
   with home.exclusive_run('run-z'):  # the operating system released its lock
     pass
+
+
+def test_active_run_id_is_the_holder_or_none(tmp_path):
+  home = RunHome(str(tmp_path / 'home'))
+  assert home.active_run_id() is None
+  with home.exclusive_run('run-a'):
+    assert home.active_run_id() == 'run-a'
+  assert home.active_run_id() is None

@@ -177,3 +177,29 @@ def test_markup_in_an_error_message_prints_as_itself(runner, tmp_path):
   result = runner.invoke(cli.main, ['data', 'check', str(out)])
   assert result.exit_code == 2
   assert '[/]' in result.stderr and 'MarkupError' not in result.stderr
+
+
+@pytest.mark.pipeline
+def test_sigterm_ends_a_run_with_a_message_and_143_and_runs_calls_it_abandoned(
+    small_shop_dir, tmp_path):
+  import signal
+  import subprocess
+  import sys
+  import time
+  home = tmp_path / 'home'
+  recfusion = os.path.join(os.path.dirname(sys.executable), 'recfusion')
+  run = subprocess.Popen([recfusion, 'run', '--home', str(home), '--data', small_shop_dir],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.monotonic() + 300
+  # Once a component has started, MLMD has a run in state running.
+  while time.monotonic() < deadline and not list(home.glob('pipeline_root/*/.system')):
+    time.sleep(0.5)
+  assert run.poll() is None, run.communicate()
+  run.send_signal(signal.SIGTERM)
+  _, stderr = run.communicate(timeout=120)
+  assert run.returncode == 143, stderr
+  assert 'stopped by SIGTERM' in stderr and 'Traceback' not in stderr
+  listed = subprocess.run([recfusion, 'runs', '--home', str(home), '--json'],
+                          capture_output=True, text=True, check=True)
+  statuses = [json.loads(line)['status'] for line in listed.stdout.splitlines()]
+  assert statuses == ['abandoned'], listed.stdout

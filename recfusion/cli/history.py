@@ -85,6 +85,8 @@ def runs(limit, as_json, mlmd_host, mlmd_port, home, config_file, overrides):
   from recfusion.runs import metadata
   config = common.config_from(config_file, overrides)
   rows = metadata.list_runs(_store(home, mlmd_host, mlmd_port), config.pipeline.name, limit)
+  if not mlmd_host:  # locally the home lock tells which run is alive
+    rows = metadata.mark_abandoned(rows, common.run_home(home).active_run_id())
   if as_json:
     for row in rows:
       click.echo(json.dumps(dataclasses.asdict(row)))

@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from typing import Optional
@@ -112,6 +113,14 @@ def run_command(home, data_dir, beam_extra, no_cache, config_file, overrides):
   sys.exit(_run(config, run_home, data_dir, new_run_id(), not no_cache))
 
 
+class _Terminated(BaseException):
+  """SIGTERM as an exception, so a stopped run ends with a message instead of silently."""
+
+
+def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
+  raise _Terminated()
+
+
 def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: bool) -> int:
   """Runs with a line per finished component; the exit code."""
   from recfusion.pipeline import local_runner
@@ -128,9 +137,18 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
     else:
       console.print(f'  [red]✘[/] {component} failed')
 
+  previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     result = local_runner.run_pipeline(config, run_home, data_dir, progress,
                                        enable_cache=enable_cache, run_id=run_id)
+  except (KeyboardInterrupt, _Terminated) as e:
+    status.stop()
+    name, code = (('SIGTERM', 143) if isinstance(e, _Terminated) else ('SIGINT', 130))
+    console.print(f'[bold red]run {run_id} stopped by {name}[/]: the registry is unchanged '
+                  'unless RegistryPusher had finished; `recfusion runs` lists this run as '
+                  f'abandoned. Full log: {os.path.join(run_home.run_dir(run_id), "run.log")}',
+                  soft_wrap=True)
+    return code
   except HomeBusyError as e:
     status.stop()
     console.print(f'[bold red]error:[/] {common.user_message(e)}', soft_wrap=True)
@@ -146,6 +164,8 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
                   soft_wrap=True)
     console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
     return common.EXIT_FAILED
+  finally:
+    signal.signal(signal.SIGTERM, previous_handler)
   status.stop()
   _print_summary(config, run_home, result, time.monotonic() - started)
   return 0

@@ -37,6 +37,13 @@ class RunRow:
   pushed_version: Optional[str]
 
 
+def mark_abandoned(rows: List[RunRow], active_run_id: Optional[str]) -> List[RunRow]:
+  """A run ML Metadata still calls running whose process is gone (killed, machine lost) is
+  `abandoned`: only the run holding the home lock is alive."""
+  return [dataclasses.replace(row, status='abandoned')
+          if row.status == 'running' and row.run_id != active_run_id else row for row in rows]
+
+
 def list_runs(store, pipeline: str, limit: int = 10) -> List[RunRow]:
   """Newest first."""
   contexts = sorted(store.get_contexts_by_type('pipeline_run'),

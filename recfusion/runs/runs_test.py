@@ -167,3 +167,13 @@ def test_closing_summary_of_a_run_without_an_evaluation(home):
           in lines)
   assert 'fusion (weighted)' in lines and 'gate' not in lines
   assert lines[-1] == f'pushed version 3: {record.push["path"]}'
+
+
+def test_running_runs_whose_process_is_gone_are_abandoned():
+  from recfusion.runs.metadata import RunRow, mark_abandoned
+  row = lambda run_id, status: RunRow(run_id, 0.0, 1.0, status, {}, None, None, None)
+  rows = [row('alive', 'running'), row('killed', 'running'), row('done', 'complete')]
+  assert [r.status for r in mark_abandoned(rows, 'alive')] == [
+      'running', 'abandoned', 'complete']
+  assert [r.status for r in mark_abandoned(rows, None)] == [
+      'abandoned', 'abandoned', 'complete']
