@@ -10,6 +10,7 @@ carries its own item fields. Output: one JSON line per request with the candidat
 the model's score, each with every score the model returns (fused and per ranker).
 """
 import json
+import math
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -39,19 +40,33 @@ def resolve_model(model: str, registry_dir: str) -> str:
   return path
 
 
+def _refuse_constant(name: str):
+  raise ValueError(f'{name} is not a number JSON allows')
+
+
 def read_requests(path: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
-  with open(path) as f:
-    for line_number, line in enumerate(f, start=1):
+  with open(path, 'rb') as f:
+    for line_number, raw in enumerate(f, start=1):
+      try:
+        line = raw.decode('utf-8')
+      except UnicodeDecodeError as e:
+        raise DataContractError(f'{path}, line {line_number}: not UTF-8 text (byte '
+                                f'{e.start + 1} of the line); save the file as UTF-8') from e
       if not line.strip():
         continue
       try:
-        request = json.loads(line)
+        request = json.loads(line, parse_constant=_refuse_constant)
       except json.JSONDecodeError as e:
         raise DataContractError(f'{path}, line {line_number}: not valid JSON ({e.msg})') from e
+      except ValueError as e:  # NaN, Infinity
+        raise DataContractError(f'{path}, line {line_number}: {e}') from e
       if not isinstance(request, dict) or not isinstance(request.get('candidates'), list) \
           or not request['candidates']:
         raise DataContractError(f'{path}, line {line_number}: a request is an object with a '
                                 'non-empty "candidates" list')
+      history = request.get('history', [])
+      if not isinstance(history, list) or not all(isinstance(i, (str, int)) for i in history):
+        raise DataContractError(f'{path}, line {line_number}: "history" is a list of item ids')
       yield line_number, request
 
 
@@ -60,13 +75,14 @@ def _catalog_item(candidate: Any, catalog: Mapping[str, Any], where: str):
   if isinstance(candidate, dict):
     if 'item_id' not in candidate:
       raise DataContractError(f'{where}: a candidate object needs "item_id"')
-    try:
-      return str(candidate['item_id']), join.CatalogItem(
-          str(candidate.get('title', '')), str(candidate.get('category', '')),
-          str(candidate.get('brand', '')), float(candidate.get('price', 0.0)))
-    except (TypeError, ValueError) as e:
+    price = candidate.get('price', 0.0)
+    if isinstance(price, bool) or not isinstance(price, (int, float)) or \
+        not math.isfinite(price) or price < 0:
       raise DataContractError(f'{where}: candidate {candidate["item_id"]!r}: price must be a '
-                              'number') from e
+                              f'finite number >= 0, not {price!r}')
+    return str(candidate['item_id']), join.CatalogItem(
+        str(candidate.get('title', '')), str(candidate.get('category', '')),
+        str(candidate.get('brand', '')), float(price))
   item_id = str(candidate)
   if item_id not in catalog:
     hint = '' if catalog else ' (pass --data with a catalog, or give candidates as objects)'
@@ -99,11 +115,14 @@ def build_request_examples(request: Mapping[str, Any], catalog: Mapping[str, Any
 def rank(model_path: str, requests: Iterable[Tuple[int, Mapping[str, Any]]], source: str,
          catalog: Mapping[str, Any], segments: Mapping[str, str],
          top: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+  """Every line is checked and turned into examples before the model loads (loading takes
+  seconds to minutes; a bad line 900 should not wait for it)."""
+  prepared = [(request, *build_request_examples(request, catalog, segments,
+                                                f'{source}, line {line_number}'))
+              for line_number, request in requests]
   import tensorflow as tf
   serve = tf.saved_model.load(model_path).signatures['serving_default']
-  for line_number, request in requests:
-    where = f'{source}, line {line_number}'
-    item_ids, examples = build_request_examples(request, catalog, segments, where)
+  for request, item_ids, examples in prepared:
     outputs = {k: v.numpy().reshape(-1).tolist()
                for k, v in serve(examples=tf.constant(examples)).items()}
     ranked = sorted(

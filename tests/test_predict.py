@@ -19,12 +19,44 @@ def test_requests_are_read_with_line_numbers(tmp_path):
 @pytest.mark.parametrize('line, message', [
     ('{"request_id": ', 'line 1: not valid JSON'),
     ('{"request_id": "r"}', 'line 1: a request is an object with a non-empty "candidates"'),
+    ('{"candidates": ["a"], "history": "abc"}', 'line 1: "history" is a list of item ids'),
+    ('{"candidates": [{"item_id": "x", "price": NaN}]}', 'line 1: NaN is not a number JSON'),
+    ('{"candidates": [{"item_id": "x", "price": 1e400}]}', None),  # parses as inf: below
 ])
 def test_bad_request_lines(tmp_path, line, message):
   path = tmp_path / 'r.jsonl'
   path.write_text(line + '\n')
+  if message is None:
+    assert len(list(predict.read_requests(str(path)))) == 1
+    return
   with pytest.raises(DataContractError, match=message):
     list(predict.read_requests(str(path)))
+
+
+@pytest.mark.parametrize('price', [float('inf'), -1, '12', True])
+def test_a_candidate_price_must_be_a_finite_number(price):
+  request = {'candidates': [{'item_id': 'x', 'price': price}]}
+  with pytest.raises(DataContractError, match=r'here: candidate .x.: price must be a finite '
+                                              r'number >= 0'):
+    predict.build_request_examples(request, CATALOG, {}, 'here')
+
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+  path = tmp_path / 'r.jsonl'
+  path.write_bytes(b'{"candidates": ["a"]}\n{"query": "caf\xe9", "candidates": ["a"]}\n')
+  with pytest.raises(DataContractError, match=r'line 2: not UTF-8 text \(byte 15 of the line\)'):
+    list(predict.read_requests(str(path)))
+
+
+def test_every_line_is_checked_before_the_model_loads(tmp_path, monkeypatch):
+  import tensorflow as tf
+  loaded = []
+  monkeypatch.setattr(tf.saved_model, 'load', lambda path: loaded.append(path))
+  path = tmp_path / 'r.jsonl'
+  path.write_text('{"candidates": ["a"]}\n{"candidates": ["nope"]}\n')
+  with pytest.raises(DataContractError, match="line 2: item 'nope' is not in the catalog"):
+    list(predict.rank('model', predict.read_requests(str(path)), str(path), CATALOG, {}))
+  assert not loaded
 
 
 def test_examples_use_catalog_ids_and_inline_candidates():

@@ -199,7 +199,7 @@ def predict(model, input_file, data_dir, top, home, config_file, overrides):
   registry_dir = common.run_home(home).registry_dir(config)
   try:
     for ranked in predicting.rank_file(model, registry_dir, input_file, data_dir, top):
-      click.echo(json.dumps(ranked))
+      click.echo(json.dumps(ranked, allow_nan=False))
   except DataContractError as e:
     raise common.bad_input(e)
   except RegistryError as e:
