@@ -146,6 +146,21 @@ def test_markdown_escapes_html_and_pipes_in_data_values(report):
   assert "- item '&lt;script&gt;alert(1)&lt;/script&gt;' \\| x" in text
 
 
+def test_engagement_metrics_are_not_defined_when_every_eval_example_is_engaged(report):
+  from recfusion.report import tables
+  judged = dataclasses.replace(report, run=dataclasses.replace(report.run, join_report={
+      **report.run.join_report, 'examples_without_engagement_eval': 0}))
+  headline = {row[0]: row for row in tables.headline_rows(judged)}
+  assert headline['auc'][1:] == ['n/a', 'n/a', '-']
+  assert headline['mrr'][1] == 'n/a' and headline['calibration'][1] == 'n/a'
+  assert headline['ndcg@10'][1] != 'n/a'
+  assert all(row[2] == 'n/a' and row[3] == 'n/a' for row in tables.slice_rows(judged))
+  assert any('AUC, MRR and calibration of engagement are not defined' in note
+             for note in tables.data_notes(judged))
+  # With unengaged examples (or a join report from before the count existed) they are shown.
+  assert {row[0]: row for row in tables.headline_rows(report)}['auc'][1] != 'n/a'
+
+
 def test_text_summary(report):
   """The closing summary of `recfusion run` and `recfusion report --format text`."""
   text = render.render(report, 'text')

@@ -60,7 +60,8 @@ class _BuildExamples(beam.DoFn):
     self._counters = {name: beam.metrics.Metrics.counter(_COUNTERS, name) for name in (
         'requests', 'requests_without_impressions', 'sampled_negatives',
         'requests_outside_splits', *(f'examples_{s}' for s in keys.SPLITS),
-        *(f'requests_{s}' for s in keys.SPLITS))}
+        *(f'requests_{s}' for s in keys.SPLITS),
+        *(f'examples_without_engagement_{s}' for s in keys.SPLITS))}
 
   def process(self, request_and_history, time_range):
     request, history = request_and_history
@@ -83,6 +84,8 @@ class _BuildExamples(beam.DoFn):
                                    negatives)
     self._counters[f'requests_{split}'].inc()
     self._counters[f'examples_{split}'].inc(len(examples))
+    self._counters[f'examples_without_engagement_{split}'].inc(
+        sum(c.gain <= 0 for c in request.candidates) + len(negatives))
     for example in examples:
       yield split, example.SerializeToString()
 
@@ -197,7 +200,8 @@ def _counter_report(result) -> Dict[str, int]:
     report[name] = report.get(name, 0) + int(counter.committed or counter.attempted or 0)
   for name in ('event_rows', 'skipped_unknown_item_events', 'requests',
                'requests_without_impressions', 'sampled_negatives', 'requests_outside_splits',
-               *(f'examples_{s}' for s in keys.SPLITS), *(f'requests_{s}' for s in keys.SPLITS)):
+               *(f'examples_{s}' for s in keys.SPLITS), *(f'requests_{s}' for s in keys.SPLITS),
+               *(f'examples_without_engagement_{s}' for s in keys.SPLITS)):
     report.setdefault(name, 0)
   return report
 

@@ -57,6 +57,8 @@ def test_three_splits_with_counts_matching_the_report(joined):
   report = json.loads(examples.get_string_custom_property('join_report'))
   for name, rows in splits.items():
     assert len(rows) == report[f'examples_{name}'] > 0
+    unengaged = sum(r['gain'][0] <= 0 for r in rows)
+    assert report[f'examples_without_engagement_{name}'] == unengaged > 0
   assert report['spans'] == [0, 1, 2, 3]
   assert examples.span == 3
   assert os.path.exists(os.path.join(examples.uri, executor_module.REPORT_FILE))

@@ -158,6 +158,7 @@ def markdown(report: ReportData) -> str:
   if report.run.join_report:
     parts.append('### Data')
     parts.append(_markdown_table(['', ''], tables.data_rows(report)))
+    parts.extend(f'- {_md(note)}' for note in tables.data_notes(report))
   parts.append('### Anomalies')
   parts.append('\n'.join(f'- {_md(a)}' for a in report.anomalies) or 'none')
   return '\n\n'.join(parts) + '\n'

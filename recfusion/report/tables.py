@@ -18,9 +18,16 @@ HEADLINE_METRICS = ('ndcg@5', 'ndcg@10', 'ndcg@20', 'mrr', 'auc', 'calibration',
                     'example_count')
 
 
+# Metrics of the binary engagement label (gain > 0): undefined when every example is engaged.
+ENGAGEMENT_METRICS = ('mrr', 'auc', 'calibration')
+NOT_DEFINED = 'n/a'
+
+
 def fmt(value, digits: int = 4) -> str:
   if value is None:
     return '-'
+  if isinstance(value, float) and value != value:
+    return NOT_DEFINED
   if isinstance(value, float) and value.is_integer() and abs(value) > 1:
     return f'{int(value)}'
   return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
@@ -61,20 +68,35 @@ def threshold_rows(report: ReportData) -> List[List[str]]:
   return rows
 
 
+def engagement_undefined(report: ReportData) -> bool:
+  """True when every eval example is engaged (graded judgments with no gain-0 candidates):
+  there is no negative class, so AUC, MRR and calibration say nothing."""
+  data = report.run.join_report or {}
+  key = 'examples_without_engagement_eval'
+  return key in data and data[key] == 0 and data.get('examples_eval', 0) > 0
+
+
+def _metric(report: ReportData, metrics: Mapping, key: str):
+  if key in ENGAGEMENT_METRICS and engagement_undefined(report):
+    return float('nan')
+  return metrics.get(key)
+
+
 def headline_rows(report: ReportData) -> List[List[str]]:
   candidate = report.slices.get(OVERALL, {})
   baseline = report.baseline_slices.get(OVERALL, {})
   rows = []
   for key in HEADLINE_METRICS:
-    value, before = candidate.get(key), baseline.get(key)
-    diff = value - before if value is not None and before is not None else None
+    value, before = _metric(report, candidate, key), _metric(report, baseline, key)
+    diff = (value - before if value is not None and before is not None and value == value
+            and before == before else None)
     rows.append([key, fmt(value), fmt(before), '-' if diff is None else f'{diff:+.4f}'])
   return rows
 
 
 def slice_rows(report: ReportData) -> List[List[str]]:
   ordered = sorted(report.slices, key=lambda name: (name != OVERALL, name))
-  return [[name] + [fmt(report.slices[name].get(key)) for key, _ in SLICE_COLUMNS]
+  return [[name] + [fmt(_metric(report, report.slices[name], key)) for key, _ in SLICE_COLUMNS]
           for name in ordered]
 
 
@@ -145,6 +167,9 @@ def data_notes(report: ReportData) -> List[str]:
   """What the join left out or made up, which the example counts alone do not show."""
   data = report.run.join_report
   notes = []
+  if engagement_undefined(report):
+    notes.append('every eval example has gain > 0 (graded judgments, no unjudged candidates): '
+                 'AUC, MRR and calibration of engagement are not defined (n/a); judge by NDCG')
   if data.get('requests_without_impressions'):
     notes.append(f'{data["requests_without_impressions"]} requests logged no impressions: '
                  f'{data.get("sampled_negatives")} catalog negatives sampled')
