@@ -28,6 +28,20 @@ def read_token(token_file: Optional[str]) -> Optional[str]:
   return os.environ.get(TOKEN_ENV) or None
 
 
+LOOPBACK_HOSTS = ('localhost', '127.0.0.1', '::1')
+
+
+def check_transport(host: str, token: Optional[str], insecure: bool) -> None:
+  """A bearer token over plain http:// can be read by anyone on the path. Allowed only to
+  this machine (a port-forward) or with --insecure, said explicitly."""
+  import urllib.parse
+  parsed = urllib.parse.urlparse(host if '://' in host else f'http://{host}')
+  if (token and parsed.scheme == 'http' and not insecure
+      and parsed.hostname not in LOOPBACK_HOSTS):
+    raise ValueError(f'refusing to send the token over plain {host}: use https://, or pass '
+                     '--insecure for a cluster reached over a network you trust')
+
+
 def kfp_cron(expression: str) -> str:
   """KFP wants 6 fields (seconds first); the usual 5-field cron gets second 0."""
   fields = expression.split()
@@ -51,20 +65,65 @@ def _explain(error: Exception, host: str) -> KubeflowError:
                        f'{type(error).__name__}: {str(error).splitlines()[0][:300]}')
 
 
+HEALTHZ_PATH = '/apis/v2beta1/healthz'
+PROBE_TIMEOUT_S = 10
+
+
+def _probe(host: str, token: Optional[str]) -> None:
+  """One request to the health endpoint before kfp.Client, which retries it 5 times 5 s apart
+  and logs a traceback for each: refused credentials or an unreachable host are known in
+  one round trip and said in one line."""
+  import urllib.error
+  import urllib.request
+  request = urllib.request.Request(host.rstrip('/') + HEALTHZ_PATH)
+  if token:
+    request.add_header('Authorization', f'Bearer {token}')
+  try:
+    with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S):
+      return
+  except urllib.error.HTTPError as e:
+    if e.code in (401, 403):
+      detail = e.read().decode('utf-8', 'replace').strip()[:300]
+      raise KubeflowError(f'{host} refused the credentials (HTTP {e.code}); set {TOKEN_ENV} '
+                          f'or pass --token-file: {detail}') from e
+    # Other statuses (a proxy's 404 for an older API path, ...): let kfp decide.
+  except (urllib.error.URLError, OSError, ValueError) as e:
+    reason = getattr(e, 'reason', e)
+    raise KubeflowError(f'cannot reach Kubeflow Pipelines at {host}: {reason}') from e
+
+
+class _kfp_logs_silenced:  # pylint: disable=invalid-name
+  """kfp logs every retry with a traceback on the root logger; the failure itself reaches
+  the user as one line (_explain)."""
+
+  def __enter__(self):
+    import logging
+    self._previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+
+  def __exit__(self, *exc):
+    import logging
+    logging.disable(self._previous)
+    return False
+
+
 class Pipelines:
   """The few KFP operations recfusion needs, against one endpoint."""
 
   def __init__(self, host: str, token: Optional[str] = None, namespace: str = 'kubeflow'):
     import kfp
     self.host = host
+    _probe(host, token)
     try:
-      self._client = kfp.Client(host=host, existing_token=token, namespace=namespace)
+      with _kfp_logs_silenced():
+        self._client = kfp.Client(host=host, existing_token=token, namespace=namespace)
     except Exception as e:  # pylint: disable=broad-except  (kfp raises many kinds)
       raise _explain(e, host) from e
 
   def _call(self, function, *args, **kwargs):
     try:
-      return function(*args, **kwargs)
+      with _kfp_logs_silenced():
+        return function(*args, **kwargs)
     except Exception as e:  # pylint: disable=broad-except
       raise _explain(e, self.host) from e
 

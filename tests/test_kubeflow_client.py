@@ -35,6 +35,8 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
   def do_GET(self):  # noqa: N802 (http.server's naming)
     self._record()
     path = urllib.parse.urlparse(self.path)
+    if self.state.get('unauthorized'):
+      return self._reply(401, {'error': 'Unauthorized: token expired'})
     if path.path.endswith('/healthz'):
       return self._reply(200, {'multi_user': False})
     if path.path.endswith('/experiments'):
@@ -181,3 +183,36 @@ def test_the_token_is_never_a_flag(runner=CliRunner()):
   result = runner.invoke(cli.main, ['submit', '--help'])
   assert '--token-file' in result.output
   assert not re.search(r'--token\b(?!-file)', result.output)
+
+
+def test_refused_credentials_are_one_line_and_exit_1(kfp_server, package, monkeypatch):
+  host, state = kfp_server
+  state['unauthorized'] = True
+  monkeypatch.setenv(kubeflow_client.TOKEN_ENV, 'expired')
+  result = CliRunner(mix_stderr=False).invoke(cli.main, ['submit', '--host', host,
+                                                         '--package', package])
+  assert result.exit_code == 1
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1, result.stderr
+  assert 'refused the credentials (HTTP 401)' in lines[0]
+
+
+def test_a_token_is_never_sent_over_plain_http_to_another_machine(package, monkeypatch):
+  monkeypatch.setenv(kubeflow_client.TOKEN_ENV, 's3cret')
+  runner = CliRunner(mix_stderr=False)
+  result = runner.invoke(cli.main, ['submit', '--host', 'http://kfp.example:8888',
+                                    '--package', package])
+  assert result.exit_code == 2
+  assert 'refusing to send the token over plain http://kfp.example:8888' in result.stderr
+  assert '--insecure' in result.stderr
+  # With --insecure the call is made (and fails here: no such host), one line again.
+  insecure = runner.invoke(cli.main, ['submit', '--host', 'http://127.0.0.9:9', '--insecure',
+                                      '--package', package])
+  assert insecure.exit_code == 1 and 'cannot reach' in insecure.stderr
+
+
+def test_a_missing_token_file_is_bad_input(package, tmp_path):
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'submit', '--host', 'https://kfp.example', '--package', package,
+      '--token-file', str(tmp_path / 'nope')])
+  assert result.exit_code == 2 and 'cannot read token file' in result.stderr

@@ -16,6 +16,9 @@ _KFP_OPTIONS = [
                  'value, so it stays out of shell history).'),
     click.option('--namespace', default='kubeflow', show_default=True,
                  help='KFP namespace (multi-user clusters).'),
+    click.option('--insecure', is_flag=True,
+                 help='Allow sending the token over plain http:// to a host other than this '
+                      'machine (it can be read on the way).'),
 ]
 _package_option = click.option(
     '--package', default='build/kubeflow/pipeline.yaml', show_default=True,
@@ -29,9 +32,16 @@ def _with_kfp_options(function):
   return function
 
 
-def _pipelines(host, token_file, namespace):
+def _pipelines(host, token_file, namespace, insecure=False):
+  """The client, after the checks that need no network: a readable token, a safe transport
+  (both bad usage: exit 2)."""
   from recfusion.pipeline import kubeflow_client
-  return kubeflow_client.Pipelines(host, kubeflow_client.read_token(token_file), namespace)
+  try:
+    token = kubeflow_client.read_token(token_file)
+    kubeflow_client.check_transport(host, token, insecure)
+  except (kubeflow_client.KubeflowError, ValueError) as e:
+    raise common.bad_input(e)
+  return kubeflow_client.Pipelines(host, token, namespace)
 
 
 def _kfp_call(action):
@@ -83,12 +93,12 @@ def compile_command(target, image, pipeline_root, output_dir, config_file, overr
 @_package_option
 @click.option('--experiment', default='recfusion', show_default=True)
 @click.option('--run-name', default=None, help='Default: recfusion-<UTC time>.')
-def submit(host, token_file, namespace, package, experiment, run_name):
+def submit(host, token_file, namespace, insecure, package, experiment, run_name):
   """Start one run of the compiled pipeline on a Kubeflow Pipelines cluster."""
   import datetime
   _require_package(package)
   run_name = run_name or 'recfusion-' + datetime.datetime.utcnow().strftime('%Y%m%d-%H%M%S')
-  run_id = _kfp_call(lambda: _pipelines(host, token_file, namespace).submit(
+  run_id = _kfp_call(lambda: _pipelines(host, token_file, namespace, insecure).submit(
       package, experiment, run_name))
   console.print(f'submitted run {run_id} ({run_name}) in experiment {experiment} at {host}')
 
@@ -106,11 +116,11 @@ def schedule():
 @click.option('--max-concurrency', default=1, show_default=True, type=click.IntRange(1))
 @click.option('--name', default='recfusion-retrain', show_default=True)
 @click.option('--experiment', default='recfusion', show_default=True)
-def schedule_create(host, token_file, namespace, package, cron, max_concurrency, name,
+def schedule_create(host, token_file, namespace, insecure, package, cron, max_concurrency, name,
                     experiment):
   """Create a recurring run of the compiled pipeline."""
   _require_package(package)
-  recurring_id = _kfp_call(lambda: _pipelines(host, token_file, namespace).schedule(
+  recurring_id = _kfp_call(lambda: _pipelines(host, token_file, namespace, insecure).schedule(
       package, experiment, name, cron, max_concurrency))
   console.print(f'scheduled {name} ({recurring_id}): {cron}, at most {max_concurrency} at once')
 
@@ -119,9 +129,9 @@ def schedule_create(host, token_file, namespace, package, cron, max_concurrency,
 @_with_kfp_options
 @click.option('--experiment', default=None, help='Only this experiment.')
 @click.option('--json', 'as_json', is_flag=True, help='One JSON object per schedule.')
-def schedule_list(host, token_file, namespace, experiment, as_json):
+def schedule_list(host, token_file, namespace, insecure, experiment, as_json):
   """List recurring runs."""
-  rows = _kfp_call(lambda: _pipelines(host, token_file, namespace).schedules(experiment))
+  rows = _kfp_call(lambda: _pipelines(host, token_file, namespace, insecure).schedules(experiment))
   if as_json:
     for row in rows:
       click.echo(json.dumps(row))
@@ -137,9 +147,9 @@ def schedule_list(host, token_file, namespace, experiment, as_json):
 @schedule.command('delete')
 @_with_kfp_options
 @click.argument('recurring_run_id')
-def schedule_delete(host, token_file, namespace, recurring_run_id):
+def schedule_delete(host, token_file, namespace, insecure, recurring_run_id):
   """Delete a recurring run by id."""
-  _kfp_call(lambda: _pipelines(host, token_file, namespace).unschedule(recurring_run_id))
+  _kfp_call(lambda: _pipelines(host, token_file, namespace, insecure).unschedule(recurring_run_id))
   console.print(f'deleted recurring run {recurring_run_id}')
 
 
