@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
-from recfusion.config import Config
+from recfusion.config import Config, ConfigError
 
 JOB_FILE = 'pipeline_job.json'
 PIPELINE_FILE = 'pipeline.yaml'
@@ -40,20 +40,22 @@ TRAINER_PREFIX = 'Trainer.'
 IMAGE_SCHEMA_FILE = '/opt/recfusion/schema.pbtxt'
 
 
-def _memory_gib(text: str) -> float:
-  units = {'Gi': 1.0, 'G': 1e9 / 2**30, 'Mi': 1 / 1024, 'M': 1e6 / 2**30}
-  for suffix, factor in units.items():
-    if str(text).endswith(suffix):
-      return float(str(text)[:-len(suffix)]) * factor
-  return float(text)
+def _quantity(value: Any, key: str) -> float:
+  """A Kubernetes quantity ('8Gi', '500m', 2), read by the Kubernetes client's own parser."""
+  from kubernetes.utils import parse_quantity
+  try:
+    return float(parse_quantity(value))
+  except (ValueError, TypeError) as e:
+    raise ConfigError(f'{key}: {value!r} is not a Kubernetes quantity (for example 8Gi, 8G, '
+                      '512Mi, 500m)') from e
 
 
-def resource_spec(resources: Mapping[str, Any]):
+def resource_spec(resources: Mapping[str, Any], section: str = 'kubeflow.resources'):
   """A KFP ResourceSpec from {'cpu': 2, 'memory': '8Gi', 'gpu': 1, 'gpu_resource': ...}."""
   from kfp.pipeline_spec import pipeline_spec_pb2
   spec_type = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
-  spec = spec_type(cpu_limit=float(resources['cpu']),
-                   memory_limit=_memory_gib(resources['memory']))
+  spec = spec_type(cpu_limit=_quantity(resources['cpu'], f'{section}.cpu'),
+                   memory_limit=_quantity(resources['memory'], f'{section}.memory') / 2**30)
   if int(resources.get('gpu') or 0) > 0:
     spec.accelerator.type = resources.get('gpu_resource') or 'nvidia.com/gpu'
     spec.accelerator.count = int(resources['gpu'])
@@ -113,7 +115,8 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   for component in pipeline.components:
     is_trainer = component.id.startswith(TRAINER_PREFIX)
     component.with_platform_config(resource_spec(
-        settings['trainer_resources'] if is_trainer else settings['resources']))
+        settings['trainer_resources'] if is_trainer else settings['resources'],
+        'kubeflow.trainer_resources' if is_trainer else 'kubeflow.resources'))
 
   os.makedirs(output_dir, exist_ok=True)
   runner = kubeflow_v2.KubeflowV2DagRunner(

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from recfusion.config import load_config
+from recfusion.config import ConfigError, load_config
 from recfusion.pipeline import kubeflow_runner
 
 IMAGE = 'registry.example/recfusion:test'
@@ -184,3 +184,13 @@ def test_the_run_report_is_an_html_artifact_kfp_renders_and_every_task_knows_its
                       dict(compiler_utils.TITLE_TO_CLASS_PATH))
   kfp_executor.register_kfp_types()
   assert utils._retrieve_class_path(html) == kfp_executor.HTML_REPORT_CLASS
+
+
+def test_resource_quantities_are_read_as_kubernetes_reads_them():
+  spec = kubeflow_runner.resource_spec({'cpu': '500m', 'memory': '8Gi'})
+  assert (spec.cpu_limit, spec.memory_limit) == (0.5, 8.0)
+  assert kubeflow_runner.resource_spec({'cpu': 2, 'memory': '8G'}).memory_limit == \
+      pytest.approx(8e9 / 2**30)
+  with pytest.raises(ConfigError, match=r"kubeflow.trainer_resources.memory: '8GB' is not a "
+                                        'Kubernetes quantity'):
+    kubeflow_runner.resource_spec({'cpu': 2, 'memory': '8GB'}, 'kubeflow.trainer_resources')

@@ -196,6 +196,12 @@ def _coerce(default: Any, value: Any, path: str) -> Any:
   elif isinstance(default, float):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
       return float(value)
+    # YAML 1.1 (PyYAML) reads `1e-3` as text: a number all the same.
+    if isinstance(value, str):
+      try:
+        return float(value)
+      except ValueError:
+        pass
   elif isinstance(default, str):
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
       return str(value)
@@ -307,6 +313,9 @@ def _validate(config: Config) -> None:
     raise ConfigError('fusion.grid_step must be in (0, 0.5]')
   if config.evaluation.tolerance < 0:
     raise ConfigError('evaluation.tolerance must be >= 0')
+  if not 0 <= config.evaluation.ndcg10_floor <= 1:
+    raise ConfigError('evaluation.ndcg10_floor is an NDCG@10: it must be in [0, 1], got '
+                      f'{config.evaluation.ndcg10_floor:g}')
   for name, hparams in config.trainers.items():
     for key in ('epochs', 'batch_size', 'embedding_dim', 'hidden_units'):
       if not isinstance(hparams.get(key), int) or hparams[key] < 1:
@@ -318,6 +327,14 @@ def _validate(config: Config) -> None:
     if not isinstance(hparams.get('embedding_l2', 0.0), (int, float)) or \
         hparams.get('embedding_l2', 0.0) < 0:
       raise ConfigError(f'trainers.{name}.embedding_l2 must be a number >= 0')
+    if 'learning_rate' in hparams and not hparams['learning_rate'] > 0:
+      raise ConfigError(f'trainers.{name}.learning_rate must be > 0, got '
+                        f'{hparams["learning_rate"]:g}')
+    if 'dropout' in hparams and not 0 <= hparams['dropout'] < 1:
+      raise ConfigError(f'trainers.{name}.dropout must be in [0, 1), got {hparams["dropout"]:g}')
+    if 'patience' in hparams and (not isinstance(hparams['patience'], int)
+                                  or hparams['patience'] < 0):
+      raise ConfigError(f'trainers.{name}.patience must be a whole number >= 0')
     if not isinstance(hparams.get('dropout', 0.0), (int, float)) or \
         not 0 <= hparams.get('dropout', 0.0) < 1:
       raise ConfigError(f'trainers.{name}.dropout must be in [0, 1)')

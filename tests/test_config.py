@@ -40,6 +40,11 @@ def test_file_then_set_overrides(tmp_path):
      "trainers.dcn.loss must be one of ['pointwise', 'pairwise', 'listwise']"),
     ('trainers.text.warm_start=sometimes', 'expects bool'),
     ('trainers.sequence.embedding_l2=-1', 'trainers.sequence.embedding_l2 must be a number >= 0'),
+    ('trainers.dcn.learning_rate=-1', 'trainers.dcn.learning_rate must be > 0, got -1'),
+    ('trainers.dcn.learning_rate=fast', "'trainers.dcn.learning_rate' expects float, got 'fast'"),
+    ('trainers.text.dropout=1.5', 'trainers.text.dropout must be in [0, 1), got 1.5'),
+    ('trainers.text.patience=-2', 'trainers.text.patience must be a whole number >= 0'),
+    ('evaluation.ndcg10_floor=7', 'evaluation.ndcg10_floor is an NDCG@10: it must be in [0, 1]'),
 ])
 def test_bad_overrides_name_the_key(override, message):
   with pytest.raises(ConfigError, match=None) as error:
@@ -84,3 +89,9 @@ def test_the_run_log_formatter_scrubs_the_secrets():
   record = logging.LogRecord('tfx', logging.INFO, __file__, 1,
                              "beam args ['--s3_secret_access_key=%s']", ('abc123',), None)
   assert formatter.format(record) == "beam args ['--s3_secret_access_key=***']"
+
+
+def test_exponent_notation_is_a_number():
+  # PyYAML reads 1e-3 (no dot) as text; the config takes it as the number it means.
+  assert load_config(overrides=['trainers.dcn.learning_rate=1e-3']).trainers['dcn'][
+      'learning_rate'] == 0.001

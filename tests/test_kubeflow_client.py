@@ -216,3 +216,11 @@ def test_a_missing_token_file_is_bad_input(package, tmp_path):
       'submit', '--host', 'https://kfp.example', '--package', package,
       '--token-file', str(tmp_path / 'nope')])
   assert result.exit_code == 2 and 'cannot read token file' in result.stderr
+
+
+def test_a_malformed_cron_is_bad_usage_before_any_request(kfp_server, package):
+  host, state = kfp_server
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'schedule', 'create', '--host', host, '--package', package, '--cron', 'every night'])
+  assert result.exit_code == 2 and 'needs 5 fields' in result.stderr
+  assert state['requests'] == []

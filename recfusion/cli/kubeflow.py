@@ -119,7 +119,12 @@ def schedule():
 def schedule_create(host, token_file, namespace, insecure, package, cron, max_concurrency, name,
                     experiment):
   """Create a recurring run of the compiled pipeline."""
+  from recfusion.pipeline.kubeflow_client import KubeflowError, kfp_cron
   _require_package(package)
+  try:
+    kfp_cron(cron)  # a malformed --cron is bad usage, known before any network call
+  except KubeflowError as e:
+    raise common.bad_input(e)
   recurring_id = _kfp_call(lambda: _pipelines(host, token_file, namespace, insecure).schedule(
       package, experiment, name, cron, max_concurrency))
   console.print(f'scheduled {name} ({recurring_id}): {cron}, at most {max_concurrency} at once')
