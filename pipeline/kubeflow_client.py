@@ -5,6 +5,8 @@ namely the token never comes from a flag value (a file or an environment variabl
 out of shell history), cron expressions in the usual 5 fields are accepted, and every failure
 (unreachable host, rejected spec, bad token) becomes one readable line.
 """
+import contextlib
+import logging
 import os
 from typing import Any, Dict, List, Optional
 
@@ -92,19 +94,16 @@ def _probe(host: str, token: Optional[str]) -> None:
     raise KubeflowError(f'cannot reach Kubeflow Pipelines at {host}: {reason}') from e
 
 
-class _kfp_logs_silenced:  # pylint: disable=invalid-name
+@contextlib.contextmanager
+def _kfp_logs_silenced():
   """kfp logs every retry with a traceback on the root logger; the failure itself reaches
   the user as one line (_explain)."""
-
-  def __enter__(self):
-    import logging
-    self._previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
-
-  def __exit__(self, *exc):
-    import logging
-    logging.disable(self._previous)
-    return False
+  previous = logging.root.manager.disable
+  logging.disable(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    logging.disable(previous)
 
 
 class Pipelines:

@@ -44,19 +44,27 @@ class RunHome:
     push_root = config.push.dir or os.path.join(self.root, 'registry')
     return registry.registry_dir(os.path.abspath(push_root), config.pipeline.name)
 
+  def _run_lock(self) -> filelock.FileLock:
+    return filelock.FileLock(os.path.join(self.root, RUN_LOCK_FILE), timeout=0)
+
+  def _holder(self) -> dict:
+    """What the holding run wrote about itself ({} if it is unreadable or not written yet)."""
+    try:
+      with open(os.path.join(self.root, RUN_HOLDER_FILE), encoding='utf-8') as f:
+        return json.load(f)
+    except (OSError, ValueError):
+      return {}
+
   def active_run_id(self):
-    """The id of the run holding this home now, or None when no run is alive."""
+    """The id of the run holding this home now ('' if it has not said), or None when no run
+    is alive."""
     if not os.path.isdir(self.root):
       return None
-    lock = filelock.FileLock(os.path.join(self.root, RUN_LOCK_FILE), timeout=0)
+    lock = self._run_lock()
     try:
       lock.acquire()
     except filelock.Timeout:
-      try:
-        with open(os.path.join(self.root, RUN_HOLDER_FILE), encoding='utf-8') as f:
-          return json.load(f).get('run_id') or ''
-      except (OSError, ValueError):
-        return ''
+      return self._holder().get('run_id') or ''
     lock.release()
     return None
 
@@ -66,17 +74,14 @@ class RunHome:
     once, naming the run that holds the home (the lock is the operating system's, so a run
     killed with -9 releases it)."""
     os.makedirs(self.root, exist_ok=True)
-    lock = filelock.FileLock(os.path.join(self.root, RUN_LOCK_FILE), timeout=0)
+    lock = self._run_lock()
     holder_file = os.path.join(self.root, RUN_HOLDER_FILE)
     try:
       lock.acquire()
     except filelock.Timeout:
-      try:
-        with open(holder_file, encoding='utf-8') as f:
-          holder = json.load(f)
-        who = f"run {holder.get('run_id')} (pid {holder.get('pid')})"
-      except (OSError, ValueError):
-        who = 'another run'
+      holder = self._holder()
+      who = (f"run {holder.get('run_id')} (pid {holder.get('pid')})" if holder
+             else 'another run')
       raise HomeBusyError(f'{self.root} is in use by {who}: one run per home at a time. Wait '
                           'for it to finish, or pass another --home.') from None
     try:

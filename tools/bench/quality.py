@@ -257,9 +257,9 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   # As in the pipeline: a ranker its Trainer found nothing to learn for (no users, no text)
   # is left out of the fusion, and so out of this benchmark's rows.
   from recfusion.models import training
-  dropped = {name: training.read_ranker_info(path).get('reason', 'not trained')
-             for name, path in ranker_dirs.items()
-             if not training.read_ranker_info(path).get('trained', True)}
+  infos = {name: training.read_ranker_info(path) for name, path in ranker_dirs.items()}
+  dropped = {name: info.get('reason', 'not trained') for name, info in infos.items()
+             if not info.get('trained', True)}
   active = tuple(name for name in RANKERS if name not in dropped)
 
   graph_uri = outputs['Transform']['transform_graph'][0]
