@@ -57,6 +57,7 @@ setup(
         'tensorflow-transform>=1.16,<1.17',
         'tensorflow-model-analysis>=0.47,<0.48',
         'tensorflow-data-validation>=1.16,<1.17',
+        'tensorflow-decision-forests>=1.9,<1.10',
         'apache-beam[gcp]>=2.59,<2.60',
         'pyarrow>=10,<11',
         'pandas>=1.5,<2',

@@ -45,6 +45,8 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
   """The whole DAG of docs/architecture.md §2. `registry_dir` is the model registry of this pipeline."""
   # Unknown names fail here, before any component runs, with the config key named.
   rankers = {name: ranker_registry.get(name) for name in config.trainers}
+  for name, ranker in rankers.items():
+    ranker.check_hparams(config.trainers[name])
   fusion_fitting.check_method(config.fusion.method)
   data = config.data
   example_gen = LogJoinExampleGen(
@@ -75,7 +77,7 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
     # Warm start reads the production model; without it the Trainer stays cacheable when
     # only the registry changed.
     base_model = ({'base_model': baseline.outputs['baseline_model']}
-                  if hparams.get('warm_start', True) else {})
+                  if ranker.warm_starts and hparams.get('warm_start', True) else {})
     trainers[name] = Trainer(
         run_fn=ranker_registry.RUN_FN,
         examples=transform.outputs['transformed_examples'],

@@ -16,11 +16,22 @@ def test_trainers_read_the_production_model_only_when_they_warm_start():
   assert 'BaselineLookup' in upstream['Trainer.sequence']
   # Without warm start the Trainer stays cacheable when only the registry changed.
   assert upstream['Trainer.dcn'] == {'Transform', 'ImportSchemaGen'}
+  # Trees cannot continue from weights: the forest never reads the production model.
+  assert upstream['Trainer.gbt'] == {'Transform', 'ImportSchemaGen'}
 
 
-def test_fusion_waits_for_the_three_rankers():
+def test_fusion_waits_for_every_ranker():
   upstream = _upstream(load_config())
-  assert {'Trainer.text', 'Trainer.dcn', 'Trainer.sequence', 'Transform'} <= upstream['Fusion']
+  assert {'Trainer.text', 'Trainer.dcn', 'Trainer.sequence', 'Trainer.gbt',
+          'Transform'} <= upstream['Fusion']
+
+
+def test_a_ranker_section_missing_a_hyperparameter_fails_before_any_component_runs():
+  from recfusion.config import ConfigError
+  config = load_config()
+  del config.trainers['gbt']['max_depth']
+  with pytest.raises(ConfigError, match='trainers.gbt: trainer config lacks max_depth'):
+    factory.create_pipeline(config, '/data', '/root', registry_dir='/registry')
 
 
 def test_a_fourth_ranker_and_a_new_fusion_method_need_only_their_own_code():

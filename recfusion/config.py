@@ -317,8 +317,11 @@ def _validate(config: Config) -> None:
     raise ConfigError('evaluation.ndcg10_floor is an NDCG@10: it must be in [0, 1], got '
                       f'{config.evaluation.ndcg10_floor:g}')
   for name, hparams in config.trainers.items():
-    for key in ('epochs', 'batch_size', 'embedding_dim', 'hidden_units'):
-      if not isinstance(hparams.get(key), int) or hparams[key] < 1:
+    # Which keys a ranker needs is its own (rankers.Ranker.check_hparams, when the pipeline
+    # is built); the ones it has are checked here.
+    for key in ('epochs', 'batch_size', 'embedding_dim', 'hidden_units', 'num_trees',
+                'max_depth', 'min_examples'):
+      if key in hparams and (not isinstance(hparams[key], int) or hparams[key] < 1):
         raise ConfigError(f'trainers.{name}.{key} must be a whole number >= 1')
     if hparams.get('loss', 'pointwise') not in RANKING_LOSSES:
       raise ConfigError(f'trainers.{name}.loss must be one of {list(RANKING_LOSSES)}')
@@ -327,6 +330,9 @@ def _validate(config: Config) -> None:
     if not isinstance(hparams.get('embedding_l2', 0.0), (int, float)) or \
         hparams.get('embedding_l2', 0.0) < 0:
       raise ConfigError(f'trainers.{name}.embedding_l2 must be a number >= 0')
+    if 'shrinkage' in hparams and not 0 < hparams['shrinkage'] <= 1:
+      raise ConfigError(f'trainers.{name}.shrinkage must be in (0, 1], got '
+                        f'{hparams["shrinkage"]:g}')
     if 'learning_rate' in hparams and not hparams['learning_rate'] > 0:
       raise ConfigError(f'trainers.{name}.learning_rate must be > 0, got '
                         f'{hparams["learning_rate"]:g}')

@@ -121,7 +121,8 @@ def rank(model_path: str, requests: Iterable[Tuple[int, Mapping[str, Any]]], sou
                                                 f'{source}, line {line_number}'))
               for line_number, request in requests]
   import tensorflow as tf
-  serve = tf.saved_model.load(model_path).signatures['serving_default']
+  from recfusion.models import saved_models
+  serve = saved_models.load(model_path).signatures['serving_default']
   for request, item_ids, examples in prepared:
     outputs = {k: v.numpy().reshape(-1).tolist()
                for k, v in serve(examples=tf.constant(examples)).items()}

@@ -20,9 +20,13 @@ pytestmark = pytest.mark.pipeline
 
 COMPONENTS = ['BaselineLookup', 'ImportSchemaGen', 'LogJoinExampleGen', 'StatisticsGen',
               'ExampleValidator', 'Transform', 'Trainer.text', 'Trainer.dcn',
-              'Trainer.sequence', 'Fusion', 'Evaluator', 'RegistryPusher', 'RunReport']
+              'Trainer.sequence', 'Trainer.gbt', 'Fusion', 'Evaluator', 'RegistryPusher',
+              'RunReport']
+RANKERS = ('text', 'dcn', 'sequence', 'gbt')
+DEEP_RANKERS = ('text', 'dcn', 'sequence')
 SMALL_RUN = ['--set', 'data.window_spans=4', '--set', 'trainers.text.epochs=2',
              '--set', 'trainers.dcn.epochs=2', '--set', 'trainers.sequence.epochs=2',
+             '--set', 'trainers.gbt.num_trees=60',
              '--set', 'fusion.grid_step=0.1', '--set', 'evaluation.ndcg10_floor=0.2',
              # One weight per ranker, so the fused-model test below can recompute the formula;
              # the default method (gated) runs end to end in pipeline/kubeflow_local_test.py.
@@ -88,7 +92,7 @@ def test_evaluation_has_ranking_and_engagement_metrics_per_model(runs):
   metrics = summary['evaluation']['metrics']
   assert {'ndcg@5', 'ndcg@10', 'ndcg@20', 'mrr'} <= set(metrics['score'])
   assert {'auc', 'calibration', 'example_count'} <= set(metrics['probability'])
-  for ranker in ('text', 'dcn', 'sequence'):
+  for ranker in RANKERS:
     assert 0 <= metrics[ranker]['ndcg@10'] <= 1
   assert metrics['probability']['example_count'] == summary['join_report']['examples_eval']
 
@@ -106,7 +110,11 @@ def test_second_run_warm_starts_the_rankers_and_compares_with_the_production_mod
     assert states[name] == 'cached'
   for name in ('BaselineLookup', 'Trainer.text', 'Trainer.dcn', 'Trainer.sequence', 'Fusion'):
     assert states[name] == 'complete'
-  for ranker in ('text', 'dcn', 'sequence'):
+  # The forest does not warm start, so nothing it reads changed: TFX reuses it.
+  assert states['Trainer.gbt'] == 'cached'
+  assert _warm_start(first, 'gbt') == {'warm_started': False,
+                                       'reason': 'trees are trained from scratch'}
+  for ranker in DEEP_RANKERS:
     assert _warm_start(first, ranker) == {'warm_started': False,
                                           'reason': 'no production model'}
     outcome = _warm_start(summary, ranker)
@@ -136,20 +144,24 @@ def test_a_model_failing_the_gate_is_not_pushed(runs):
       '1', '2', 'index.json']
 
 
-def test_fused_model_scores_exactly_the_three_models_plus_the_fusion_formula(runs):
+def test_fused_model_scores_exactly_the_rankers_plus_the_fusion_formula(runs):
+  from recfusion.models import saved_models
   _, (_, summary, _), _, _ = runs
-  fused = tf.saved_model.load(os.path.join(_output(summary, 'Fusion', 'model'),
-                                           'Format-Serving'))
+  fused = saved_models.load(os.path.join(_output(summary, 'Fusion', 'model'), 'Format-Serving'))
   report = summary['fusion']
+  # What each member had to learn from is on record (the summary's member notes).
+  assert set(report['members']) == set(RANKERS)
+  assert all(report['members'][r]['inputs'] > 0 for r in RANKERS)
+  assert report['members']['gbt']['trees'] >= 1 and report['members']['gbt']['root_splits']
   examples = _output(summary, 'LogJoinExampleGen', 'examples')
   records = tf.data.TFRecordDataset(glob.glob(os.path.join(examples, 'Split-eval', '*.gz')),
                                     compression_type='GZIP')
   batch = next(iter(records.batch(256)))
   fused_out = fused.signatures['serving_default'](examples=batch)
   expected = np.zeros(len(batch))
-  for ranker in ('text', 'dcn', 'sequence'):
-    alone = tf.saved_model.load(os.path.join(_output(summary, f'Trainer.{ranker}', 'model'),
-                                             'Format-Serving'))
+  for ranker in RANKERS:
+    alone = saved_models.load(os.path.join(_output(summary, f'Trainer.{ranker}', 'model'),
+                                           'Format-Serving'))
     score = alone.signatures['serving_default'](examples=batch)['score'].numpy()
     np.testing.assert_array_equal(fused_out[ranker].numpy(), score)
     standard = report['standardization'][ranker]
@@ -179,7 +191,7 @@ def test_predict_ranks_candidates_with_the_pushed_model(runs, small_shop_dir, tm
   first = lines[0]['ranked']
   assert sorted(c['item_id'] for c in first) == ['item-00001', 'item-00002', 'item-00003']
   assert [c['score'] for c in first] == sorted((c['score'] for c in first), reverse=True)
-  assert {'score', 'probability', 'text', 'dcn', 'sequence'} <= set(first[0])
+  assert {'score', 'probability', *RANKERS} <= set(first[0])
 
 
 def test_predict_with_an_unknown_item_exits_2(runs, small_shop_dir, tmp_path):
@@ -251,7 +263,8 @@ def test_lineage_traces_a_pushed_version_back_to_the_data_spans(runs, small_shop
   assert result.exit_code == 0, result.stderr + repr(result.exception)
   text = result.stdout
   for producer in ('RegistryPusher', 'Fusion', 'Trainer.text', 'Trainer.dcn',
-                   'Trainer.sequence', 'Transform', 'LogJoinExampleGen', 'Evaluator'):
+                   'Trainer.sequence', 'Trainer.gbt', 'Transform', 'LogJoinExampleGen',
+                   'Evaluator'):
     assert f'from {producer}' in text, producer
   assert 'spans=0,1,2,3' in text
   assert small_shop_dir in text.replace('\n', '')

@@ -12,6 +12,7 @@ from tfx.components.evaluator import executor as stock_executor
 from tfx.types import standard_component_specs
 
 from recfusion.keys import baseline_found
+from recfusion.models import saved_models
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 
@@ -20,6 +21,8 @@ class Executor(stock_executor.Executor):
 
   def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
          exec_properties: Dict[str, Any]) -> None:
+    # TFMA loads the fused model in this process (DirectRunner): its gbt member's ops first.
+    saved_models.register_ops()
     baselines = input_dict.get(BASELINE_KEY) or []
     if baselines and not all(baseline_found(b) for b in baselines):
       logging.info('Evaluator: no model in production; evaluating without a baseline')

@@ -39,9 +39,9 @@ class Executor(base_executor.BaseExecutor):
         artifact_utils.get_single_uri(input_dict['transform_graph']))
     all_dirs = {name: path_utils.serving_model_path(artifact.uri)
                 for name, artifact in ranker_inputs(input_dict).items()}
+    infos = {name: training.read_ranker_info(d) for name, d in all_dirs.items()}
     # A ranker its Trainer found nothing to learn for (no histories, no text) is left out.
-    dropped = {name: info.get('reason', 'not trained')
-               for name, info in ((n, training.read_ranker_info(d)) for n, d in all_dirs.items())
+    dropped = {name: info.get('reason', 'not trained') for name, info in infos.items()
                if not info.get('trained', True)}
     ranker_dirs = {n: d for n, d in all_dirs.items() if n not in dropped}
     if not ranker_dirs:
@@ -59,7 +59,10 @@ class Executor(base_executor.BaseExecutor):
         fitted.fusion, fitted.platt, dropped=sorted(dropped))
     fused_model.save(module, path_utils.serving_model_path(model_artifact.uri))
 
-    report = {**fitted.report, 'dropped': dropped}
+    # What each member had to learn from: the run summary names the features this log lacks.
+    members = {name: {k: v for k, v in info.items() if k not in ('trained', 'reason')}
+               for name, info in infos.items()}
+    report = {**fitted.report, 'dropped': dropped, 'members': members}
     report_artifact = artifact_utils.get_single_instance(output_dict['fusion_report'])
     fileio.makedirs(report_artifact.uri)
     with fileio.open(os.path.join(report_artifact.uri, REPORT_FILE), 'w') as f:

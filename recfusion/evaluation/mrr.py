@@ -20,6 +20,12 @@ from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.metrics import metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
+from recfusion.models import saved_models
+
+# Beam workers in other processes import this module (the metric is named by module) before
+# they load the model: the place to register the gbt member's ops there.
+saved_models.register_ops()
+
 MRR_NAME = 'mrr'
 
 

@@ -12,4 +12,7 @@ def run_fn(fn_args) -> None:
   if config.get(rankers.MODULE_KEY):
     rankers.register_module(config[rankers.MODULE_KEY])
   ranker = rankers.get(config[rankers.RANKER_KEY])
-  training.train_and_export(fn_args, ranker.name, ranker.build_model, ranker.needs)
+  if ranker.train is not None:
+    ranker.train(fn_args, ranker.name)
+  else:
+    training.train_and_export(fn_args, ranker.name, ranker.build_model, ranker.needs)

@@ -45,13 +45,18 @@ class HParams:
 
   @classmethod
   def from_config(cls, config: Mapping[str, Any]) -> 'HParams':
-    """From a `trainers.<name>` section; keys that are not hyperparameters (the ranker's name
-    and module) are ignored, a missing one is an error naming it."""
-    fields = [f.name for f in dataclasses.fields(cls)]
-    missing = [name for name in fields if name not in config]
-    if missing:
-      raise ValueError(f'trainer config lacks {", ".join(missing)}')
-    return cls(**{name: config[name] for name in fields})
+    return hparams_from_config(cls, config)
+
+
+def hparams_from_config(cls, config: Mapping[str, Any]):
+  """A ranker's hyperparameters (a dataclass) from its `trainers.<name>` section; keys that
+  are not hyperparameters (the ranker's name and module) are ignored, a missing one is an
+  error naming it."""
+  fields = [f.name for f in dataclasses.fields(cls)]
+  missing = [name for name in fields if name not in config]
+  if missing:
+    raise ValueError(f'trainer config lacks {", ".join(missing)}')
+  return cls(**{name: config[name] for name in fields})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,20 +176,23 @@ def distribution_strategy() -> tf.distribute.Strategy:
   return tf.distribute.get_strategy()
 
 
-def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: str) -> None:
+def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: str,
+           input_specs: Optional[Mapping[str, tf.TensorSpec]] = None) -> None:
+  """`input_specs`: the transformed features the model reads; by default its keras Inputs
+  (a subclassed model such as a TF-DF forest has none and names them)."""
   model.tft_layer = tft_output.transform_features_layer()
   raw_spec = tft_output.raw_feature_spec()
   for name in preprocessing.LABEL_ONLY_FEATURES:
     raw_spec.pop(name, None)
+  specs = dict(input_specs) if input_specs is not None else {
+      name: tf.TensorSpec([None] + list(inp.shape[1:]), inp.dtype, name=name)
+      for name, inp in zip(model.input_names, model.inputs)}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve(serialized):
     transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
-    features = {name: transformed[name] for name in model.input_names}
+    features = {name: transformed[name] for name in specs}
     return {keys.SCORE_KEY: tf.reshape(model(features), [-1])}
-
-  specs = {name: tf.TensorSpec([None] + list(inp.shape[1:]), inp.dtype, name=name)
-           for name, inp in zip(model.input_names, model.inputs)}
 
   @tf.function
   def on_transformed(**features):
@@ -211,6 +219,19 @@ def varying_features(file_patterns: List[str], tft_output: tft.TFTransformOutput
     if rows >= max_rows:
       break
   return [name for name in names if high.get(name, 0.0) > low.get(name, 0.0)]
+
+
+def constant_inputs(file_patterns: List[str], tft_output: tft.TFTransformOutput,
+                    inputs: Sequence[str]) -> List[str]:
+  """The inputs that are the same in every `train` example read: what this log lacks (no
+  prices, no users, no brands), which the run summary names per ranker."""
+  varying = set(varying_features(file_patterns, tft_output, list(inputs)))
+  return [name for name in inputs if name not in varying]
+
+
+def inputs_info(inputs: Sequence[str], constant: Sequence[str]) -> Dict[str, Any]:
+  """The ranker-info entries saying which features a ranker had to learn from."""
+  return {'inputs': len(inputs), 'constant_inputs': sorted(constant)}
 
 
 def write_ranker_info(serving_dir: str, info: Mapping[str, Any]) -> None:
@@ -257,11 +278,13 @@ def train_and_export(fn_args, ranker: str,
     model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate),
                   loss=losses.get(hparams.loss), metrics=[EngagementAUC(name='auc')])
   warm_start.record(outcome, fn_args.model_run_dir)
-  if needs and not varying_features(fn_args.train_files, tft_output, list(needs)):
+  constant = constant_inputs(fn_args.train_files, tft_output, model.input_names)
+  if needs and set(needs) <= set(constant):
     reason = f'nothing to learn: {", ".join(needs)} the same in every train example'
     logging.warning('%s: %s; exported untrained, Fusion leaves it out', ranker, reason)
     export(model, tft_output, fn_args.serving_model_dir)
-    write_ranker_info(fn_args.serving_model_dir, {'trained': False, 'reason': reason})
+    write_ranker_info(fn_args.serving_model_dir, {'trained': False, 'reason': reason,
+                                                  **inputs_info(model.input_names, constant)})
     return
   train = transformed_dataset(fn_args.train_files, tft_output, hparams.batch_size,
                               shuffle=True, keep=model.input_names, seed=hparams.seed)
@@ -279,4 +302,5 @@ def train_and_export(fn_args, ranker: str,
                 keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
             ])
   export(model, tft_output, fn_args.serving_model_dir)
-  write_ranker_info(fn_args.serving_model_dir, {'trained': True})
+  write_ranker_info(fn_args.serving_model_dir, {'trained': True,
+                                                **inputs_info(model.input_names, constant)})

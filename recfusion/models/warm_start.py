@@ -19,6 +19,7 @@ import tensorflow_transform as tft
 from absl import logging
 
 from recfusion import features, keys
+from recfusion.models import saved_models
 
 # Embedding tables name their vocabulary after this separator (training.embedding).
 EMBEDDING_SEPARATOR = '__'
@@ -68,7 +69,7 @@ def remap_rows(old: np.ndarray, new: np.ndarray, old_vocabulary: List[str],
 
 
 def production_variables(base_model_dir: str, ranker: str) -> Dict[str, np.ndarray]:
-  loaded = tf.saved_model.load(base_model_dir)
+  loaded = saved_models.load(base_model_dir)
   rankers = getattr(loaded, 'rankers', None)
   if rankers is None or ranker not in rankers:
     raise Incompatible(f'the production model has no {ranker!r} ranker')

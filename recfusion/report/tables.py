@@ -120,6 +120,7 @@ def fusion_notes(fusion: Mapping) -> List[str]:
     notes.append(summary)
   for name, reason in sorted(fusion.get('dropped', {}).items()):
     notes.append(f'{name} left out: {reason}')
+  notes.extend(member_notes(fusion.get('members', {})))
   complementarity = fusion.get('complementarity', {})
   if complementarity.get('score_correlation'):
     notes.append('score correlation (validation): ' + ', '.join(
@@ -128,6 +129,23 @@ def fusion_notes(fusion: Mapping) -> List[str]:
     notes.append('marginal lift, NDCG@10 of the best weighted mix with vs without: ' + ', '.join(
         f'{name} {value:+.4f}'
         for name, value in complementarity['marginal_lift_ndcg@10'].items()))
+  return notes
+
+
+def member_notes(members: Mapping[str, Mapping]) -> List[str]:
+  """Per ranker: the inputs this log gave it nothing in (the same in every train example), and
+  for a forest the features its trees split on first."""
+  notes = []
+  for name, info in sorted(members.items()):
+    constant = info.get('constant_inputs')
+    if constant:
+      notes.append(f'{name}: {len(constant)} of {info.get("inputs", "?")} inputs the same in '
+                   f'every train example (nothing to learn from): {", ".join(constant)}')
+    splits = info.get('root_splits')
+    if splits:
+      top = sorted(splits.items(), key=lambda item: -item[1])[:4]
+      notes.append(f'{name}: {info.get("trees", "?")} trees, first splits on ' + ', '.join(
+          f'{feature} {share:.0%}' for feature, share in top))
   return notes
 
 

@@ -63,7 +63,8 @@ def bench_config_overrides(requests_per_day: int, profile: str = 'shop') -> List
           'evaluation.ndcg10_floor=0.0'] + PROFILE_OVERRIDES[profile] + [
               # Each run measures models trained from scratch, never continued from the
               # model a previous benchmark run pushed in the same home.
-              f'trainers.{ranker}.warm_start=false' for ranker in RANKERS]
+              f'trainers.{ranker}.warm_start=false' for ranker in RANKERS
+              if 'warm_start' in default_dict()['trainers'][ranker]]
 
 
 def _read_split(examples_uri: str, split: str, feature_spec: Dict) -> Dict[str, np.ndarray]:
@@ -284,7 +285,8 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   # The same rankers trained with other losses (pipeline seed), on the same data.
   other_losses = {}
   for ranker in active:
-    for loss in compare_losses:
+    # A forest has its own loss (LambdaMART), not one of the deep rankers'.
+    for loss in (compare_losses if 'loss' in config.trainers[ranker] else ()):
       if loss == config.trainers[ranker].get('loss'):
         continue
       print(f'bench: training {ranker} with the {loss} loss', flush=True)

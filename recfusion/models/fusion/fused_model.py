@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from recfusion import keys
-from recfusion.models import preprocessing
+from recfusion.models import preprocessing, saved_models
 from recfusion.models.fusion import methods
 
 
@@ -34,7 +34,7 @@ class FusedRanker(tf.Module):
     super().__init__(name='fused_ranker')
     self._dropped = tuple(dropped)
     self.tft_layer = tft_output.transform_features_layer()
-    self.rankers = {name: tf.saved_model.load(path) for name, path in ranker_dirs.items()}
+    self.rankers = {name: saved_models.load(path) for name, path in ranker_dirs.items()}
     self._inputs = {name: ranker_inputs(model) for name, model in self.rankers.items()}
     self._standardizers = dict(standardizers)
     self._fusion = fusion

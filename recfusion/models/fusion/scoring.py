@@ -8,6 +8,7 @@ import tensorflow_transform as tft
 from tfx.dsl.io import fileio
 
 from recfusion import keys
+from recfusion.models import saved_models
 from recfusion.models.fusion import fused_model, methods
 
 
@@ -18,7 +19,7 @@ def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
   files = sorted(fileio.glob(os.path.join(examples_uri, '*.gz')))
   if not files:
     raise FileNotFoundError(f'no transformed examples in {examples_uri}')
-  rankers = {name: tf.saved_model.load(path) for name, path in ranker_dirs.items()}
+  rankers = {name: saved_models.load(path) for name, path in ranker_dirs.items()}
   inputs = {name: fused_model.ranker_inputs(model) for name, model in rankers.items()}
   spec = tft_output.transformed_feature_spec()
   dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP').batch(batch_size)

@@ -13,7 +13,7 @@ would then stay empty (modules already imported are not executed again).
 import dataclasses
 import importlib
 import pkgutil
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from recfusion.config import ConfigError
 
@@ -34,10 +34,29 @@ class Ranker:
   module: str  # importable module that registers this ranker
   # Features of which at least one must vary in the data for this ranker to learn anything.
   needs: Tuple[str, ...] = ()
+  # A ranker that is not a keras model trained by gradient descent (a forest) brings its
+  # own run_fn body, (fn_args, ranker name) -> None, and its hyperparameters' parser
+  # ({key: value} -> hyperparameters, ValueError naming a missing key); None: the shared
+  # keras training of training.py and its HParams.
+  train: Optional[Callable[..., None]] = None
+  parse_hparams: Optional[Callable[[Mapping[str, Any]], Any]] = None
+  # Whether it can continue from the production model's weights (trees cannot).
+  warm_starts: bool = True
 
   def custom_config(self, hparams: Dict[str, Any]) -> Dict[str, Any]:
     """The Trainer's custom_config: the hyperparameters and where to find this ranker."""
     return {**hparams, RANKER_KEY: self.name, MODULE_KEY: self.module}
+
+  def check_hparams(self, hparams: Mapping[str, Any]) -> None:
+    """ConfigError naming `trainers.<name>` when its section lacks a hyperparameter."""
+    parse = self.parse_hparams
+    if parse is None:
+      from recfusion.models import training  # TensorFlow: only when a pipeline is built
+      parse = training.HParams.from_config
+    try:
+      parse(hparams)
+    except (ValueError, TypeError) as error:
+      raise ConfigError(f'trainers.{self.name}: {error}') from None
 
 
 _REGISTRY: Dict[str, Ranker] = {}

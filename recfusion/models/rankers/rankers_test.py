@@ -77,13 +77,13 @@ def test_every_embedding_table_is_known_to_warm_start(module):
 
 
 def test_the_builtin_rankers_are_registered():
-  assert set(rankers.names()) >= {'text', 'dcn', 'sequence'}
+  assert set(rankers.names()) >= {'text', 'dcn', 'sequence', 'gbt'}
   assert rankers.get('dcn').build_model is dcn.build_model
 
 
 def test_an_unknown_ranker_is_a_config_error_that_lists_the_registered_ones():
   from recfusion.config import ConfigError
-  with pytest.raises(ConfigError, match=r"no ranker named 'nope'.*dcn, sequence, text"):
+  with pytest.raises(ConfigError, match=r"no ranker named 'nope'.*dcn, gbt, sequence, text"):
     rankers.get('nope')
 
 
