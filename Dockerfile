@@ -5,10 +5,11 @@
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
 
 # The runtime lock only (requirements.lock; the dev tools live in requirements-dev.lock): the
-# same versions as local runs, so the cluster trains with the exact stack that was tested.
+# same versions as local runs, so the cluster trains with the exact stack that was tested, and
+# every file checked against the lock's sha256 (--require-hashes).
 COPY requirements.lock /tmp/requirements.lock
 RUN python -m pip install --no-cache-dir uv==0.13.9 \
- && uv pip install --system --no-cache -r /tmp/requirements.lock \
+ && uv pip install --system --no-cache --require-hashes -r /tmp/requirements.lock \
  && rm /tmp/requirements.lock
 
 # A regular (non-editable) install: recfusion, with pipeline/, components/ and schemas/ mapped
@@ -35,3 +36,9 @@ RUN schema="$(python -c 'import importlib.resources as r; print(r.files("recfusi
 
 ENV TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=2
+
+# Tasks run as an unprivileged user that can write nothing of the image; the kubernetes/
+# manifests run the same uid with runAsNonRoot (tests/test_image.py holds them together).
+RUN id -u 1000 >/dev/null 2>&1 || useradd --uid 1000 --create-home --shell /usr/sbin/nologin recfusion
+USER 1000
+ENV HOME=/tmp

@@ -38,10 +38,11 @@ test-fast: install
 	$(VENV)/bin/python -m pytest -m "not pipeline" $(PYTEST_ARGS)
 
 # Runtime first: requirements-dev.in is constrained to requirements.lock (-c), so both locks
-# pin the same stack. An existing lock is uv's preference: pins move only when an .in asks.
+# pin the same stack. The runtime lock carries every file's sha256: the image installs with
+# --require-hashes, so a re-uploaded or tampered wheel fails the build. An existing lock is uv's preference: pins move only when an .in asks.
 lock: install
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
-	  requirements.in -o requirements.lock
+	  --generate-hashes requirements.in -o requirements.lock
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 	  requirements-dev.in -o requirements-dev.lock
 

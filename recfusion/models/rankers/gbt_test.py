@@ -45,7 +45,7 @@ def test_the_forest_ranks_by_what_decides_the_gain_and_says_so(tmp_path):
   ndcg = ranking_metrics.ndcg_at_k(held_out[keys.REQUEST_ID_KEY], held_out[keys.LABEL_KEY],
                                    scores, 10)
   assert ndcg > 0.97
-  used = gbt.feature_importance(forest)
+  used = gbt.feature_importance(forest.make_inspector())
   assert max(used, key=used.get) == 'bm25_title' and used['bm25_title'] > 0.9
   assert abs(sum(used.values()) - 1) < 1e-3
 
