@@ -47,9 +47,8 @@ def input_fingerprint(data_dir: str) -> str:
   files += [f for span in layout.spans for f in span.files]
   digest = hashlib.sha256()
   for path in files:
-    stat = os.stat(path)
-    digest.update(f'{os.path.relpath(path, data_dir)}:{stat.st_size}:{stat.st_mtime_ns};'
-                  .encode())
+    size, mtime_ns = contract.file_stamp(path)
+    digest.update(f'{path[len(data_dir):].lstrip("/")}:{size}:{mtime_ns};'.encode())
   return digest.hexdigest()[:16]
 
 
@@ -230,7 +229,8 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
     f.write(config.to_yaml())
 
   pipeline = create_pipeline(
-      config, data_dir=os.path.abspath(data_dir), pipeline_root=os.path.abspath(
+      config, data_dir=data_dir if contract.is_uri(data_dir) else os.path.abspath(data_dir),
+      pipeline_root=os.path.abspath(
           home.pipeline_root),
       metadata_connection_config=metadata.sqlite_metadata_connection_config(
           os.path.abspath(home.metadata_path)),

@@ -188,3 +188,29 @@ def test_a_csv_that_is_not_utf8_names_the_line(tmp_path):
                      match=r"catalog.csv, line 3, byte 6 of that line: not UTF-8 text "
                            r"\(b'\\xe9'\); save the file as UTF-8"):
     contract.load_catalog(str(path))
+
+
+def test_a_data_directory_in_a_bucket_reads_like_a_local_one(handmade_dir, table_writer):
+  from conftest import copy_to_bucket
+  bucket = copy_to_bucket(handmade_dir, 'ram://shop-bucket/data')
+  layout = contract.discover(bucket)
+  assert layout.catalog_file == 'ram://shop-bucket/data/catalog.parquet'
+  assert [s.number for s in layout.spans] == [1, 2]
+  assert contract.check_data_dir(bucket, 7) == contract.check_data_dir(handmade_dir, 7)
+  assert contract.file_stamp(layout.catalog_file)[0] == os.path.getsize(
+      os.path.join(handmade_dir, 'catalog.parquet'))
+
+
+def test_bucket_errors_name_the_uri_row_and_column(handmade_dir, table_writer, tmp_path):
+  from conftest import copy_to_bucket
+  with pytest.raises(contract.DataContractError,
+                     match=r'^ram://no-such-bucket/shop: data directory does not exist'):
+    contract.discover('ram://no-such-bucket/shop')
+  table_writer(os.path.join(handmade_dir, 'events/span-2/more.csv'), pd.DataFrame({
+      'request_id': ['r8'], 'timestamp': [1767225600], 'item_id': ['a'], 'event': ['wishlist']}))
+  bucket = copy_to_bucket(handmade_dir, 'ram://bad-bucket/data')
+  with pytest.raises(contract.DataContractError, match=(
+      r"ram://bad-bucket/data/events/span-2/more.csv, row 1 \(line 2\), column 'event': "
+      r"unknown event 'wishlist'")):
+    contract.check_data_dir(bucket, 7)
+

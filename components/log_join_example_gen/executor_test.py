@@ -113,6 +113,15 @@ def test_negatives_only_for_requests_without_impressions_and_from_the_catalog(
     assert row['gain'] == [0.0] and row['position'] == [-1]
 
 
+def test_logs_in_a_bucket_join_to_the_same_examples(joined, small_shop_dir, tmp_path):
+  from conftest import copy_to_bucket
+  bucket = copy_to_bucket(small_shop_dir, 'ram://example-gen-bucket/shop')
+  examples = run_executor(bucket, tmp_path)
+  for split in ('train', 'validation', 'eval'):
+    key = lambda r: (r['request_id'], r['item_id'])
+    assert sorted(read_split(examples, split), key=key) == sorted(joined[1][split], key=key)
+
+
 def test_window_keeps_only_the_newest_spans(small_shop_dir, tmp_path):
   examples = run_executor(small_shop_dir, tmp_path, window_spans=2)
   spans = {r['span'][0] for s in ('train', 'validation', 'eval') for r in read_split(examples, s)}

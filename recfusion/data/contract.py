@@ -10,6 +10,7 @@ Every problem is a DataContractError whose message names the file, and the row a
 one applies. Rows are counted from 1 over data rows; for CSV files the line number is given too.
 """
 import dataclasses
+import io
 import os
 import re
 import time
@@ -69,9 +70,52 @@ class DataLayout:
   spans: Tuple[Span, ...]  # sorted by span number
 
 
+# A data directory may be a local folder or a bucket URI (gs://; s3:// with tensorflow-io),
+# read by the same code in `recfusion data check`, the local runner and LogJoinExampleGen on a
+# cluster. URIs go through TFX's fileio (TensorFlow's file systems); local paths through the
+# os module, so checking local data does not wait ten seconds for TensorFlow to import.
+def is_uri(path: str) -> bool:
+  return '://' in path
+
+
+def _fileio():
+  from tfx.dsl.io import fileio
+  return fileio
+
+
+def _is_dir(path: str) -> bool:
+  return _fileio().isdir(path) if is_uri(path) else os.path.isdir(path)
+
+
+def _is_file(path: str) -> bool:
+  if is_uri(path):
+    return _fileio().exists(path) and not _fileio().isdir(path)
+  return os.path.isfile(path)
+
+
+def _names(folder: str) -> List[str]:
+  if not is_uri(folder):
+    return sorted(os.listdir(folder))
+  # Object stores list sub-folders with a trailing slash.
+  return sorted(name.rstrip('/') for name in _fileio().listdir(folder))
+
+
+def _open(path: str):
+  return _fileio().open(path, 'rb') if is_uri(path) else open(path, 'rb')
+
+
+def file_stamp(path: str) -> Tuple[int, int]:
+  """(size in bytes, modification time in ns) of a file, local or in a bucket."""
+  if is_uri(path):
+    stat = _fileio().stat(path)
+    return int(stat.length), int(stat.mtime_nsec)
+  stat = os.stat(path)
+  return stat.st_size, stat.st_mtime_ns
+
+
 def _single_table(data_dir: str, stem: str, required: bool) -> Optional[str]:
   found = [os.path.join(data_dir, stem + s) for s in SUPPORTED_SUFFIXES
-           if os.path.isfile(os.path.join(data_dir, stem + s))]
+           if _is_file(os.path.join(data_dir, stem + s))]
   if len(found) > 1:
     raise contract_error(data_dir, f'both {stem}.parquet and {stem}.csv exist; keep one')
   if not found:
@@ -84,26 +128,26 @@ def _single_table(data_dir: str, stem: str, required: bool) -> Optional[str]:
 
 def discover(data_dir: str) -> DataLayout:
   """Finds the catalog, users and event spans of a data directory, checking its shape."""
-  if not os.path.isdir(data_dir):
+  if not _is_dir(data_dir):
     raise contract_error(data_dir, 'data directory does not exist')
-  if not os.listdir(data_dir):
+  if not _names(data_dir):
     raise contract_error(data_dir, 'data directory is empty; expected catalog and events/ '
                          '(see schemas/README.md, or `recfusion data generate`)')
   catalog = _single_table(data_dir, 'catalog', required=True)
   users = _single_table(data_dir, 'users', required=False)
   events_dir = os.path.join(data_dir, 'events')
-  if not os.path.isdir(events_dir):
+  if not _is_dir(events_dir):
     raise contract_error(data_dir, 'missing events/ folder with span-<N> subfolders')
   spans = []
-  for name in sorted(os.listdir(events_dir)):
+  for name in _names(events_dir):
     match = _SPAN_DIR.match(name)
     path = os.path.join(events_dir, name)
-    if not os.path.isdir(path) or not match:
+    if not match or not _is_dir(path):
       continue
     if not _SPAN_NUMBER.match(match.group(1)):
       raise contract_error(path, 'span folders are named span-<N> with N a whole number')
-    files = tuple(sorted(os.path.join(path, f) for f in os.listdir(path)
-                         if f.endswith(SUPPORTED_SUFFIXES) and not f.startswith('.')))
+    files = tuple(os.path.join(path, f) for f in _names(path)
+                  if f.endswith(SUPPORTED_SUFFIXES) and not f.startswith('.'))
     if not files:
       raise contract_error(path, 'empty span folder: no .parquet or .csv event files')
     spans.append(Span(int(match.group(1)), path, files))
@@ -132,17 +176,27 @@ def select_window(layout: DataLayout, window_spans: int,
 def read_table(path: str) -> pd.DataFrame:
   """Reads a parquet file with its types, or a CSV file as strings (types are checked later)."""
   try:
+    source = path
+    if is_uri(path):
+      # Whole into memory: one catalog or span file, and pyarrow needs a seekable file.
+      with _open(path) as f:
+        source = io.BytesIO(f.read())
     if path.endswith('.parquet'):
-      table = pq.read_table(path)
+      table = pq.read_table(source)
       _refuse_parquet_nan(table, path)
       return table.to_pandas()
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[''])
+    return pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[''],
+                       encoding='utf-8')
   except UnicodeDecodeError as e:
     raise _decode_error(path) from e
   except pd.errors.ParserError as e:
     raise contract_error(path, f'cannot parse CSV: {e}') from e
   except (OSError, ValueError) as e:
     raise contract_error(path, f'cannot read file: {e}') from e
+  except Exception as e:  # TensorFlow's file systems raise their own errors for URIs
+    if type(e).__module__.startswith('tensorflow'):
+      raise contract_error(path, f'cannot read file: {e}') from e
+    raise
 
 
 def _refuse_parquet_nan(table, path: str) -> None:
@@ -161,7 +215,7 @@ def _refuse_parquet_nan(table, path: str) -> None:
 
 def _decode_error(path: str) -> DataContractError:
   """Where a CSV file stops being UTF-8, as a line and a byte of that line."""
-  with open(path, 'rb') as f:
+  with _open(path) as f:
     raw = f.read()
   try:
     raw.decode('utf-8')
