@@ -41,6 +41,7 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
                     input_fingerprint: str = '',
                     registry_dir: str = '',
                     registry_state: str = '',
+                    inputs_digest: str = '',
                     schema_file: Optional[str] = None) -> tfx_pipeline.Pipeline:
   """The whole DAG of docs/architecture.md §2. `registry_dir` is the model registry of this pipeline."""
   # Unknown names fail here, before any component runs, with the config key named.
@@ -102,7 +103,8 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
   pusher = RegistryPusher(
       model=fusion.outputs['model'], model_blessing=evaluator.outputs['blessing'],
       evaluation=evaluator.outputs['evaluation'], examples=example_gen.outputs['examples'],
-      baseline_model=baseline.outputs['baseline_model'], registry_dir=registry_dir)
+      baseline_model=baseline.outputs['baseline_model'], registry_dir=registry_dir,
+      inputs_digest=inputs_digest)
   report = RunReport(
       pipeline_name=config.pipeline.name, evaluation=evaluator.outputs['evaluation'],
       model_blessing=evaluator.outputs['blessing'], fusion_report=fusion.outputs['fusion_report'],

@@ -52,6 +52,25 @@ def input_fingerprint(data_dir: str) -> str:
   return digest.hexdigest()[:16]
 
 
+def inputs_digest(config: Config, data_dir: str) -> str:
+  """Everything a model is trained from: the data files (names, sizes, times), the resolved
+  config (secrets redacted: a rotated credential changes no model) and recfusion's code."""
+  digest = hashlib.sha256()
+  for part in (input_fingerprint(data_dir), code_fingerprint(), config.to_yaml()):
+    digest.update(part.encode() + b'\0')
+  return digest.hexdigest()[:16]
+
+
+def unchanged_since(config: Config, home: RunHome, data_dir: str):
+  """The registry's latest version when it was trained from exactly these data, config and
+  code (a run would retrain the same models for nothing), else None."""
+  from recfusion import keys, registry
+  latest = registry.latest(home.registry_dir(config))
+  if latest is None or latest.extra.get(keys.INPUTS_DIGEST) != inputs_digest(config, data_dir):
+    return None
+  return latest
+
+
 # The installed package(s) whose code keys the cache, each with all of its subpackages (found by
 # code_folders, not listed here).
 CODE_PACKAGES = ('recfusion',)
@@ -237,7 +256,8 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
       beam_pipeline_args=beam_args(config), enable_cache=enable_cache,
       input_fingerprint=f'{input_fingerprint(data_dir)}-code-{code_fingerprint()}',
       registry_dir=home.registry_dir(config),
-      registry_state=registry_state(home.registry_dir(config)))
+      registry_state=registry_state(home.registry_dir(config)),
+      inputs_digest=inputs_digest(config, data_dir))
   ir = compiler.Compiler().compile(pipeline)
   runtime_parameter_utils.substitute_runtime_parameter(
       ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})

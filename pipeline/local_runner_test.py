@@ -18,3 +18,51 @@ def test_code_fingerprint_follows_the_code_and_ignores_tests(tmp_path, monkeypat
   (package / 'model.py').write_text('WIDTH = 2\n')
   assert local_runner.code_fingerprint() != first
   sys.modules.pop('shop_code', None)
+
+
+def _home_with_production_version(tmp_path, config, data_dir, digest):
+  from recfusion import keys, registry
+  from recfusion.home import RunHome
+  home = RunHome(str(tmp_path / 'home'))
+  model = tmp_path / 'model'
+  model.mkdir()
+  (model / 'saved_model.pb').write_text('fused')
+  registry.push(home.registry_dir(config), str(model), run_id='run-1',
+                extra={keys.INPUTS_DIGEST: digest})
+  return home
+
+
+def test_the_production_model_is_unchanged_only_for_the_same_data_config_and_code(
+    handmade_dir, tmp_path, table_writer):
+  import pandas as pd
+  from recfusion.config import load_config
+  config = load_config()
+  home = _home_with_production_version(
+      tmp_path, config, handmade_dir, local_runner.inputs_digest(config, handmade_dir))
+  assert local_runner.unchanged_since(config, home, handmade_dir).version == 1
+  # Another config: a model trained differently.
+  other = load_config(overrides=['trainers.dcn.epochs=1'])
+  assert local_runner.unchanged_since(other, home, handmade_dir) is None
+  # A rotated secret is no new model (secrets are redacted before the digest).
+  secret = load_config(overrides=['beam.extra_args=["--s3_secret_access_key=one"]'])
+  rotated = load_config(overrides=['beam.extra_args=["--s3_secret_access_key=two"]'])
+  assert (local_runner.inputs_digest(secret, handmade_dir) ==
+          local_runner.inputs_digest(rotated, handmade_dir))
+  # A new span: new data.
+  table_writer(f'{handmade_dir}/events/span-3/events.csv', pd.DataFrame({
+      'request_id': ['r9'], 'timestamp': [1767225600], 'item_id': ['a'], 'event': ['click']}))
+  assert local_runner.unchanged_since(config, home, handmade_dir) is None
+
+
+def test_run_with_nothing_new_exits_0_in_seconds_without_a_run(handmade_dir, tmp_path):
+  from click.testing import CliRunner
+  from recfusion import cli
+  from recfusion.config import load_config
+  config = load_config()
+  home = _home_with_production_version(
+      tmp_path, config, handmade_dir, local_runner.inputs_digest(config, handmade_dir))
+  result = CliRunner(mix_stderr=False).invoke(
+      cli.main, ['run', '--home', home.root, '--data', handmade_dir])
+  assert result.exit_code == 0, result.stderr + result.stdout
+  assert 'nothing new since registry version 1 (run run-1)' in result.stdout.replace('\n', ' ')
+  assert not (tmp_path / 'home' / 'runs').exists()

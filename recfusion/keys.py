@@ -43,6 +43,10 @@ BASELINE_PATH = 'registry_path'
 # ModelBlessing (Evaluator) and HTMLReport (RunReport)
 BLESSED = 'blessed'
 # PushedModel (RegistryPusher)
+# Registry index `extra`: a digest of the data files, resolved config and recfusion's code a
+# version was trained from (pipeline/local_runner.inputs_digest); a run with the same digest
+# has nothing new to learn.
+INPUTS_DIGEST = 'inputs_digest'
 PUSHED = 'pushed'
 PUSHED_VERSION = 'pushed_version'
 PUSHED_DESTINATION = 'pushed_destination'

@@ -130,6 +130,23 @@ def test_second_run_warm_starts_the_rankers_and_compares_with_the_production_mod
   assert 'baseline (registry version 1)' in result.stdout
 
 
+def test_a_run_with_nothing_new_retrains_nothing_and_force_overrides_it(runs, small_shop_dir):
+  home, _, (_, second, _), _ = runs
+  # Exactly the second run's data, config and code: version 2 was trained from them.
+  runs_before = sorted(os.listdir(os.path.join(home, 'runs')))
+  args = ['run', '--home', home, '--data', small_shop_dir, *SMALL_RUN,
+          '--set', 'evaluation.tolerance=0.5']
+  result = CliRunner(mix_stderr=False).invoke(cli.main, args)
+  assert result.exit_code == 0, result.stderr + result.stdout
+  assert (f'nothing new since registry version 2 (run {second["run_id"]})'
+          in result.stdout.replace('\n', ' '))
+  assert sorted(os.listdir(os.path.join(home, 'runs'))) == runs_before
+  with open(os.path.join(home, 'registry', 'recfusion', 'index.json')) as f:
+    index = json.load(f)['versions']
+  assert index[1]['extra']['inputs_digest'] and (
+      index[0]['extra']['inputs_digest'] != index[1]['extra']['inputs_digest'])
+
+
 def test_a_model_failing_the_gate_is_not_pushed(runs):
   home, _, (_, second, _), (result, summary, _) = runs
   assert summary['evaluation']['blessed'] is False

@@ -15,7 +15,9 @@ from recfusion.components.registry_pusher import executor
 
 
 class RegistryPusherSpec(ComponentSpec):
-  PARAMETERS = {'registry_dir': ExecutionParameter(type=str)}
+  PARAMETERS = {'registry_dir': ExecutionParameter(type=str),
+                # Recorded in the index so the next run can tell it has nothing new.
+                'inputs_digest': ExecutionParameter(type=str, optional=True)}
   INPUTS = {
       'model': ChannelParameter(type=standard_artifacts.Model),
       'model_blessing': ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -32,7 +34,8 @@ class RegistryPusher(base_component.BaseComponent):
 
   def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                evaluation: types.BaseChannel, examples: types.BaseChannel, registry_dir: str,
-               baseline_model: types.BaseChannel = None):
+               baseline_model: types.BaseChannel = None, inputs_digest: str = ''):
     super().__init__(spec=RegistryPusherSpec(
         model=model, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
-        baseline_model=baseline_model, registry_dir=registry_dir, pushed_model=types.Channel(type=standard_artifacts.PushedModel)))
+        baseline_model=baseline_model, registry_dir=registry_dir, inputs_digest=inputs_digest,
+        pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -35,7 +35,9 @@ class Executor(base_executor.BaseExecutor):
         exec_properties['registry_dir'], path_utils.serving_model_path(model.uri),
         run_id=(self._context.pipeline_run_id if self._context else '') or '', spans=spans,
         metrics=results.headline(evaluation.uri),
-        extra={keys.FUSION_METHOD: model.get_string_custom_property(keys.FUSION_METHOD)},
+        extra={keys.FUSION_METHOD: model.get_string_custom_property(keys.FUSION_METHOD),
+               **({keys.INPUTS_DIGEST: exec_properties['inputs_digest']}
+                  if exec_properties.get('inputs_digest') else {})},
         expected_latest=expected)
     pushed.set_int_custom_property(keys.PUSHED, 1)
     pushed.set_string_custom_property(keys.PUSHED_VERSION, str(record.version))

@@ -41,11 +41,14 @@ def test_a_blessed_model_becomes_the_next_version(tmp_path, monkeypatch):
   monkeypatch.setattr(executor.results, 'headline', lambda uri: {'ndcg@10': 0.61})
   inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
   directory = str(tmp_path / 'registry')
-  executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
+  executor.Executor().Do(inputs, outputs, {'registry_dir': directory,
+                                            'inputs_digest': 'abc123'})
   assert pushed.get_int_custom_property(keys.PUSHED) == 1
   assert pushed.get_string_custom_property(keys.PUSHED_VERSION) == '1'
   record = registry.latest(directory)
   assert (record.version, record.spans, record.metrics) == (1, [5, 6], {'ndcg@10': 0.61})
+  # What the next run compares its own digest with ("nothing new").
+  assert record.extra[keys.INPUTS_DIGEST] == 'abc123'
   with open(os.path.join(record.path, 'saved_model.pb')) as f:
     assert f.read() == 'fused'
 

@@ -88,12 +88,20 @@ def data_check(data_dir, config_file, overrides):
               help="The shop's data directory; generated data when omitted.")
 @click.option('--beam-arg', 'beam_extra', multiple=True, metavar='ARG',
               help='Extra Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2.')
-@click.option('--no-cache', is_flag=True, help='Re-run every component even if cached.')
+@click.option('--no-cache', is_flag=True,
+              help='Re-run every component even if cached (implies --force).')
+@click.option('--force', is_flag=True,
+              help='Run even when the production model was trained from exactly these data, '
+                   'config and code (otherwise: "nothing new", exit 0, nothing retrained).')
 @common.with_config_options
-def run_command(home, data_dir, beam_extra, no_cache, config_file, overrides):
-  """Run the pipeline locally (LocalDagRunner, ML Metadata in SQLite under --home)."""
+def run_command(home, data_dir, beam_extra, no_cache, force, config_file, overrides):
+  """Run the pipeline locally (LocalDagRunner, ML Metadata in SQLite under --home).
+
+  A run whose data files, resolved config and recfusion code are those the registry's latest
+  version was trained from stops at once: it would retrain the same models for nothing.
+  """
   from recfusion.data import preflight
-  from recfusion.pipeline.local_runner import generated_data, new_run_id
+  from recfusion.pipeline.local_runner import generated_data, new_run_id, unchanged_since
   overrides = list(overrides)
   if beam_extra:
     overrides.append('beam.extra_args=' + json.dumps(list(beam_extra)))
@@ -110,6 +118,17 @@ def run_command(home, data_dir, beam_extra, no_cache, config_file, overrides):
   except DataContractError as e:
     raise common.bad_input(e)
   console.print(f'data: {data_dir} ({counts["spans"]} spans, {counts["event_rows"]} event rows)')
+  if not (force or no_cache):
+    try:
+      production = unchanged_since(config, run_home, data_dir)
+    except RegistryError as e:
+      raise common.failed(e)
+    if production is not None:
+      # The run's outcome, on stdout like a run's summary.
+      click.echo(f'nothing new since registry version {production.version} (run '
+                 f'{production.run_id}): same data files, config and code; nothing '
+                 'retrained. --force runs anyway.')
+      sys.exit(0)
   sys.exit(_run(config, run_home, data_dir, new_run_id(), not no_cache))
 
 
