@@ -172,3 +172,38 @@ def push(directory: str, model_dir: str, run_id: str = '', spans: Optional[List[
         pushed_at=_now())
     _write_index(directory, records + [record])
     return record
+
+
+def rollback(directory: str, version: int, lock_timeout: float = LOCK_TIMEOUT_S
+             ) -> VersionRecord:
+  """Puts `version` back in production by pushing a copy of it as the next version.
+
+  A new, higher version rather than deleting newer ones: TF Serving serves the highest version
+  it finds, a folder it already loaded is never removed under it, and the index keeps the whole
+  history (`extra.rollback_of`).
+  """
+  source = find(directory, version)
+  if source is None or not os.path.isdir(source.path):
+    present = ', '.join(str(r.version) for r in read_index(directory)) or 'none'
+    raise LookupError(f'{directory}: no version {version} to roll back to (versions: {present})')
+  extra = {k: v for k, v in source.extra.items() if k not in ('repairs', 'rollback_of')}
+  return push(directory, source.path, run_id=source.run_id, spans=source.spans,
+              metrics=source.metrics, extra={**extra, 'rollback_of': version},
+              lock_timeout=lock_timeout)
+
+
+def prune(directory: str, keep: int, lock_timeout: float = LOCK_TIMEOUT_S) -> List[int]:
+  """Removes all but the `keep` newest versions (folders and index entries); the latest is
+  always kept. Returns the versions removed, oldest first."""
+  if keep < 1:
+    raise ValueError('keep must be at least 1: the latest version is the one in production')
+  with lock(directory, lock_timeout):
+    reconcile(directory)
+    records = sorted(read_index(directory), key=lambda r: r.version)
+    removed = records[:-keep] if len(records) > keep else []
+    # Index first: a crash after it leaves unindexed folders, which are only removed below
+    # (reconcile would re-add them with `recovered`, and a rerun removes them again).
+    _write_index(directory, records[len(removed):])
+    for record in removed:
+      shutil.rmtree(record.path, ignore_errors=True)
+  return [r.version for r in removed]

@@ -150,3 +150,61 @@ def test_a_push_waits_for_the_lock_and_gives_up_with_a_timeout(tmp_path):
     with pytest.raises(registry.filelock.Timeout):
       registry.push(directory, _model(tmp_path), lock_timeout=0.2)
   assert registry.push(directory, _model(tmp_path, 'b')).version == 1
+
+
+def _three_versions(tmp_path):
+  directory = str(tmp_path / 'registry')
+  for i in (1, 2, 3):
+    model = tmp_path / f'model{i}'
+    model.mkdir()
+    (model / 'saved_model.pb').write_text(f'model {i}')
+    registry.push(directory, str(model), run_id=f'run-{i}', spans=[i],
+                  metrics={'ndcg@10': 0.5 + i / 100}, extra={'inputs_digest': f'd{i}'})
+  return directory
+
+
+def test_rollback_serves_an_earlier_version_again_as_the_next_one(tmp_path):
+  directory = _three_versions(tmp_path)
+  record = registry.rollback(directory, 1)
+  assert record.version == 4
+  latest = registry.latest(directory)
+  assert (latest.version, latest.run_id, latest.spans, latest.metrics) == (
+      4, 'run-1', [1], {'ndcg@10': 0.51})
+  assert latest.extra['rollback_of'] == 1 and latest.extra['inputs_digest'] == 'd1'
+  with open(os.path.join(directory, '4', 'saved_model.pb')) as f:
+    assert f.read() == 'model 1'
+  with pytest.raises(LookupError, match=r'no version 9 to roll back to \(versions: 1, 2, 3, 4\)'):
+    registry.rollback(directory, 9)
+
+
+def test_prune_keeps_the_newest_versions_and_never_the_latest(tmp_path):
+  directory = _three_versions(tmp_path)
+  assert registry.prune(directory, keep=2) == [1]
+  assert [r.version for r in registry.read_index(directory)] == [2, 3]
+  assert registry.version_folders(directory) == [2, 3]
+  assert registry.prune(directory, keep=5) == []
+  with pytest.raises(ValueError, match='keep must be at least 1'):
+    registry.prune(directory, keep=0)
+  # The next push still counts on from the highest version ever seen in the index.
+  assert registry.push(directory, _model(tmp_path)).version == 4
+
+
+def test_registry_commands_list_roll_back_and_prune(tmp_path):
+  from click.testing import CliRunner
+  from recfusion import cli
+  home = tmp_path / 'home'
+  directory = _three_versions(tmp_path)
+  os.makedirs(home / 'registry')
+  os.rename(directory, home / 'registry' / 'recfusion')
+  runner = CliRunner(mix_stderr=False)
+  listed = runner.invoke(cli.main, ['registry', 'list', '--home', str(home), '--json'])
+  assert listed.exit_code == 0, listed.stderr
+  assert [json.loads(line)['version'] for line in listed.stdout.splitlines()] == [3, 2, 1]
+  table = runner.invoke(cli.main, ['registry', 'list', '--home', str(home)])
+  assert 'in production' in table.stdout and '0.5300' in table.stdout
+  rolled = runner.invoke(cli.main, ['registry', 'rollback', '2', '--home', str(home)])
+  assert rolled.exit_code == 0 and 'version 4 is version 2 again' in rolled.stdout
+  missing = runner.invoke(cli.main, ['registry', 'rollback', '7', '--home', str(home)])
+  assert missing.exit_code == 2 and 'no version 7' in missing.stderr
+  pruned = runner.invoke(cli.main, ['registry', 'prune', '--keep', '1', '--home', str(home)])
+  assert pruned.exit_code == 0 and 'removed version(s) 1, 2, 3' in pruned.stdout

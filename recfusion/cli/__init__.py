@@ -6,7 +6,7 @@ import warnings
 
 import click
 
-from recfusion.cli import history, kubeflow, run
+from recfusion.cli import history, kubeflow, registry_commands, run
 
 # The stack's deprecation notices (Python 3.10 support, Beam, TF) would bury the progress.
 warnings.filterwarnings('ignore', category=FutureWarning)
@@ -16,11 +16,12 @@ warnings.filterwarnings('ignore', category=DeprecationWarning)
 @click.group(context_settings={'help_option_names': ['-h', '--help'], 'max_content_width': 100})
 @click.version_option(package_name='recfusion')
 def main():
-  """recfusion: train three ranking models on a shop's logs, fuse them, gate and push.
+  """recfusion: train four ranking models on a shop's logs, fuse them, gate and push.
 
   Start with `recfusion run`: it generates a shop's data and runs the whole pipeline locally.
   """
 
 
-for _command in (*run.COMMANDS, *kubeflow.COMMANDS, *history.COMMANDS):
+for _command in (*run.COMMANDS, *kubeflow.COMMANDS, *history.COMMANDS,
+                 *registry_commands.COMMANDS):
   main.add_command(_command)

@@ -1,0 +1,88 @@
+"""`recfusion registry`: what is in production, roll back to an earlier version, prune old ones."""
+import json
+
+import click
+from rich.table import Table
+
+from recfusion.cli import common
+from recfusion.registry import RegistryError
+
+
+@click.group('registry')
+def registry_group():
+  """The model registry of --home: the versions TF Serving can load."""
+
+
+def _directory(home, config_file, overrides) -> str:
+  config = common.config_from(config_file, overrides)
+  return common.run_home(home).registry_dir(config)
+
+
+@registry_group.command('list')
+@click.option('--json', 'as_json', is_flag=True, help='One JSON object per version.')
+@common.home_option()
+@common.with_config_options
+def list_versions(as_json, home, config_file, overrides):
+  """Every version, newest first; the first is the one in production."""
+  from recfusion import registry
+  directory = _directory(home, config_file, overrides)
+  try:
+    records = sorted(registry.read_index(directory), key=lambda r: -r.version)
+  except RegistryError as e:
+    raise common.failed(e)
+  if as_json:
+    for record in records:
+      click.echo(json.dumps({'version': record.version, 'path': record.path,
+                             'run_id': record.run_id, 'spans': record.spans,
+                             'metrics': record.metrics, 'pushed_at': record.pushed_at,
+                             'extra': record.extra}, sort_keys=True))
+    return
+  table = Table(title=f'registry {directory}', title_justify='left')
+  for column in ('version', 'pushed (UTC)', 'run', 'spans', 'NDCG@10', 'fusion', 'note'):
+    table.add_column(column, no_wrap=column in ('run', 'pushed (UTC)'))
+  for i, record in enumerate(records):
+    ndcg = record.metrics.get('ndcg@10')
+    notes = (['in production'] if i == 0 else []) + (
+        [f'rollback of {record.extra["rollback_of"]}'] if 'rollback_of' in record.extra else []
+    ) + (['recovered'] if 'recovered' in record.extra else [])
+    table.add_row(str(record.version), record.pushed_at.replace('+00:00', ''), record.run_id,
+                  ','.join(map(str, record.spans)), f'{ndcg:.4f}' if ndcg is not None else '-',
+                  str(record.extra.get('fusion_method', '-')), ', '.join(notes))
+  common.stdout_console().print(table)
+
+
+@registry_group.command('rollback')
+@click.argument('version', type=click.IntRange(1))
+@common.home_option()
+@common.with_config_options
+def rollback(version, home, config_file, overrides):
+  """Serve VERSION again: it is copied in as the next version (TF Serving loads the highest)."""
+  from recfusion import registry
+  directory = _directory(home, config_file, overrides)
+  try:
+    record = registry.rollback(directory, version)
+  except LookupError as e:
+    raise common.bad_input(e)
+  except RegistryError as e:
+    raise common.failed(e)
+  click.echo(f'version {record.version} is version {version} again: {record.path}')
+
+
+@registry_group.command('prune')
+@click.option('--keep', type=click.IntRange(1), required=True,
+              help='How many of the newest versions to keep (the latest always stays).')
+@common.home_option()
+@common.with_config_options
+def prune(keep, home, config_file, overrides):
+  """Remove all but the KEEP newest versions, folders and index entries."""
+  from recfusion import registry
+  directory = _directory(home, config_file, overrides)
+  try:
+    removed = registry.prune(directory, keep)
+  except RegistryError as e:
+    raise common.failed(e)
+  click.echo(f'removed version(s) {", ".join(map(str, removed))}' if removed
+             else f'nothing to remove: {keep} or fewer versions')
+
+
+COMMANDS = (registry_group,)
