@@ -2,7 +2,7 @@
 
 The same pipeline factory builds the DAG; this module only adds runner config:
   * one image for every component (`default_image_path`: the project is baked into it);
-  * cpu/memory for every component and GPUs for the three trainers (ResourceSpec), plus node
+  * cpu/memory for every component and GPUs for the deep rankers' trainers (ResourceSpec), plus node
     selectors and tolerations for the GPU pool in KFP's kubernetes platform spec;
   * caching off for LogJoinExampleGen and BaselineLookup, whose real inputs (the data folder,
     the registry) live outside the pipeline, so an identical task spec can mean new data;
@@ -15,7 +15,7 @@ Compiling needs no cluster, network or credentials. Outputs, in `output_dir`:
 import json
 import logging
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import yaml
 
@@ -62,9 +62,20 @@ def resource_spec(resources: Mapping[str, Any], section: str = 'kubeflow.resourc
   return spec
 
 
-def platform_spec(job: Dict[str, Any], settings: Mapping[str, Any]) -> Dict[str, Any]:
-  """kfp-kubernetes executor config: GPU trainers go to the GPU pool; the tasks that read or
-  write the model registry mount its volume."""
+def gpu_trainer_ids(config: Config) -> List[str]:
+  """The Trainers whose ranker trains on a GPU (not the forest: TF-DF has no GPU training)."""
+  from recfusion.models import rankers
+  return [f'{TRAINER_PREFIX}{name}' for name in config.trainers if rankers.get(name).uses_gpu]
+
+
+def cpu_only(resources: Mapping[str, Any]) -> Dict[str, Any]:
+  return {k: v for k, v in resources.items() if k not in ('gpu', 'gpu_resource')}
+
+
+def platform_spec(job: Dict[str, Any], settings: Mapping[str, Any],
+                  gpu_tasks: Sequence[str] = ()) -> Dict[str, Any]:
+  """kfp-kubernetes executor config: GPU trainers (`gpu_tasks`) go to the GPU pool; the tasks
+  that read or write the model registry mount its volume."""
   executors: Dict[str, Dict[str, Any]] = {}
   tasks = job['pipelineSpec']['root']['dag']['tasks']
   components = job['pipelineSpec']['components']
@@ -72,7 +83,7 @@ def platform_spec(job: Dict[str, Any], settings: Mapping[str, Any]) -> Dict[str,
   for name, task in tasks.items():
     label = components[task['componentRef']['name']]['executorLabel']
     config: Dict[str, Any] = {}
-    if name.startswith(TRAINER_PREFIX):
+    if name in gpu_tasks:
       if trainer_settings.get('node_selector'):
         config['nodeSelector'] = {'labels': dict(trainer_settings['node_selector'])}
       if trainer_settings.get('tolerations'):
@@ -112,11 +123,14 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
       registry_dir=f'{registry_root.rstrip("/")}/{config.pipeline.name}',
       schema_file=schema_file or IMAGE_SCHEMA_FILE,
       beam_pipeline_args=list(settings['beam_args']))
+  gpu_tasks = gpu_trainer_ids(config)
   for component in pipeline.components:
     is_trainer = component.id.startswith(TRAINER_PREFIX)
+    resources = settings['trainer_resources'] if is_trainer else settings['resources']
+    if is_trainer and component.id not in gpu_tasks:
+      resources = cpu_only(resources)  # a trainer's cpu and memory, no GPU it cannot use
     component.with_platform_config(resource_spec(
-        settings['trainer_resources'] if is_trainer else settings['resources'],
-        'kubeflow.trainer_resources' if is_trainer else 'kubeflow.resources'))
+        resources, 'kubeflow.trainer_resources' if is_trainer else 'kubeflow.resources'))
 
   os.makedirs(output_dir, exist_ok=True)
   runner = kubeflow_v2.KubeflowV2DagRunner(
@@ -146,7 +160,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   pipeline_path = os.path.join(output_dir, PIPELINE_FILE)
   with open(pipeline_path, 'w') as f:
     yaml.safe_dump_all([job['pipelineSpec'],
-                        platform_spec(job, settings)], f, sort_keys=True)
+                        platform_spec(job, settings, gpu_tasks)], f, sort_keys=True)
   return {'job': job_path, 'pipeline': pipeline_path}
 
 

@@ -13,7 +13,8 @@ from recfusion.config import ConfigError, load_config
 from recfusion.pipeline import kubeflow_runner
 
 IMAGE = 'registry.example/recfusion:test'
-RANKERS = ('Trainer.text', 'Trainer.dcn', 'Trainer.sequence')
+RANKERS = ('Trainer.text', 'Trainer.dcn', 'Trainer.sequence')  # the GPU-trained deep rankers
+FOREST = 'Trainer.gbt'
 
 
 @pytest.fixture(scope='module')
@@ -45,14 +46,16 @@ def test_trainers_are_independent_and_fusion_waits_for_all_three(compiled):
     upstream = set(tasks[ranker]['dependentTasks'])
     # BaselineLookup: the production model to warm-start from (trainers.*.warm_start).
     assert upstream == {'Transform', 'ImportSchemaGen', 'BaselineLookup'}
-  assert set(RANKERS) <= set(tasks['Fusion']['dependentTasks'])
+  # Trees never warm start: no edge to the production model.
+  assert set(tasks[FOREST]['dependentTasks']) == {'Transform', 'ImportSchemaGen'}
+  assert {*RANKERS, FOREST} <= set(tasks['Fusion']['dependentTasks'])
   assert {'Fusion', 'BaselineLookup'} <= set(tasks['Evaluator']['dependentTasks'])
 
 
 def test_only_container_executors_one_image_and_no_resolver_or_driver_hooks(compiled):
   job = compiled[0]
   executors = job['pipelineSpec']['deploymentSpec']['executors']
-  assert len(executors) == len(_tasks(job)) == 13
+  assert len(executors) == len(_tasks(job)) == 14
   for executor in executors.values():
     assert set(executor) == {'container'}
     assert executor['container']['image'] == IMAGE
@@ -73,6 +76,10 @@ def test_trainers_request_gpus_and_others_cpu_memory(compiled):
     resources = _executor(job, ranker)['container']['resources']
     assert resources['accelerator'] == {'count': '1', 'type': 'nvidia.com/gpu'}
     assert resources['cpuLimit'] == 4.0 and resources['memoryLimit'] == 16.0
+  # The forest trains on CPU: a trainer's cpu and memory, no GPU.
+  forest = _executor(job, FOREST)['container']['resources']
+  assert 'accelerator' not in forest
+  assert forest['cpuLimit'] == 4.0 and forest['memoryLimit'] == 16.0
   transform = _executor(job, 'Transform')['container']['resources']
   assert 'accelerator' not in transform and transform['cpuLimit'] == 2.0
 

@@ -42,6 +42,8 @@ class Ranker:
   parse_hparams: Optional[Callable[[Mapping[str, Any]], Any]] = None
   # Whether it can continue from the production model's weights (trees cannot).
   warm_starts: bool = True
+  # Whether its Trainer wants a GPU on a cluster (a TF-DF forest trains on CPU only).
+  uses_gpu: bool = True
 
   def custom_config(self, hparams: Dict[str, Any]) -> Dict[str, Any]:
     """The Trainer's custom_config: the hyperparameters and where to find this ranker."""

@@ -130,4 +130,4 @@ def train_and_export(fn_args, ranker: str) -> None:
 
 
 RANKER = rankers.Ranker('gbt', build_model=None, module=__name__, train=train_and_export,
-                        parse_hparams=GBTParams.from_config, warm_starts=False)
+                        parse_hparams=GBTParams.from_config, warm_starts=False, uses_gpu=False)
