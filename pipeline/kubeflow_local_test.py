@@ -33,7 +33,7 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
     job = json.load(f)
   ran = []
   produced = kubeflow_local.run(job, str(tmp_path / 'tasks'), log=ran.append)
-  assert len(ran) == 13
+  assert len(ran) == 14  # every component, the four Trainers included
   assert ran[-1].startswith('RunReport')
   pushed = produced['RegistryPusher']['pushed_model'][0]['metadata']
   assert pushed['pushed'] == 1
