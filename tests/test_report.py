@@ -242,14 +242,17 @@ def test_fusion_notes_say_what_was_chosen_what_was_left_out_and_how_the_rankers_
 def test_member_notes_name_the_inputs_a_log_lacks_and_a_forests_first_splits():
   from recfusion.report import tables
   members = {'dcn': {'inputs': 24, 'constant_inputs': ['bm25_brand', 'price_z']},
+             'sequence': {'inputs': 20, 'constant_inputs': ['bm25_brand', 'price_z']},
+             'text': {'inputs': 9, 'constant_inputs': ['price_z']},
              'gbt': {'inputs': 23, 'constant_inputs': [], 'trees': 76,
                      'root_splits': {'bm25_title': 0.1711, 'item_idx': 0.0395,
                                      'query_char3_overlap': 0.3816, 'query_coverage': 0.2237,
                                      'query_title_overlap': 0.1842}},
-             'text': {}}
+             'other': {}}
   assert tables.member_notes(members) == [
-      'dcn: 2 of 24 inputs the same in every train example (nothing to learn from): '
-      'bm25_brand, price_z',
+      'the same in every train example (nothing to learn from): bm25_brand, price_z '
+      '(inputs of dcn 2 of 24, sequence 2 of 20)',
+      'the same in every train example (nothing to learn from): price_z (inputs of text 1 of 9)',
       'gbt: 76 trees, first splits on query_char3_overlap 38%, query_coverage 22%, '
       'query_title_overlap 18%, bm25_title 17%']
-  assert tables.fusion_notes({'members': members})[0].startswith('dcn: 2 of 24')
+  assert tables.fusion_notes({'members': members})[0].startswith('the same in every')

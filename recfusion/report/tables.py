@@ -3,7 +3,7 @@
 No plotting imports: the terminal summary, which `recfusion run` prints after every run, loads
 this and not the charts.
 """
-from typing import List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from recfusion.keys import SPLITS
 from recfusion.report.collect import OVERALL, ReportData
@@ -136,11 +136,16 @@ def member_notes(members: Mapping[str, Mapping]) -> List[str]:
   """Per ranker: the inputs this log gave it nothing in (the same in every train example), and
   for a forest the features its trees split on first."""
   notes = []
+  # Rankers share most inputs: one line per distinct set of constant inputs.
+  by_constant: Dict[Tuple[str, ...], List[str]] = {}
   for name, info in sorted(members.items()):
-    constant = info.get('constant_inputs')
-    if constant:
-      notes.append(f'{name}: {len(constant)} of {info.get("inputs", "?")} inputs the same in '
-                   f'every train example (nothing to learn from): {", ".join(constant)}')
+    if info.get('constant_inputs'):
+      by_constant.setdefault(tuple(info['constant_inputs']), []).append(
+          f'{name} {len(info["constant_inputs"])} of {info.get("inputs", "?")}')
+  for constant, rankers in by_constant.items():
+    notes.append(f'the same in every train example (nothing to learn from): '
+                 f'{", ".join(constant)} (inputs of {", ".join(rankers)})')
+  for name, info in sorted(members.items()):
     splits = info.get('root_splits')
     if splits:
       top = sorted(splits.items(), key=lambda item: -item[1])[:4]
