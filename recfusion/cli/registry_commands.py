@@ -18,6 +18,17 @@ def _directory(home, config_file, overrides) -> str:
   return common.run_home(home).registry_dir(config)
 
 
+def _change(operation, home, config_file, overrides, *args):
+  """Runs a registry operation on --home's registry: an unknown version is bad input (2), a
+  broken registry a failure (1)."""
+  try:
+    return operation(_directory(home, config_file, overrides), *args)
+  except LookupError as e:
+    raise common.bad_input(e)
+  except RegistryError as e:
+    raise common.failed(e)
+
+
 @registry_group.command('list')
 @click.option('--json', 'as_json', is_flag=True, help='One JSON object per version.')
 @common.home_option()
@@ -58,13 +69,7 @@ def list_versions(as_json, home, config_file, overrides):
 def rollback(version, home, config_file, overrides):
   """Serve VERSION again: it is copied in as the next version (TF Serving loads the highest)."""
   from recfusion import registry
-  directory = _directory(home, config_file, overrides)
-  try:
-    record = registry.rollback(directory, version)
-  except LookupError as e:
-    raise common.bad_input(e)
-  except RegistryError as e:
-    raise common.failed(e)
+  record = _change(registry.rollback, home, config_file, overrides, version)
   click.echo(f'version {record.version} is version {version} again: {record.path}')
 
 
@@ -76,11 +81,7 @@ def rollback(version, home, config_file, overrides):
 def prune(keep, home, config_file, overrides):
   """Remove all but the KEEP newest versions, folders and index entries."""
   from recfusion import registry
-  directory = _directory(home, config_file, overrides)
-  try:
-    removed = registry.prune(directory, keep)
-  except RegistryError as e:
-    raise common.failed(e)
+  removed = _change(registry.prune, home, config_file, overrides, keep)
   click.echo(f'removed version(s) {", ".join(map(str, removed))}' if removed
              else f'nothing to remove: {keep} or fewer versions')
 
