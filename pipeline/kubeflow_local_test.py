@@ -25,6 +25,7 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
   config = load_config(overrides=[
       f'data.dir={small_shop_dir}', 'data.window_spans=4', f'push.dir={tmp_path / "registry"}',
       'trainers.text.epochs=1', 'trainers.dcn.epochs=1', 'trainers.sequence.epochs=1',
+      'trainers.gbt.num_trees=30',
       'evaluation.ndcg10_floor=0.0', 'fusion.grid_step=0.25'])
   paths = kubeflow_runner.compile_pipeline(
       config, 'registry.example/recfusion:test', str(tmp_path / 'root'), str(tmp_path / 'kfp'),
