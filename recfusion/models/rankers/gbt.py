@@ -123,7 +123,8 @@ def train_and_export(fn_args, ranker: str) -> None:
         name: tf.TensorSpec([None], spec[name].dtype, name=name) for name in INPUTS})
   finally:
     shutil.rmtree(temp_directory, ignore_errors=True)
-  constant = training.constant_inputs(fn_args.train_files, tft_output, INPUTS)
+  # From the table already in memory, not a second pass over the files.
+  constant = [name for name in INPUTS if train[name].min() == train[name].max()]
   training.write_ranker_info(fn_args.serving_model_dir, {
       'trained': True, 'trees': trees, 'root_splits': used,
       **training.inputs_info(INPUTS, constant)})
