@@ -1,5 +1,6 @@
 """Unit tests of the data contract: discovery, typing, and the message for each bad input."""
 import os
+import re
 import shutil
 
 import pandas as pd
@@ -154,7 +155,7 @@ def test_nan_in_parquet_is_refused_while_null_is_a_missing_value(tmp_path, table
                            'price': pa.array([1.0, None, float('nan')], from_pandas=False)}),
                  path)
   with pytest.raises(contract.DataContractError,
-                     match=r"row 3, column 'price': NaN is not a value"):
+                     match=rf"^{re.escape(path)}, row 3, column 'price': NaN is not a value"):
     contract.load_catalog(path)
   pq.write_table(pa.table({'item_id': ['a', 'b'], 'price': pa.array([1.0, None])}), path)
   assert contract.load_catalog(path)['price'].tolist() == [1.0, 0.0]
@@ -190,27 +191,27 @@ def test_a_csv_that_is_not_utf8_names_the_line(tmp_path):
     contract.load_catalog(str(path))
 
 
-def test_a_data_directory_in_a_bucket_reads_like_a_local_one(handmade_dir, table_writer):
-  from conftest import copy_to_bucket
-  bucket = copy_to_bucket(handmade_dir, 'ram://shop-bucket/data')
+def test_a_data_directory_in_a_bucket_reads_like_a_local_one(handmade_dir, gcs_emulator):
+  bucket = gcs_emulator(handmade_dir, 'gs://shop-bucket/data')
   layout = contract.discover(bucket)
-  assert layout.catalog_file == 'ram://shop-bucket/data/catalog.parquet'
+  assert layout.catalog_file == 'gs://shop-bucket/data/catalog.parquet'
+  assert layout.users_file == 'gs://shop-bucket/data/users.parquet'
+  assert layout.spans[0].files == ('gs://shop-bucket/data/events/span-1/events.parquet',)
   assert [s.number for s in layout.spans] == [1, 2]
   assert contract.check_data_dir(bucket, 7) == contract.check_data_dir(handmade_dir, 7)
   assert contract.file_stamp(layout.catalog_file)[0] == os.path.getsize(
       os.path.join(handmade_dir, 'catalog.parquet'))
 
 
-def test_bucket_errors_name_the_uri_row_and_column(handmade_dir, table_writer, tmp_path):
-  from conftest import copy_to_bucket
+def test_bucket_errors_name_the_uri_row_and_column(handmade_dir, table_writer, gcs_emulator):
   with pytest.raises(contract.DataContractError,
-                     match=r'^ram://no-such-bucket/shop: data directory does not exist'):
-    contract.discover('ram://no-such-bucket/shop')
+                     match=r'^gs://no-such-bucket/shop: data directory does not exist'):
+    contract.discover('gs://no-such-bucket/shop')
   table_writer(os.path.join(handmade_dir, 'events/span-2/more.csv'), pd.DataFrame({
       'request_id': ['r8'], 'timestamp': [1767225600], 'item_id': ['a'], 'event': ['wishlist']}))
-  bucket = copy_to_bucket(handmade_dir, 'ram://bad-bucket/data')
+  bucket = gcs_emulator(handmade_dir, 'gs://bad-bucket/data')
   with pytest.raises(contract.DataContractError, match=(
-      r"ram://bad-bucket/data/events/span-2/more.csv, row 1 \(line 2\), column 'event': "
+      r"^gs://bad-bucket/data/events/span-2/more.csv, row 1 \(line 2\), column 'event': "
       r"unknown event 'wishlist'")):
     contract.check_data_dir(bucket, 7)
 

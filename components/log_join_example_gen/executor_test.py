@@ -113,9 +113,9 @@ def test_negatives_only_for_requests_without_impressions_and_from_the_catalog(
     assert row['gain'] == [0.0] and row['position'] == [-1]
 
 
-def test_logs_in_a_bucket_join_to_the_same_examples(joined, small_shop_dir, tmp_path):
-  from conftest import copy_to_bucket
-  bucket = copy_to_bucket(small_shop_dir, 'ram://example-gen-bucket/shop')
+def test_logs_in_a_bucket_join_to_the_same_examples(joined, small_shop_dir, tmp_path,
+                                                   gcs_emulator):
+  bucket = gcs_emulator(small_shop_dir, 'gs://example-gen-bucket/shop')
   examples = run_executor(bucket, tmp_path)
   for split in ('train', 'validation', 'eval'):
     key = lambda r: (r['request_id'], r['item_id'])

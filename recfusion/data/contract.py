@@ -70,45 +70,51 @@ class DataLayout:
   spans: Tuple[Span, ...]  # sorted by span number
 
 
-# A data directory may be a local folder or a bucket URI (gs://; s3:// with tensorflow-io),
-# read by the same code in `recfusion data check`, the local runner and LogJoinExampleGen on a
-# cluster. URIs go through TFX's fileio (TensorFlow's file systems); local paths through the
-# os module, so checking local data does not wait ten seconds for TensorFlow to import.
+# A data directory may be a local folder or a bucket URI (gs://, s3://, ...), read by the same
+# code in `recfusion data check`, the local runner and LogJoinExampleGen on a cluster. URIs go
+# through Beam's file systems (recfusion/data/buckets.py); local paths through the os module,
+# so checking local data does not wait for Beam or TensorFlow to import.
 def is_uri(path: str) -> bool:
   return '://' in path
 
 
-def _fileio():
-  from tfx.dsl.io import fileio
-  return fileio
+def _bucket_call(path: str, call, *args):
+  from recfusion.data import buckets
+  try:
+    return call(buckets)(*args)
+  except buckets.BucketError as e:
+    raise contract_error(path, str(e)) from e
 
 
 def _is_dir(path: str) -> bool:
-  return _fileio().isdir(path) if is_uri(path) else os.path.isdir(path)
+  if is_uri(path):
+    return _bucket_call(path, lambda b: b.is_folder, path)
+  return os.path.isdir(path)
 
 
 def _is_file(path: str) -> bool:
   if is_uri(path):
-    return _fileio().exists(path) and not _fileio().isdir(path)
+    return _bucket_call(path, lambda b: b.is_object, path)
   return os.path.isfile(path)
 
 
 def _names(folder: str) -> List[str]:
-  if not is_uri(folder):
-    return sorted(os.listdir(folder))
-  # Object stores list sub-folders with a trailing slash.
-  return sorted(name.rstrip('/') for name in _fileio().listdir(folder))
+  if is_uri(folder):
+    return _bucket_call(folder, lambda b: b.names, folder)
+  return sorted(os.listdir(folder))
 
 
-def _open(path: str):
-  return _fileio().open(path, 'rb') if is_uri(path) else open(path, 'rb')
+def _read_bytes(path: str) -> bytes:
+  if is_uri(path):
+    return _bucket_call(path, lambda b: b.read_bytes, path)
+  with open(path, 'rb') as f:
+    return f.read()
 
 
 def file_stamp(path: str) -> Tuple[int, int]:
   """(size in bytes, modification time in ns) of a file, local or in a bucket."""
   if is_uri(path):
-    stat = _fileio().stat(path)
-    return int(stat.length), int(stat.mtime_nsec)
+    return _bucket_call(path, lambda b: b.stamp, path)
   stat = os.stat(path)
   return stat.st_size, stat.st_mtime_ns
 
@@ -179,24 +185,21 @@ def read_table(path: str) -> pd.DataFrame:
     source = path
     if is_uri(path):
       # Whole into memory: one catalog or span file, and pyarrow needs a seekable file.
-      with _open(path) as f:
-        source = io.BytesIO(f.read())
+      source = io.BytesIO(_read_bytes(path))
     if path.endswith('.parquet'):
       table = pq.read_table(source)
       _refuse_parquet_nan(table, path)
       return table.to_pandas()
     return pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[''],
                        encoding='utf-8')
+  except DataContractError:
+    raise
   except UnicodeDecodeError as e:
     raise _decode_error(path) from e
   except pd.errors.ParserError as e:
     raise contract_error(path, f'cannot parse CSV: {e}') from e
   except (OSError, ValueError) as e:
     raise contract_error(path, f'cannot read file: {e}') from e
-  except Exception as e:  # TensorFlow's file systems raise their own errors for URIs
-    if type(e).__module__.startswith('tensorflow'):
-      raise contract_error(path, f'cannot read file: {e}') from e
-    raise
 
 
 def _refuse_parquet_nan(table, path: str) -> None:
@@ -215,8 +218,7 @@ def _refuse_parquet_nan(table, path: str) -> None:
 
 def _decode_error(path: str) -> DataContractError:
   """Where a CSV file stops being UTF-8, as a line and a byte of that line."""
-  with _open(path) as f:
-    raw = f.read()
+  raw = _read_bytes(path)
   try:
     raw.decode('utf-8')
     return contract_error(path, 'cannot read file: not UTF-8 text')
