@@ -4,12 +4,15 @@ For each task in dependency order it builds the ExecutorInput that the KFP v2 la
 container (parameters from the spec, input artifacts from upstream tasks' executor outputs,
 output artifacts with fresh URIs under a local root) and runs the task's own container command
 and arguments as a subprocess, with `{{$}}` replaced by that JSON. It proves that the compiled
-spec executes, not only that it compiles; it does not emulate KFP's caching or retries.
+spec executes, not only that it compiles; it does not emulate KFP's caching or retries. Given a
+`metadata_path`, it also records the run into ML Metadata as the KFP v2 backend would
+(pipeline/kfp_metadata_recorder.py).
 """
 import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 EXECUTOR_INPUT_PLACEHOLDER = '{{$}}'
@@ -69,18 +72,27 @@ def _produced_artifacts(task_input: Dict[str, Any]) -> Dict[str, List[Dict[str, 
 
 
 def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = None,
-        extra_env: Optional[Dict[str, str]] = None) -> Dict[str, Dict[str, Any]]:
-  """Runs every task of a PipelineJob dict; returns each task's output artifacts."""
+        extra_env: Optional[Dict[str, str]] = None, metadata_path: Optional[str] = None,
+        run_id: str = 'local-run', parallelism: int = 1) -> Dict[str, Dict[str, Any]]:
+  """Runs every task of a PipelineJob dict; returns each task's output artifacts. Up to
+  `parallelism` tasks whose upstream tasks are done run at once, as KFP runs them."""
   spec = job['pipelineSpec']
+  tasks = spec['root']['dag']['tasks']
+  recorder = None
+  if metadata_path:
+    from recfusion.pipeline.kfp_metadata_recorder import KfpRunRecorder
+    recorder = KfpRunRecorder(metadata_path, spec['pipelineInfo']['name'], run_id)
   executors = spec['deploymentSpec']['executors']
   env = dict(os.environ, **(extra_env or {}))
   # The container's `python` is this environment's, as it is the image's on a cluster.
   env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
   produced: Dict[str, Dict[str, Any]] = {}
-  for task_name in topological_order(spec['root']['dag']['tasks']):
-    task = spec['root']['dag']['tasks'][task_name]
-    container = executors[spec['components'][task['componentRef']['name']]['executorLabel']][
-        'container']
+  pending = topological_order(tasks)
+  running: Dict[str, tuple] = {}
+
+  def start(task_name: str) -> None:
+    container = executors[spec['components'][tasks[task_name]['componentRef']['name']][
+        'executorLabel']]['container']
     task_input = executor_input(spec, task_name, root, produced)
     os.makedirs(os.path.join(root, task_name), exist_ok=True)
     command = list(container['command']) + [
@@ -90,10 +102,40 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
       log(f'{task_name}: {" ".join(container["command"])} '
           f'{container["args"][1] if len(container["args"]) > 1 else ""}')
     with open(os.path.join(root, task_name, 'log.txt'), 'w') as output:
-      finished = subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    if finished.returncode != 0:
+      process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    running[task_name] = (process, task_input, container)
+
+  def finish(task_name: str) -> None:
+    process, task_input, container = running.pop(task_name)
+    succeeded = process.returncode == 0
+    if succeeded:
+      produced[task_name] = _produced_artifacts(task_input)
+    if recorder:
+      recorder.task(task_name, container['image'], succeeded,
+                    {k: v['artifacts'] for k, v in task_input['inputs']['artifacts'].items()},
+                    produced.get(task_name, {}))
+    if not succeeded:
+      if recorder:
+        recorder.finish(succeeded=False)
       with open(os.path.join(root, task_name, 'log.txt')) as f:
         tail = f.read()[-3000:]
-      raise RuntimeError(f'task {task_name} failed (exit {finished.returncode}):\n{tail}')
-    produced[task_name] = _produced_artifacts(task_input)
+      raise RuntimeError(f'task {task_name} failed (exit {process.returncode}):\n{tail}')
+
+  try:
+    while pending or running:
+      for task_name in [n for n in pending
+                        if set(tasks[n].get('dependentTasks', [])) <= set(produced)]:
+        if len(running) >= parallelism:
+          break
+        pending.remove(task_name)
+        start(task_name)
+      time.sleep(0.1)
+      for task_name in [n for n, (process, _, _) in running.items() if process.poll() is not None]:
+        finish(task_name)
+  finally:
+    for process, _, _ in running.values():  # a failed task stops the run, as in KFP
+      process.kill()
+      process.wait()
+  if recorder:
+    recorder.finish(succeeded=True)
   return produced

@@ -4,8 +4,9 @@ import json
 import os
 
 import pytest
+from click.testing import CliRunner
 
-from recfusion import registry
+from recfusion import cli, registry
 from recfusion.config import load_config
 from recfusion.pipeline import kubeflow_local, kubeflow_runner
 from recfusion.pipeline.factory import curated_schema_path
@@ -21,7 +22,8 @@ def test_topological_order_respects_dependencies():
                                       'b': {'dependentTasks': ['a']}})
 
 
-def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_path):
+def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_path,
+                                                           mlmd_grpc_service):
   config = load_config(overrides=[
       f'data.dir={small_shop_dir}', 'data.window_spans=4', f'push.dir={tmp_path / "registry"}',
       'trainers.text.epochs=1', 'trainers.dcn.epochs=1', 'trainers.sequence.epochs=1',
@@ -33,7 +35,10 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
   with open(paths['job']) as f:
     job = json.load(f)
   ran = []
-  produced = kubeflow_local.run(job, str(tmp_path / 'tasks'), log=ran.append)
+  metadata_path = str(tmp_path / 'kfp-metadata.sqlite')
+  produced = kubeflow_local.run(job, str(tmp_path / 'tasks'), log=ran.append,
+                                metadata_path=metadata_path, run_id='kfp-run-1',
+                                parallelism=2)
   assert len(ran) == 14  # every component, the four Trainers included
   assert ran[-1].startswith('RunReport')
   pushed = produced['RegistryPusher']['pushed_model'][0]['metadata']
@@ -46,3 +51,15 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
   assert report['type'] == {'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
   with open(report['uri']) as f:
     assert 'BLESSED: pushed as registry version 1' in f.read()
+
+  # What `recfusion runs --mlmd-host` shows for this run, from a store shaped as KFP v2 writes it
+  # (system.PipelineRun context, container executions, TFX ints as doubles), over gRPC.
+  port = mlmd_grpc_service(metadata_path)
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'runs', '--json', '--mlmd-host', 'localhost', '--mlmd-port', str(port)])
+  assert result.exit_code == 0, result.stderr + repr(result.exception)
+  (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+  assert row['run_id'] == 'kfp-run-1' and row['status'] == 'complete'
+  assert row['components'] == {name.split(':')[0]: 'complete' for name in ran}
+  assert (row['blessed'], row['pushed_version']) == (True, '1')
+  assert 0 < row['ndcg10'] <= 1

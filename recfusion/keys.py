@@ -53,11 +53,14 @@ PUSHED_DESTINATION = 'pushed_destination'
 
 
 def int_property(artifact: Any, name: str) -> int:
-  """An int custom property of a TFX artifact or an MLMD artifact proto (0 when unset)."""
+  """An int custom property of a TFX artifact or an MLMD artifact proto (0 when unset). On a
+  Kubeflow cluster the KFP backend records TFX's ints as JSON numbers, i.e. doubles."""
   if hasattr(artifact, 'get_int_custom_property'):
     return artifact.get_int_custom_property(name)
   value = artifact.custom_properties.get(name)
-  return value.int_value if value is not None else 0
+  if value is None:
+    return 0
+  return int(value.double_value) if value.HasField('double_value') else value.int_value
 
 
 def string_property(artifact: Any, name: str) -> str:

@@ -1,7 +1,8 @@
 """Connecting to ML Metadata and listing the runs recorded there.
 
 Works on the local SQLite store of a run home, or on the metadata gRPC service of a Kubeflow
-cluster (`--mlmd-host/--mlmd-port`), since both speak the same MLMD API.
+cluster (`--mlmd-host/--mlmd-port`): both speak the same MLMD API, and runs/summary.py reads
+both the local runner's records and the KFP v2 backend's.
 """
 import dataclasses
 import os
@@ -11,7 +12,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from recfusion import keys
-from recfusion.runs.summary import execution_state, open_store, summarize_run
+from recfusion.runs.summary import execution_state, open_store, run_contexts, summarize_run
 
 
 def connect(metadata_path: Optional[str] = None, host: Optional[str] = None,
@@ -46,7 +47,7 @@ def mark_abandoned(rows: List[RunRow], active_run_id: Optional[str]) -> List[Run
 
 def list_runs(store, pipeline: str, limit: int = 10) -> List[RunRow]:
   """Newest first."""
-  contexts = sorted(store.get_contexts_by_type('pipeline_run'),
+  contexts = sorted(run_contexts(store, pipeline),
                     key=lambda c: c.create_time_since_epoch, reverse=True)
   rows = []
   for context in contexts[:limit]:

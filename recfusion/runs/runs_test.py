@@ -177,3 +177,51 @@ def test_running_runs_whose_process_is_gone_are_abandoned():
       'running', 'abandoned', 'complete']
   assert [r.status for r in mark_abandoned(rows, None)] == [
       'abandoned', 'abandoned', 'complete']
+
+
+def _kfp_artifact(schema_title, uri, **metadata):
+  return {'type': {'schemaTitle': schema_title}, 'uri': uri, 'metadata': metadata}
+
+
+def test_a_run_recorded_by_the_kfp_v2_backend_reads_like_a_local_one(tmp_path):
+  """The shape a cluster's metadata has (pipeline/kfp_metadata_recorder.py): system.PipelineRun
+  contexts, container executions named by task_name, TFX's ints recorded as doubles."""
+  from recfusion.pipeline.kfp_metadata_recorder import KfpRunRecorder
+  path = str(tmp_path / 'kfp.sqlite')
+  root = 'gs://bucket/root'
+  examples = _kfp_artifact('tfx.Examples', f'{root}/examples',
+                           **{keys.JOIN_REPORT: json.dumps(JOIN_REPORT)})
+  # TFX compiles its types as inline schemas; KFP names the MLMD type by the schema's title.
+  examples['type'] = {'instanceSchema': 'title: tfx.Examples\ntype: object\n'}
+  blessing = _kfp_artifact('tfx.ModelBlessing', f'{root}/blessing', **{keys.BLESSED: 1})
+  pushed = _kfp_artifact('tfx.PushedModel', f'{root}/pushed', **{
+      keys.PUSHED: 1, keys.PUSHED_VERSION: '4', keys.PUSHED_DESTINATION: '/registry/4'})
+  recorder = KfpRunRecorder(path, PIPELINE, 'kfp-run-7')
+  recorder.task('LogJoinExampleGen', 'img', True, {}, {'examples': [examples]})
+  recorder.task('Evaluator', 'img', True, {'examples': [examples]}, {'blessing': [blessing]})
+  recorder.task('RegistryPusher', 'img', True, {'blessing': [blessing]},
+                {'pushed_model': [pushed]})
+  recorder.finish(succeeded=True)
+  # A failed run of another pipeline in the same store is not listed.
+  other = KfpRunRecorder(path, 'another-pipeline', 'kfp-run-8')
+  other.task('Trainer', 'img', False, {}, {})
+  other.finish(succeeded=False)
+  failed = KfpRunRecorder(path, PIPELINE, 'kfp-run-9')
+  failed.task('LogJoinExampleGen', 'img', False, {}, {'examples': [examples]})
+  failed.finish(succeeded=False)
+
+  record = summary.summarize_run(path, PIPELINE, 'kfp-run-7')
+  assert [(c.name, c.state) for c in record.components] == [
+      ('LogJoinExampleGen', 'complete'), ('Evaluator', 'complete'),
+      ('RegistryPusher', 'complete')]
+  assert record.components[0].outputs == {'examples': [f'{root}/examples']}
+  assert record.join_report == JOIN_REPORT
+  assert record.blessed is True
+  assert record.push == {'pushed': True, 'version': '4', 'path': '/registry/4'}
+  store = metadata.connect(path)
+  assert [t.name for t in store.get_artifact_types()] == [
+      'tfx.Examples', 'tfx.ModelBlessing', 'tfx.PushedModel']
+  rows = metadata.list_runs(store, PIPELINE)
+  assert [(r.run_id, r.status, r.blessed, r.pushed_version) for r in rows] == [
+      ('kfp-run-9', 'failed', None, None), ('kfp-run-7', 'complete', True, '4')]
+  assert rows[0].components == {'LogJoinExampleGen': 'failed'}

@@ -91,30 +91,68 @@ def _output_artifacts(store, execution_id: int) -> Dict[str, List[Any]]:
   return by_key
 
 
+# Where runs are recorded: TFX's local runner writes `pipeline_run` contexts and one `node`
+# context per component; on a cluster the KFP v2 backend writes `system.PipelineRun` contexts
+# whose container executions name their task (pipeline/kfp_metadata_recorder.py records the
+# same shape in tests).
+LOCAL_RUN_CONTEXT = 'pipeline_run'
+KFP_RUN_CONTEXT = 'system.PipelineRun'
+KFP_PIPELINE_CONTEXT = 'system.Pipeline'
+KFP_TASK_EXECUTION = 'system.ContainerExecution'
+
+
+def run_contexts(store, pipeline_name: str) -> List[Any]:
+  """Every run of the pipeline, local or KFP v2 (a KFP run of another pipeline is left out)."""
+  contexts = list(store.get_contexts_by_type(LOCAL_RUN_CONTEXT))
+  for context in store.get_contexts_by_type(KFP_RUN_CONTEXT):
+    parents = store.get_parent_contexts_by_context(context.id)
+    if not parents or any(p.name == pipeline_name for p in parents):
+      contexts.append(context)
+  return contexts
+
+
+def _run_context(store, run_id: str):
+  for type_name in (LOCAL_RUN_CONTEXT, KFP_RUN_CONTEXT):
+    context = store.get_context_by_type_and_name(type_name, run_id)
+    if context is not None:
+      return context
+  raise LookupError(f'run {run_id!r} is not in the metadata store')
+
+
+def _component_executions(store, pipeline_name: str, run_context) -> Dict[str, Any]:
+  """The latest execution of each component in the run, by component name."""
+  run_executions = store.get_executions_by_context(run_context.id)
+  latest: Dict[str, Any] = {}
+  if run_context.type == KFP_RUN_CONTEXT:
+    for execution in run_executions:
+      task = execution.custom_properties.get('task_name')
+      if execution.type == KFP_TASK_EXECUTION and task is not None:
+        latest[task.string_value] = max(latest.get(task.string_value, execution), execution,
+                                        key=lambda e: e.id)
+    return latest
+  in_run = {e.id for e in run_executions}
+  node_prefix = f'{pipeline_name}.'
+  for node in store.get_contexts_by_type('node'):
+    if not node.name.startswith(node_prefix):
+      continue
+    executions = [e for e in store.get_executions_by_context(node.id) if e.id in in_run]
+    if executions:
+      latest[node.name[len(node_prefix):]] = max(executions, key=lambda e: e.id)
+  return latest
+
+
 def summarize_run(metadata, pipeline_name: str, run_id: str,
                   durations: Optional[Dict[str, float]] = None) -> RunSummary:
   """`metadata`: a MetadataStore, or the path of a run home's SQLite file."""
   store = open_store(metadata) if isinstance(metadata, str) else metadata
-  run_context = store.get_context_by_type_and_name('pipeline_run', run_id)
-  if run_context is None:
-    raise LookupError(f'run {run_id!r} is not in the metadata store')
-  run_executions = {e.id for e in store.get_executions_by_context(run_context.id)}
+  run_context = _run_context(store, run_id)
   ordered: List[tuple] = []
   join_report: Dict[str, Any] = {}
   fusion: Dict[str, Any] = {}
   evaluation: Dict[str, Any] = {}
   push: Dict[str, Any] = {}
   evaluation_uri = ''
-  node_prefix = f'{pipeline_name}.'
-  for node in store.get_contexts_by_type('node'):
-    if not node.name.startswith(node_prefix):
-      continue
-    executions = [e for e in store.get_executions_by_context(node.id)
-                  if e.id in run_executions]
-    if not executions:
-      continue
-    execution = max(executions, key=lambda e: e.id)
-    name = node.name[len(node_prefix):]
+  for name, execution in _component_executions(store, pipeline_name, run_context).items():
     outputs = _output_artifacts(store, execution.id)
     ordered.append((execution.id, ComponentRecord(
         name=name, state=execution_state(execution),
