@@ -100,6 +100,40 @@ def test_gpu_trainers_are_pinned_to_the_gpu_pool_in_the_platform_spec(compiled):
                                               'mountPath': '/registry'}]}
 
 
+def _task_pod(job, platform, task, argo):
+  """The pod Argo creates for one task: its pod-level defaults (`workflowDefaults`), Argo's init
+  and wait containers (`executor`), the task's container (`mainContainer`), the volumes Argo
+  adds and those the platform spec asks for. (KFP's own launcher container is KFP's to secure.)"""
+  label = job['pipelineSpec']['components'][_tasks(job)[task]['componentRef']['name']][
+      'executorLabel']
+  container = _executor(job, task)['container']
+  config = platform['platforms']['kubernetes']['deploymentSpec']['executors'].get(label, {})
+  executor_context = argo.get('executor', {}).get('securityContext')
+  pod = {
+      'securityContext': argo.get('workflowDefaults', {}).get('spec', {}).get('securityContext'),
+      'initContainers': [{'name': 'init', 'image': 'argoexec',
+                          'securityContext': executor_context}],
+      'containers': [
+          {'name': 'main', 'image': container['image'], 'command': container['command'],
+           'securityContext': argo.get('mainContainer', {}).get('securityContext')},
+          {'name': 'wait', 'image': 'argoexec', 'securityContext': executor_context}],
+      'volumes': [{'name': 'var-run-argo', 'emptyDir': {}}] + [
+          {'name': mount['constant'], 'persistentVolumeClaim': {'claimName': mount['constant']}}
+          for mount in config.get('pvcMount', [])]}
+  return {k: v for k, v in pod.items() if v is not None}
+
+
+def test_every_task_pod_is_admitted_by_the_restricted_profile(
+    compiled, restricted_pipeline_pod_settings, pod_security):
+  job, _, platform = compiled
+  for task in _tasks(job):
+    assert pod_security(_task_pod(job, platform, task, restricted_pipeline_pod_settings)) == [], \
+        task
+  # Without kubernetes/components/restricted-pipeline-pods, the namespace refuses them.
+  bare = pod_security(_task_pod(job, platform, 'RegistryPusher', {}))
+  assert 'container main: runAsNonRoot is not true' in bare
+
+
 def test_tasks_reading_outside_state_are_never_cached_and_all_retry(compiled):
   tasks = _tasks(compiled[0])
   assert tasks['LogJoinExampleGen']['cachingOptions'] == {'enableCache': False}

@@ -64,6 +64,47 @@ def test_non_root_and_resource_limits_everywhere(rendered):
       assert security['capabilities'] == {'drop': ['ALL']}, name
 
 
+def test_every_rendered_pod_is_admitted_by_the_restricted_profile(rendered, pod_security):
+  _, docs = rendered
+  namespace = next(d for d in docs if d['kind'] == 'Namespace')
+  assert namespace['metadata']['labels']['pod-security.kubernetes.io/enforce'] == 'restricted'
+  for name, pod in _pod_specs(docs):
+    assert pod_security(pod) == [], name
+
+
+def test_the_restricted_check_refuses_what_the_profile_refuses(pod_security):
+  pod = {'hostNetwork': True,
+         'securityContext': {'runAsUser': 0, 'sysctls': [{'name': 'kernel.msgmax', 'value': '1'}]},
+         'volumes': [{'name': 'host', 'hostPath': {'path': '/'}}, {'name': 'ok', 'emptyDir': {}}],
+         'containers': [{'name': 'app', 'ports': [{'containerPort': 80, 'hostPort': 80}],
+                         'securityContext': {'privileged': True, 'seccompProfile': {
+                             'type': 'Unconfined'}, 'capabilities': {'add': ['SYS_ADMIN']}}}],
+         'initContainers': [{'name': 'setup', 'securityContext': {
+             'allowPrivilegeEscalation': False, 'runAsNonRoot': True, 'capabilities': {
+                 'drop': ['ALL'], 'add': ['NET_BIND_SERVICE']}, 'seccompProfile': {
+                     'type': 'RuntimeDefault'}}}]}
+  assert pod_security(pod) == [
+      'pod: hostNetwork', "volume host: type ['hostPath']", 'pod: sysctl kernel.msgmax',
+      'pod: runAsUser 0', 'container app: privileged',
+      'container app: allowPrivilegeEscalation is not false',
+      'container app: runAsNonRoot is not true', 'container app: seccompProfile Unconfined',
+      'container app: capabilities do not drop ALL',
+      "container app: adds capabilities ['SYS_ADMIN']", 'container app: hostPort']
+  # The init container complies on its own (NET_BIND_SERVICE is the one capability allowed).
+
+
+def test_the_restricted_pipeline_component_keeps_the_rest_of_kfps_settings(
+    restricted_pipeline_pod_settings):
+  settings = restricted_pipeline_pod_settings
+  assert settings['artifactRepository'] == {'archiveLogs': True}  # KFP's own, untouched
+  assert settings['executor']['imagePullPolicy'] == 'IfNotPresent'
+  assert settings['workflowDefaults']['spec']['securityContext']['runAsNonRoot'] is True
+  # The image's user (Dockerfile `USER 1000`) is the uid the task containers run as.
+  with open(os.path.join(os.path.dirname(ROOT), 'Dockerfile')) as f:
+    assert '\nUSER 1000\n' in f.read()
+  assert settings['mainContainer']['securityContext']['runAsUser'] == 1000
+
+
 def test_gpu_overlay_puts_serving_on_the_gpu_pool(rendered):
   overlay, docs = rendered
   serving = dict(_pod_specs(docs))['recfusion-serving']
