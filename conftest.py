@@ -1,5 +1,10 @@
 """Fixtures shared by the unit, component and end-to-end tests."""
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pandas as pd
 import pytest
@@ -22,17 +27,59 @@ def small_shop_dir(tmp_path_factory):
   return out
 
 
-def copy_to_bucket(local_dir: str, uri: str) -> str:
-  """A copy of a local data folder in TensorFlow's in-memory file system (`ram://`), which is
-  reached through the same file-system layer as gs:// and s3:// buckets: a stand-in bucket
-  that needs no server."""
-  import tensorflow as tf
-  for folder, _, files in os.walk(local_dir):
-    target = uri + folder[len(local_dir):]
-    tf.io.gfile.makedirs(target)
-    for name in files:
-      tf.io.gfile.copy(os.path.join(folder, name), f'{target}/{name}', overwrite=True)
-  return uri
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def gcs_emulator():
+  """A Google Cloud Storage emulator (gcp-storage-emulator, in-memory) on localhost, reached by
+  every GCS client in this process and its children through STORAGE_EMULATOR_HOST, so gs://
+  URIs take the same client path as a real bucket. Yields upload(local_dir, 'gs://b/prefix')."""
+  port = _free_port()
+  emulator = subprocess.Popen(
+      [os.path.join(os.path.dirname(sys.executable), 'gcp-storage-emulator'), 'start',
+       '--port', str(port), '--in-memory', '--quiet'],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  endpoint = f'http://localhost:{port}'
+  deadline = time.time() + 30
+  while True:
+    try:
+      urllib.request.urlopen(endpoint + '/storage/v1/b', timeout=1)
+      break
+    except OSError:
+      if emulator.poll() is not None or time.time() > deadline:
+        emulator.kill()
+        raise RuntimeError(f'the GCS emulator did not start on {endpoint}')
+      time.sleep(0.2)
+  previous = os.environ.get('STORAGE_EMULATOR_HOST')
+  os.environ['STORAGE_EMULATOR_HOST'] = endpoint
+  from google.cloud import storage
+  client = storage.Client(project='recfusion-test')
+  buckets = set()
+
+  def upload(local_dir: str, uri: str) -> str:
+    bucket_name, _, prefix = uri[len('gs://'):].partition('/')
+    if bucket_name not in buckets:
+      client.create_bucket(bucket_name)
+      buckets.add(bucket_name)
+    bucket = client.bucket(bucket_name)
+    for folder, _, files in os.walk(local_dir):
+      for name in files:
+        path = os.path.join(folder, name)
+        key = '/'.join(filter(None, [prefix, os.path.relpath(path, local_dir)]))
+        bucket.blob(key).upload_from_filename(path)
+    return uri
+
+  yield upload
+  emulator.kill()
+  emulator.wait()
+  if previous is None:
+    os.environ.pop('STORAGE_EMULATOR_HOST', None)
+  else:
+    os.environ['STORAGE_EMULATOR_HOST'] = previous
 
 
 def write_table(path, frame):
@@ -124,3 +171,95 @@ def mlmd_grpc_service():
   yield serve
   for server in servers:
     server.stop(None)
+
+
+# The Pod Security Standards' "restricted" profile (Kubernetes 1.30+), every control that a pod
+# spec can break: https://kubernetes.io/docs/concepts/security/pod-security-standards/
+_RESTRICTED_VOLUMES = {'configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral',
+                       'persistentVolumeClaim', 'projected', 'secret'}
+_SAFE_SYSCTLS = {'kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range',
+                 'net.ipv4.ip_unprivileged_port_start', 'net.ipv4.tcp_syncookies',
+                 'net.ipv4.ping_group_range', 'net.ipv4.ip_local_reserved_ports',
+                 'net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout',
+                 'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes'}
+
+
+def restricted_violations(pod: dict) -> list:
+  """What the PodSecurity admission controller would refuse in `pod` (a PodSpec) under the
+  restricted profile, one line per violation; [] when it is admitted."""
+  found = []
+  pod_context = pod.get('securityContext') or {}
+  containers = [('container', c) for c in pod.get('containers', [])] + \
+               [('initContainer', c) for c in pod.get('initContainers', [])] + \
+               [('ephemeralContainer', c) for c in pod.get('ephemeralContainers', [])]
+  for key in ('hostNetwork', 'hostPID', 'hostIPC'):
+    if pod.get(key):
+      found.append(f'pod: {key}')
+  for volume in pod.get('volumes', []):
+    kinds = set(volume) - {'name'}
+    if not kinds <= _RESTRICTED_VOLUMES:
+      found.append(f'volume {volume["name"]}: type {sorted(kinds)}')
+  for sysctl in pod_context.get('sysctls', []):
+    if sysctl['name'] not in _SAFE_SYSCTLS:
+      found.append(f'pod: sysctl {sysctl["name"]}')
+  if pod_context.get('runAsUser') == 0:
+    found.append('pod: runAsUser 0')
+  pod_seccomp = (pod_context.get('seccompProfile') or {}).get('type')
+  if pod_seccomp not in (None, 'RuntimeDefault', 'Localhost'):
+    found.append(f'pod: seccompProfile {pod_seccomp}')
+  for kind, container in containers:
+    where = f'{kind} {container.get("name")}'
+    context = container.get('securityContext') or {}
+    if context.get('privileged'):
+      found.append(f'{where}: privileged')
+    if context.get('allowPrivilegeEscalation') is not False:
+      found.append(f'{where}: allowPrivilegeEscalation is not false')
+    run_as_non_root = context.get('runAsNonRoot', pod_context.get('runAsNonRoot'))
+    if run_as_non_root is not True:
+      found.append(f'{where}: runAsNonRoot is not true')
+    if context.get('runAsUser') == 0:
+      found.append(f'{where}: runAsUser 0')
+    seccomp = (context.get('seccompProfile') or {}).get('type', pod_seccomp)
+    if seccomp not in ('RuntimeDefault', 'Localhost'):
+      found.append(f'{where}: seccompProfile {seccomp}')
+    capabilities = context.get('capabilities') or {}
+    if 'ALL' not in capabilities.get('drop', []):
+      found.append(f'{where}: capabilities do not drop ALL')
+    if set(capabilities.get('add', [])) - {'NET_BIND_SERVICE'}:
+      found.append(f'{where}: adds capabilities {capabilities["add"]}')
+    if context.get('procMount', 'Default') != 'Default':
+      found.append(f'{where}: procMount {context["procMount"]}')
+    if any(port.get('hostPort') for port in container.get('ports', [])):
+      found.append(f'{where}: hostPort')
+  return found
+
+
+@pytest.fixture
+def pod_security():
+  """restricted_violations(pod_spec) as a fixture."""
+  return restricted_violations
+
+
+@pytest.fixture(scope='session')
+def restricted_pipeline_pod_settings(tmp_path_factory):
+  """Argo's settings for pipeline pods once kubernetes/components/restricted-pipeline-pods is
+  applied to a Kubeflow Pipelines install: rendered with kubectl's kustomize over a stand-in of
+  KFP's own workflow-controller-configmap, and parsed as the controller parses them."""
+  import yaml
+  root = os.path.dirname(os.path.abspath(__file__))
+  install = tmp_path_factory.mktemp('kfp-install')
+  (install / 'workflow-controller-configmap.yaml').write_text(yaml.safe_dump({
+      'apiVersion': 'v1', 'kind': 'ConfigMap',
+      'metadata': {'name': 'workflow-controller-configmap', 'namespace': 'kubeflow'},
+      'data': {'artifactRepository': 'archiveLogs: true\n',
+               'executor': 'imagePullPolicy: Always\n'}}))
+  component = os.path.relpath(
+      os.path.join(root, 'kubernetes', 'components', 'restricted-pipeline-pods'), install)
+  (install / 'kustomization.yaml').write_text(yaml.safe_dump({
+      'apiVersion': 'kustomize.config.k8s.io/v1beta1', 'kind': 'Kustomization',
+      'resources': ['workflow-controller-configmap.yaml'], 'components': [component]}))
+  rendered = subprocess.run(
+      [os.path.join(os.path.dirname(sys.executable), 'kubectl'), 'kustomize', str(install)],
+      check=True, capture_output=True, text=True).stdout
+  (configmap,) = [d for d in yaml.safe_load_all(rendered) if d]
+  return {key: yaml.safe_load(value) for key, value in configmap['data'].items()}

@@ -1,9 +1,12 @@
-"""End to end: `recfusion run` runs the whole DAG on small data, three times in one home.
+"""End to end: `recfusion run` runs the whole DAG on small data read from a GCS bucket (a local
+emulator), three times in one home.
 
 1. no model in production: trains, fuses, evaluates without a baseline, pushes version 1;
-2. same data: everything up to Transform is cached, the rankers are retrained warm-started from
-   version 1 (the production model), the Evaluator compares against version 1;
-3. an impossible NDCG@10 floor: the model is not blessed and nothing is pushed.
+2. same data, an impossible NDCG@10 floor: everything up to Transform is cached, the rankers
+   are retrained warm-started from version 1 (the production model), the Evaluator compares
+   against version 1, the model is not blessed and nothing is pushed;
+3. only the gate changed (a loose tolerance): the registry did not change either, so TFX reuses
+   run 2's rankers and fused model, evaluates them again, and pushes version 2.
 """
 import glob
 import json
@@ -24,8 +27,8 @@ COMPONENTS = ['BaselineLookup', 'ImportSchemaGen', 'LogJoinExampleGen', 'Statist
               'RunReport']
 RANKERS = ('text', 'dcn', 'sequence', 'gbt')
 DEEP_RANKERS = ('text', 'dcn', 'sequence')
-SMALL_RUN = ['--set', 'data.window_spans=4', '--set', 'trainers.text.epochs=2',
-             '--set', 'trainers.dcn.epochs=2', '--set', 'trainers.sequence.epochs=2',
+SMALL_RUN = ['--set', 'data.window_spans=4', '--set', 'trainers.text.epochs=1',
+             '--set', 'trainers.dcn.epochs=1', '--set', 'trainers.sequence.epochs=1',
              '--set', 'trainers.gbt.num_trees=60',
              '--set', 'fusion.grid_step=0.1', '--set', 'evaluation.ndcg10_floor=0.2',
              # One weight per ranker, so the fused-model test below can recompute the formula;
@@ -51,14 +54,22 @@ def _output(summary, component, key):
 
 
 @pytest.fixture(scope='module')
-def runs(small_shop_dir, tmp_path_factory):
+def shop_in_bucket(small_shop_dir, gcs_emulator):
+  """The shop's logs in a (emulated) GCS bucket: every run below reads its data from there, as
+  a cluster deployment does; the pipeline root and registry stay local."""
+  return gcs_emulator(small_shop_dir, 'gs://e2e-shop/logs')
+
+
+@pytest.fixture(scope='module')
+def runs(shop_in_bucket, tmp_path_factory):
   home = str(tmp_path_factory.mktemp('home'))
-  first = _run(home, small_shop_dir)
+  first = _run(home, shop_in_bucket)
+  rejected = _run(home, shop_in_bucket, '--set', 'evaluation.ndcg10_floor=0.999')
   # A loose tolerance: retraining on the same data may move NDCG@10 a little either way, and
-  # the third run needs version 2 pushed.
-  second = _run(home, small_shop_dir, '--set', 'evaluation.tolerance=0.5')
-  third = _run(home, small_shop_dir, '--set', 'evaluation.ndcg10_floor=0.999')
-  return home, first, second, third
+  # the tests below need version 2 pushed.
+  pushed = _run(home, shop_in_bucket, '--set', 'evaluation.tolerance=0.5')
+  # (home, run 1, the run that pushed version 2, the rejected run)
+  return home, first, pushed, rejected
 
 
 def test_first_run_completes_every_component_and_pushes_version_1(runs):
@@ -104,7 +115,7 @@ def _warm_start(summary, ranker):
 
 
 def test_second_run_warm_starts_the_rankers_and_compares_with_the_production_model(runs):
-  home, (_, first, _), (result, summary, _), _ = runs
+  home, (_, first, _), _, (result, summary, _) = runs
   states = _states(summary)
   for name in ('LogJoinExampleGen', 'Transform'):
     assert states[name] == 'cached'
@@ -126,15 +137,28 @@ def test_second_run_warm_starts_the_rankers_and_compares_with_the_production_mod
   assert summary['evaluation']['baseline_version'] == 1
   baseline = summary['evaluation']['baseline_metrics']['score']['ndcg@10']
   assert 0 < baseline <= 1
-  assert summary['evaluation']['blessed'] is True
   assert 'baseline (registry version 1)' in result.stdout
 
 
-def test_a_run_with_nothing_new_retrains_nothing_and_force_overrides_it(runs, small_shop_dir):
+def test_a_run_that_changes_only_the_gate_reevaluates_without_retraining(runs):
+  home, _, (result, summary, _), (_, rejected, _) = runs
+  states = _states(summary)
+  for name in ('BaselineLookup', 'Transform', 'Trainer.text', 'Trainer.dcn',
+               'Trainer.sequence', 'Trainer.gbt', 'Fusion'):
+    assert states[name] == 'cached', name
+  assert states['Evaluator'] == 'complete' and states['RegistryPusher'] == 'complete'
+  assert _output(summary, 'Fusion', 'model') == _output(rejected, 'Fusion', 'model')
+  assert summary['evaluation']['baseline_version'] == 1
+  assert summary['evaluation']['blessed'] is True
+  assert summary['push']['version'] == '2'
+  assert 'baseline (registry version 1)' in result.stdout
+
+
+def test_a_run_with_nothing_new_retrains_nothing_and_force_overrides_it(runs, shop_in_bucket):
   home, _, (_, second, _), _ = runs
   # Exactly the second run's data, config and code: version 2 was trained from them.
   runs_before = sorted(os.listdir(os.path.join(home, 'runs')))
-  args = ['run', '--home', home, '--data', small_shop_dir, *SMALL_RUN,
+  args = ['run', '--home', home, '--data', shop_in_bucket, *SMALL_RUN,
           '--set', 'evaluation.tolerance=0.5']
   result = CliRunner(mix_stderr=False).invoke(cli.main, args)
   assert result.exit_code == 0, result.stderr + result.stdout
@@ -148,15 +172,16 @@ def test_a_run_with_nothing_new_retrains_nothing_and_force_overrides_it(runs, sm
 
 
 def test_a_model_failing_the_gate_is_not_pushed(runs):
-  home, _, (_, second, _), (result, summary, _) = runs
+  home, (_, first, _), (_, pushed, _), (result, summary, _) = runs
   assert summary['evaluation']['blessed'] is False
   assert summary['push']['pushed'] is False
   assert 'not blessed' in result.stdout
   assert any('ndcg@10' in reason and '0.999' in reason
              for reason in summary['evaluation']['failed_thresholds'])
   directory = os.path.join(home, 'registry', 'recfusion')
-  assert [r.version for r in registry.read_index(directory)] == [1, 2]
-  # Nothing new a server could load: the versions and the index (and the hidden lock file).
+  # Version 2 is the later run's; the rejected run added nothing a server could load.
+  assert [(r.version, r.run_id) for r in registry.read_index(directory)] == [
+      (1, first['run_id']), (2, pushed['run_id'])]
   assert sorted(n for n in os.listdir(directory) if not n.startswith('.')) == [
       '1', '2', 'index.json']
 
@@ -190,7 +215,7 @@ def test_fused_model_scores_exactly_the_rankers_plus_the_fusion_formula(runs):
       1 / (1 + np.exp(-(calibration['a'] * expected + calibration['b']))), rtol=1e-4, atol=1e-6)
 
 
-def test_predict_ranks_candidates_with_the_pushed_model(runs, small_shop_dir, tmp_path):
+def test_predict_ranks_candidates_with_the_pushed_model(runs, shop_in_bucket, tmp_path):
   home = runs[0]
   requests = tmp_path / 'requests.jsonl'
   requests.write_text(
@@ -201,7 +226,7 @@ def test_predict_ranks_candidates_with_the_pushed_model(runs, small_shop_dir, tm
                                                 'category': 'shoes', 'price': 80}]}) + '\n')
   result = CliRunner(mix_stderr=False).invoke(cli.main, [
       'predict', '--home', home, '--model', '1', '--input', str(requests),
-      '--data', small_shop_dir])
+      '--data', shop_in_bucket])
   assert result.exit_code == 0, result.stderr + repr(result.exception)
   lines = [json.loads(line) for line in result.stdout.splitlines()]
   assert [line['request_id'] for line in lines] == ['q1', 'q2']
@@ -211,11 +236,11 @@ def test_predict_ranks_candidates_with_the_pushed_model(runs, small_shop_dir, tm
   assert {'score', 'probability', *RANKERS} <= set(first[0])
 
 
-def test_predict_with_an_unknown_item_exits_2(runs, small_shop_dir, tmp_path):
+def test_predict_with_an_unknown_item_exits_2(runs, shop_in_bucket, tmp_path):
   requests = tmp_path / 'requests.jsonl'
   requests.write_text(json.dumps({'candidates': ['no-such-item']}) + '\n')
   result = CliRunner(mix_stderr=False).invoke(cli.main, [
-      'predict', '--home', runs[0], '--input', str(requests), '--data', small_shop_dir])
+      'predict', '--home', runs[0], '--input', str(requests), '--data', shop_in_bucket])
   assert result.exit_code == 2
   assert "line 1: item 'no-such-item' is not in the catalog" in result.stderr.replace('\n', '')
 
@@ -254,10 +279,10 @@ def test_runs_lists_every_run_newest_first(runs):
   result = CliRunner(mix_stderr=False).invoke(cli.main, ['runs', '--home', home, '--json'])
   assert result.exit_code == 0, result.stderr
   rows = [json.loads(line) for line in result.stdout.splitlines()]
-  assert [r['run_id'] for r in rows] == [runs[3][1]['run_id'], runs[2][1]['run_id'],
+  assert [r['run_id'] for r in rows] == [runs[2][1]['run_id'], runs[3][1]['run_id'],
                                          runs[1][1]['run_id']]
-  assert [r['blessed'] for r in rows] == [False, True, True]
-  assert [r['pushed_version'] for r in rows] == [None, '2', '1']
+  assert [r['blessed'] for r in rows] == [True, False, True]
+  assert [r['pushed_version'] for r in rows] == ['2', None, '1']
   assert all(r['status'] == 'complete' and len(r['components']) == len(COMPONENTS)
              for r in rows)
   table = CliRunner(mix_stderr=False).invoke(cli.main, ['runs', '--home', home])
@@ -275,7 +300,7 @@ def test_runs_reads_a_metadata_grpc_service_like_the_local_store(runs, mlmd_grpc
   assert remote.stdout == local.stdout
 
 
-def test_lineage_traces_a_pushed_version_back_to_the_data_spans(runs, small_shop_dir):
+def test_lineage_traces_a_pushed_version_back_to_the_data_spans(runs, shop_in_bucket):
   result = CliRunner(mix_stderr=False).invoke(cli.main, ['lineage', '1', '--home', runs[0]])
   assert result.exit_code == 0, result.stderr + repr(result.exception)
   text = result.stdout
@@ -284,7 +309,7 @@ def test_lineage_traces_a_pushed_version_back_to_the_data_spans(runs, small_shop
                    'Evaluator'):
     assert f'from {producer}' in text, producer
   assert 'spans=0,1,2,3' in text
-  assert small_shop_dir in text.replace('\n', '')
+  assert shop_in_bucket in text.replace('\n', '')
   missing = CliRunner(mix_stderr=False).invoke(cli.main, ['lineage', '9', '--home', runs[0]])
   assert missing.exit_code == 2 and 'no version 9' in missing.stderr
 
@@ -301,5 +326,10 @@ def test_report_of_a_run_with_a_baseline(runs, tmp_path):
   assert '### Candidate vs baseline (registry version 1)' in text
   latest = CliRunner(mix_stderr=False).invoke(cli.main, ['report', '--home', home])
   assert latest.exit_code == 0, latest.stderr
-  assert 'NOT BLESSED' in latest.stdout
-  assert os.path.exists(os.path.join(runs[3][2], 'report.html'))
+  assert 'BLESSED: pushed as registry version 2' in ' '.join(latest.stdout.split())
+  rejected = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'report', '--home', home, '--run', runs[3][1]['run_id'], '--format', 'text'])
+  assert rejected.exit_code == 0, rejected.stderr
+  assert 'NOT BLESSED' in rejected.stdout
+  # The default run is the latest one evaluated; html goes into its run folder.
+  assert os.path.exists(os.path.join(runs[2][2], 'report.html'))
