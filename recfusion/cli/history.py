@@ -82,11 +82,17 @@ def _metric(value) -> str:
 @common.with_config_options
 def runs(limit, as_json, mlmd_host, mlmd_port, home, config_file, overrides):
   """Runs recorded in ML Metadata, newest first."""
-  from recfusion.runs import metadata
+  from recfusion.runs import metadata, summary
   config = common.config_from(config_file, overrides)
-  rows = metadata.list_runs(_store(home, mlmd_host, mlmd_port), config.pipeline.name, limit)
-  if not mlmd_host:  # locally the home lock tells which run is alive
-    rows = metadata.mark_abandoned(rows, common.run_home(home).active_run_id())
+  store = _store(home, mlmd_host, mlmd_port)
+  if mlmd_host:
+    rows = metadata.list_runs(store, config.pipeline.name, limit)
+  else:
+    run_home = common.run_home(home)
+    rows = metadata.list_runs(store, config.pipeline.name, limit,
+                              saved=lambda run_id: summary.load_saved(run_home.run_dir(run_id)))
+    # Locally the home lock tells which run is alive.
+    rows = metadata.mark_abandoned(rows, run_home.active_run_id())
   if as_json:
     for row in rows:
       click.echo(json.dumps(dataclasses.asdict(row)))

@@ -6,13 +6,16 @@ both the local runner's records and the KFP v2 backend's.
 """
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from recfusion import keys
-from recfusion.runs.summary import execution_state, open_store, run_contexts, summarize_run
+from recfusion.runs.summary import (ComponentRecord, RunSummary, execution_state, open_store,
+                                   run_contexts, summarize_run)
+
+_SUMMARY_FIELDS = {f.name for f in dataclasses.fields(RunSummary)} - {'components'}
 
 
 def connect(metadata_path: Optional[str] = None, host: Optional[str] = None,
@@ -45,8 +48,11 @@ def mark_abandoned(rows: List[RunRow], active_run_id: Optional[str]) -> List[Run
           if row.status == 'running' and row.run_id != active_run_id else row for row in rows]
 
 
-def list_runs(store, pipeline: str, limit: int = 10) -> List[RunRow]:
-  """Newest first."""
+def list_runs(store, pipeline: str, limit: int = 10,
+              saved: Callable[[str], Optional[dict]] = lambda run_id: None) -> List[RunRow]:
+  """Newest first. `saved(run_id)`: the summary a finished local run kept (runs/summary.py);
+  its verdict and metrics stand in for reading the Evaluator's TFMA result back, which is what
+  makes a listing slow (TFMA's import alone takes seconds)."""
   contexts = sorted(run_contexts(store, pipeline),
                     key=lambda c: c.create_time_since_epoch, reverse=True)
   rows = []
@@ -57,7 +63,10 @@ def list_runs(store, pipeline: str, limit: int = 10) -> List[RunRow]:
     states = {execution_state(e) for e in executions}
     status = ('failed' if 'failed' in states else
               'running' if states & {'running', 'new'} else 'complete')
-    summary = summarize_run(store, pipeline, context.name)
+    kept = saved(context.name)
+    summary = (RunSummary(**{k: v for k, v in kept.items() if k in _SUMMARY_FIELDS},
+                          components=[ComponentRecord(**c) for c in kept['components']])
+               if kept else summarize_run(store, pipeline, context.name))
     if not summary.components:
       continue
     rows.append(RunRow(

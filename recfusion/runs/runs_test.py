@@ -225,3 +225,22 @@ def test_a_run_recorded_by_the_kfp_v2_backend_reads_like_a_local_one(tmp_path):
   assert [(r.run_id, r.status, r.blessed, r.pushed_version) for r in rows] == [
       ('kfp-run-9', 'failed', None, None), ('kfp-run-7', 'complete', True, '4')]
   assert rows[0].components == {'LogJoinExampleGen': 'failed'}
+
+
+def test_run_list_takes_a_finished_runs_saved_summary_over_reading_the_evaluation(home, tmp_path):
+  store = metadata.connect(os.path.join(home, 'metadata.sqlite'))
+  record = summary.summarize_run(store, PIPELINE, RUN_ID)
+  # What `recfusion run` keeps in the run folder once the Evaluator's result is read.
+  record.evaluation['metrics'] = {keys.SCORE_KEY: {'ndcg@10': 0.61}}
+  summary.save(record, str(tmp_path), wall_seconds=3.0)
+  asked = []
+
+  def saved(run_id):
+    asked.append(run_id)
+    return summary.load_saved(str(tmp_path))
+
+  (row,) = metadata.list_runs(store, PIPELINE, saved=saved)
+  assert asked == [RUN_ID]
+  assert (row.ndcg10, row.blessed, row.pushed_version) == (0.61, True, '3')
+  assert row.components == {c.name: c.state for c in record.components}
+  assert summary.load_saved(str(tmp_path / 'no-run')) is None

@@ -62,13 +62,20 @@ def save(summary: RunSummary, run_dir: str, wall_seconds: float) -> str:
   return path
 
 
-def saved_durations(run_dir: Optional[str]) -> Dict[str, float]:
-  """Seconds per component of a local run ({} for runs that left no summary file)."""
+def load_saved(run_dir: Optional[str]) -> Optional[Dict[str, Any]]:
+  """The summary a finished local run kept in its folder (None for runs that left none: still
+  running, killed, or run on a cluster)."""
   path = os.path.join(run_dir, SUMMARY_FILE) if run_dir else ''
   if not path or not os.path.exists(path):
-    return {}
+    return None
   with open(path) as f:
-    return {c['name']: c['seconds'] for c in json.load(f)['components']}
+    return json.load(f)
+
+
+def saved_durations(run_dir: Optional[str]) -> Dict[str, float]:
+  """Seconds per component of a local run ({} for runs that left no summary file)."""
+  saved = load_saved(run_dir)
+  return {c['name']: c['seconds'] for c in saved['components']} if saved else {}
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
