@@ -5,13 +5,14 @@ RECFUSION   := $(VENV)/bin/recfusion
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: install run test test-fast lock clean-home help report-screenshot browser bench-quality bench-real bench-ceiling
+.PHONY: install run test test-fast test-faults lock clean-home help report-screenshot browser bench-quality bench-real bench-ceiling
 
 help:
 	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
 	@echo "make run        run the whole pipeline on generated data (RUN_ARGS='--set ...')"
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
 	@echo "make test-fast  unit tests only (no pipeline runs)"
+	@echo "make test-faults  the slow reliability suite: real runs killed at each component (~15 min)"
 	@echo "make lock       re-resolve requirements.in (runtime: the image) into requirements.lock,"
 	@echo "                requirements-dev.in (+ test/bench/browser) into requirements-dev.lock"
 	@echo "make bench-quality  quality benchmark of every simulator profile and MovieLens (~1 h):"
@@ -36,6 +37,9 @@ test: install
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -m "not pipeline" $(PYTEST_ARGS)
+
+test-faults: install
+	$(VENV)/bin/python -m pytest -m faults $(PYTEST_ARGS)
 
 # Runtime first: requirements-dev.in is constrained to requirements.lock (-c), so both locks
 # pin the same stack. The runtime lock carries every file's sha256: the image installs with

@@ -44,18 +44,30 @@ def gcs_emulator():
        '--port', str(port), '--in-memory', '--quiet'],
       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   endpoint = f'http://localhost:{port}'
-  deadline = time.time() + 30
-  while True:
-    try:
-      urllib.request.urlopen(endpoint + '/storage/v1/b', timeout=1)
-      break
-    except OSError:
-      if emulator.poll() is not None or time.time() > deadline:
-        emulator.kill()
-        raise RuntimeError(f'the GCS emulator did not start on {endpoint}')
-      time.sleep(0.2)
   previous = os.environ.get('STORAGE_EMULATOR_HOST')
-  os.environ['STORAGE_EMULATOR_HOST'] = endpoint
+  try:
+    deadline = time.time() + 30
+    while True:
+      try:
+        urllib.request.urlopen(endpoint + '/storage/v1/b', timeout=1)
+        break
+      except OSError:
+        if emulator.poll() is not None or time.time() > deadline:
+          raise RuntimeError(f'the GCS emulator did not start on {endpoint}')
+        time.sleep(0.2)
+    os.environ['STORAGE_EMULATOR_HOST'] = endpoint
+    yield _uploader()
+  finally:
+    emulator.kill()
+    emulator.wait()
+    if previous is None:
+      os.environ.pop('STORAGE_EMULATOR_HOST', None)
+    else:
+      os.environ['STORAGE_EMULATOR_HOST'] = previous
+
+
+def _uploader():
+  """upload(local_dir, 'gs://bucket/prefix'): copies a folder into the emulator's bucket."""
   from google.cloud import storage
   client = storage.Client(project='recfusion-test')
   buckets = set()
@@ -73,13 +85,7 @@ def gcs_emulator():
         bucket.blob(key).upload_from_filename(path)
     return uri
 
-  yield upload
-  emulator.kill()
-  emulator.wait()
-  if previous is None:
-    os.environ.pop('STORAGE_EMULATOR_HOST', None)
-  else:
-    os.environ['STORAGE_EMULATOR_HOST'] = previous
+  return upload
 
 
 def write_table(path, frame):
@@ -184,6 +190,25 @@ _SAFE_SYSCTLS = {'kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range',
                  'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes'}
 
 
+_SELINUX_TYPES = {'container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t'}
+
+
+def _baseline_context_violations(context: dict) -> list:
+  """The controls a pod-level and a container-level securityContext share."""
+  found = []
+  if (context.get('windowsOptions') or {}).get('hostProcess'):
+    found.append('windowsOptions.hostProcess')
+  apparmor = (context.get('appArmorProfile') or {}).get('type')
+  if apparmor not in (None, 'RuntimeDefault', 'Localhost'):
+    found.append(f'appArmorProfile {apparmor}')
+  selinux = context.get('seLinuxOptions') or {}
+  if selinux.get('type') not in (None, '', *_SELINUX_TYPES):
+    found.append(f'seLinuxOptions.type {selinux["type"]}')
+  if selinux.get('user') or selinux.get('role'):
+    found.append('seLinuxOptions.user/role')
+  return found
+
+
 def restricted_violations(pod: dict) -> list:
   """What the PodSecurity admission controller would refuse in `pod` (a PodSpec) under the
   restricted profile, one line per violation; [] when it is admitted."""
@@ -207,9 +232,11 @@ def restricted_violations(pod: dict) -> list:
   pod_seccomp = (pod_context.get('seccompProfile') or {}).get('type')
   if pod_seccomp not in (None, 'RuntimeDefault', 'Localhost'):
     found.append(f'pod: seccompProfile {pod_seccomp}')
+  found += [f'pod: {problem}' for problem in _baseline_context_violations(pod_context)]
   for kind, container in containers:
     where = f'{kind} {container.get("name")}'
     context = container.get('securityContext') or {}
+    found += [f'{where}: {problem}' for problem in _baseline_context_violations(context)]
     if context.get('privileged'):
       found.append(f'{where}: privileged')
     if context.get('allowPrivilegeEscalation') is not False:

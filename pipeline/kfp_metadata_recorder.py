@@ -18,10 +18,13 @@ from google.protobuf import struct_pb2
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-PIPELINE_CONTEXT = 'system.Pipeline'
-RUN_CONTEXT = 'system.PipelineRun'
+from recfusion.runs.summary import KFP_PIPELINE_CONTEXT, KFP_RUN_CONTEXT, KFP_TASK_EXECUTION
+
+# The names recfusion's reader (recfusion/runs/summary.py) looks for, and KFP's root DAG.
+PIPELINE_CONTEXT = KFP_PIPELINE_CONTEXT
+RUN_CONTEXT = KFP_RUN_CONTEXT
+CONTAINER_EXECUTION = KFP_TASK_EXECUTION
 DAG_EXECUTION = 'system.DAGExecution'
-CONTAINER_EXECUTION = 'system.ContainerExecution'
 
 
 def artifact_type_name(artifact_type: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ spec executes, not only that it compiles; it does not emulate KFP's caching or r
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -102,7 +103,8 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
       log(f'{task_name}: {" ".join(container["command"])} '
           f'{container["args"][1] if len(container["args"]) > 1 else ""}')
     with open(os.path.join(root, task_name, 'log.txt'), 'w') as output:
-      process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+      process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
     running[task_name] = (process, task_input, container)
 
   def finish(task_name: str) -> None:
@@ -115,12 +117,11 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
                     {k: v['artifacts'] for k, v in task_input['inputs']['artifacts'].items()},
                     produced.get(task_name, {}))
     if not succeeded:
-      if recorder:
-        recorder.finish(succeeded=False)
       with open(os.path.join(root, task_name, 'log.txt')) as f:
         tail = f.read()[-3000:]
       raise RuntimeError(f'task {task_name} failed (exit {process.returncode}):\n{tail}')
 
+  completed = False
   try:
     while pending or running:
       for task_name in [n for n in pending
@@ -132,10 +133,16 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
       time.sleep(0.1)
       for task_name in [n for n, (process, _, _) in running.items() if process.poll() is not None]:
         finish(task_name)
+    completed = True
   finally:
-    for process, _, _ in running.values():  # a failed task stops the run, as in KFP
-      process.kill()
+    # A failed task stops the run here at once (KFP would let running siblings finish first);
+    # whole process groups, so no task's children outlive it.
+    for process, _, _ in running.values():
+      try:
+        os.killpg(process.pid, signal.SIGKILL)
+      except ProcessLookupError:  # already gone
+        pass
       process.wait()
-  if recorder:
-    recorder.finish(succeeded=True)
+    if recorder:
+      recorder.finish(succeeded=completed)
   return produced

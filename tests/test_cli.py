@@ -137,7 +137,7 @@ def test_closing_summary_of_a_run_is_the_report_text_and_is_kept_as_json(one_run
   from recfusion.config import load_config
   from recfusion.pipeline.local_runner import LocalRun
   run_dir = os.path.join(one_run_home, 'runs', 'run-1')
-  os.makedirs(run_dir)
+  os.remove(os.path.join(run_dir, 'summary.json'))  # the hand-made home's; written again here
   run_commands._print_summary(load_config(), run_home(one_run_home),
                               LocalRun('run-1', run_dir, {'Fusion': 2.5}, None), 12.4)
   lines = [line.rstrip() for line in capsys.readouterr().out.splitlines()]

@@ -73,24 +73,32 @@ def test_every_rendered_pod_is_admitted_by_the_restricted_profile(rendered, pod_
 
 
 def test_the_restricted_check_refuses_what_the_profile_refuses(pod_security):
-  pod = {'hostNetwork': True,
-         'securityContext': {'runAsUser': 0, 'sysctls': [{'name': 'kernel.msgmax', 'value': '1'}]},
+  compliant = {'allowPrivilegeEscalation': False, 'runAsNonRoot': True,
+               'capabilities': {'drop': ['ALL'], 'add': ['NET_BIND_SERVICE']},
+               'seccompProfile': {'type': 'RuntimeDefault'}}
+  pod = {'hostNetwork': True, 'hostPID': True,
+         'securityContext': {'runAsUser': 0, 'sysctls': [{'name': 'kernel.msgmax', 'value': '1'}],
+                             'seLinuxOptions': {'type': 'spc_t'}},
          'volumes': [{'name': 'host', 'hostPath': {'path': '/'}}, {'name': 'ok', 'emptyDir': {}}],
          'containers': [{'name': 'app', 'ports': [{'containerPort': 80, 'hostPort': 80}],
                          'securityContext': {'privileged': True, 'seccompProfile': {
-                             'type': 'Unconfined'}, 'capabilities': {'add': ['SYS_ADMIN']}}}],
-         'initContainers': [{'name': 'setup', 'securityContext': {
-             'allowPrivilegeEscalation': False, 'runAsNonRoot': True, 'capabilities': {
-                 'drop': ['ALL'], 'add': ['NET_BIND_SERVICE']}, 'seccompProfile': {
-                     'type': 'RuntimeDefault'}}}]}
+                             'type': 'Unconfined'}, 'capabilities': {'add': ['SYS_ADMIN']},
+                             'procMount': 'Unmasked', 'appArmorProfile': {
+                                 'type': 'Unconfined'}}}],
+         # NET_BIND_SERVICE is the one capability the profile lets a container add.
+         'initContainers': [{'name': 'setup', 'securityContext': compliant}],
+         'ephemeralContainers': [{'name': 'debug', 'securityContext': {
+             **compliant, 'runAsUser': 0, 'windowsOptions': {'hostProcess': True}}}]}
   assert pod_security(pod) == [
-      'pod: hostNetwork', "volume host: type ['hostPath']", 'pod: sysctl kernel.msgmax',
-      'pod: runAsUser 0', 'container app: privileged',
+      'pod: hostNetwork', 'pod: hostPID', "volume host: type ['hostPath']",
+      'pod: sysctl kernel.msgmax', 'pod: runAsUser 0', 'pod: seLinuxOptions.type spc_t',
+      'container app: appArmorProfile Unconfined', 'container app: privileged',
       'container app: allowPrivilegeEscalation is not false',
       'container app: runAsNonRoot is not true', 'container app: seccompProfile Unconfined',
       'container app: capabilities do not drop ALL',
-      "container app: adds capabilities ['SYS_ADMIN']", 'container app: hostPort']
-  # The init container complies on its own (NET_BIND_SERVICE is the one capability allowed).
+      "container app: adds capabilities ['SYS_ADMIN']", 'container app: procMount Unmasked',
+      'container app: hostPort', 'ephemeralContainer debug: windowsOptions.hostProcess',
+      'ephemeralContainer debug: runAsUser 0']
 
 
 def test_the_restricted_pipeline_component_keeps_the_rest_of_kfps_settings(

@@ -156,7 +156,7 @@ def test_a_run_that_changes_only_the_gate_reevaluates_without_retraining(runs):
 
 def test_a_run_with_nothing_new_retrains_nothing_and_force_overrides_it(runs, shop_in_bucket):
   home, _, (_, second, _), _ = runs
-  # Exactly the second run's data, config and code: version 2 was trained from them.
+  # Exactly the data, config and code of the run that pushed version 2.
   runs_before = sorted(os.listdir(os.path.join(home, 'runs')))
   args = ['run', '--home', home, '--data', shop_in_bucket, *SMALL_RUN,
           '--set', 'evaluation.tolerance=0.5']

@@ -89,10 +89,11 @@ def runs(limit, as_json, mlmd_host, mlmd_port, home, config_file, overrides):
     rows = metadata.list_runs(store, config.pipeline.name, limit)
   else:
     run_home = common.run_home(home)
-    rows = metadata.list_runs(store, config.pipeline.name, limit,
-                              saved=lambda run_id: summary.load_saved(run_home.run_dir(run_id)))
-    # Locally the home lock tells which run is alive.
-    rows = metadata.mark_abandoned(rows, run_home.active_run_id())
+    saved = lambda run_id: summary.load_saved(run_home.run_dir(run_id))
+    rows = metadata.list_runs(store, config.pipeline.name, limit, saved=saved)
+    # Locally the home lock tells which run is alive, the saved summary which one finished.
+    rows = metadata.mark_abandoned(rows, run_home.active_run_id(),
+                                   finished=lambda run_id: saved(run_id) is not None)
   if as_json:
     for row in rows:
       click.echo(json.dumps(dataclasses.asdict(row)))

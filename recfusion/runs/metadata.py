@@ -5,6 +5,7 @@ cluster (`--mlmd-host/--mlmd-port`): both speak the same MLMD API, and runs/summ
 both the local runner's records and the KFP v2 backend's.
 """
 import dataclasses
+import logging
 import os
 from typing import Callable, Dict, List, Optional
 
@@ -12,10 +13,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from recfusion import keys
-from recfusion.runs.summary import (ComponentRecord, RunSummary, execution_state, open_store,
-                                   run_contexts, summarize_run)
-
-_SUMMARY_FIELDS = {f.name for f in dataclasses.fields(RunSummary)} - {'components'}
+from recfusion.runs.summary import (RunSummary, execution_state, open_store, run_contexts,
+                                   summarize_run)
 
 
 def connect(metadata_path: Optional[str] = None, host: Optional[str] = None,
@@ -41,11 +40,30 @@ class RunRow:
   pushed_version: Optional[str]
 
 
-def mark_abandoned(rows: List[RunRow], active_run_id: Optional[str]) -> List[RunRow]:
-  """A run ML Metadata still calls running whose process is gone (killed, machine lost) is
-  `abandoned`: only the run holding the home lock is alive."""
-  return [dataclasses.replace(row, status='abandoned')
-          if row.status == 'running' and row.run_id != active_run_id else row for row in rows]
+def mark_abandoned(rows: List[RunRow], active_run_id: Optional[str],
+                   finished: Callable[[str], bool] = lambda run_id: True) -> List[RunRow]:
+  """A local run whose process is gone (killed, machine lost) is `abandoned`: ML Metadata may
+  still call it running, or complete when it was killed between two components. Only the run
+  holding the home lock is alive, and a run that got to its end saved its summary
+  (`finished(run_id)`)."""
+  def state(row: RunRow) -> str:
+    if row.run_id == active_run_id:
+      return row.status
+    if row.status == 'running' or (row.status == 'complete' and not finished(row.run_id)):
+      return 'abandoned'
+    return row.status
+  return [dataclasses.replace(row, status=state(row)) for row in rows]
+
+
+def _summary_from_store(store, pipeline: str, run_id: str) -> RunSummary:
+  try:
+    return summarize_run(store, pipeline, run_id)
+  except Exception as e:  # pylint: disable=broad-except  (TFMA, TensorFlow's file systems)
+    # The Evaluator's result may be unreadable from here (a cluster's bucket without
+    # credentials): the run is still listed, without its metrics.
+    logging.warning('run %s: evaluation result not readable (%s); listed without metrics',
+                    run_id, e)
+    return summarize_run(store, pipeline, run_id, read_evaluation=False)
 
 
 def list_runs(store, pipeline: str, limit: int = 10,
@@ -64,9 +82,8 @@ def list_runs(store, pipeline: str, limit: int = 10,
     status = ('failed' if 'failed' in states else
               'running' if states & {'running', 'new'} else 'complete')
     kept = saved(context.name)
-    summary = (RunSummary(**{k: v for k, v in kept.items() if k in _SUMMARY_FIELDS},
-                          components=[ComponentRecord(**c) for c in kept['components']])
-               if kept else summarize_run(store, pipeline, context.name))
+    summary = RunSummary.from_dict(kept) if kept else _summary_from_store(store, pipeline,
+                                                                          context.name)
     if not summary.components:
       continue
     rows.append(RunRow(

@@ -80,6 +80,10 @@ def write_one_run(home: str) -> dict:
       events.append((outputs[key], event))
     store.put_execution(mlmd.Execution(type_id=execution_type, last_known_state=state),
                         artifact_and_events=events, contexts=[run, node])
+  # What `recfusion run` keeps once the run has got to its end.
+  run_dir = os.path.join(home, 'runs', RUN_ID)
+  os.makedirs(run_dir, exist_ok=True)
+  summary.save(summary.summarize_run(store, PIPELINE, RUN_ID), run_dir, wall_seconds=1.0)
   return outputs
 
 
@@ -177,6 +181,10 @@ def test_running_runs_whose_process_is_gone_are_abandoned():
       'running', 'abandoned', 'complete']
   assert [r.status for r in mark_abandoned(rows, None)] == [
       'abandoned', 'abandoned', 'complete']
+  # Killed between two components: every execution ML Metadata has is complete, but the run
+  # never got to save its summary.
+  assert [r.status for r in mark_abandoned(rows, None, finished=lambda run_id: False)] == [
+      'abandoned', 'abandoned', 'abandoned']
 
 
 def _kfp_artifact(schema_title, uri, **metadata):

@@ -49,16 +49,25 @@ class RunSummary:
   def to_dict(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
 
+  @classmethod
+  def from_dict(cls, saved: Dict[str, Any]) -> 'RunSummary':
+    """From `to_dict`'s output (extra keys, such as the saved file's wall time, ignored)."""
+    fields = {f.name for f in dataclasses.fields(cls)} - {'components'}
+    return cls(components=[ComponentRecord(**c) for c in saved['components']],
+               **{k: v for k, v in saved.items() if k in fields})
+
 
 SUMMARY_FILE = 'summary.json'
 
 
 def save(summary: RunSummary, run_dir: str, wall_seconds: float) -> str:
   """Keeps the summary in the run's folder: `recfusion report` reads the component times back
-  from it, since ML Metadata does not record them."""
+  from it (ML Metadata does not record them), `recfusion runs` the verdict and metrics.
+  Written whole or not at all (temp file + rename), so a killed run leaves no half file."""
   path = os.path.join(run_dir, SUMMARY_FILE)
-  with open(path, 'w') as f:
+  with open(path + '.tmp', 'w') as f:
     json.dump({**summary.to_dict(), 'wall_seconds': wall_seconds}, f, indent=2)
+  os.replace(path + '.tmp', path)
   return path
 
 
@@ -68,8 +77,13 @@ def load_saved(run_dir: Optional[str]) -> Optional[Dict[str, Any]]:
   path = os.path.join(run_dir, SUMMARY_FILE) if run_dir else ''
   if not path or not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+    RunSummary.from_dict(saved)  # a file from another version of recfusion may not fit
+    return saved
+  except (ValueError, KeyError, TypeError):
+    return None  # then ML Metadata is read instead
 
 
 def saved_durations(run_dir: Optional[str]) -> Dict[str, float]:
@@ -109,12 +123,13 @@ KFP_TASK_EXECUTION = 'system.ContainerExecution'
 
 
 def run_contexts(store, pipeline_name: str) -> List[Any]:
-  """Every run of the pipeline, local or KFP v2 (a KFP run of another pipeline is left out)."""
+  """Every run of the pipeline, local or KFP v2 (KFP makes each run a child of its pipeline's
+  context, so runs of other pipelines on the cluster are never fetched)."""
   contexts = list(store.get_contexts_by_type(LOCAL_RUN_CONTEXT))
-  for context in store.get_contexts_by_type(KFP_RUN_CONTEXT):
-    parents = store.get_parent_contexts_by_context(context.id)
-    if not parents or any(p.name == pipeline_name for p in parents):
-      contexts.append(context)
+  pipeline = store.get_context_by_type_and_name(KFP_PIPELINE_CONTEXT, pipeline_name)
+  if pipeline is not None:
+    contexts += [c for c in store.get_children_contexts_by_context(pipeline.id)
+                 if c.type == KFP_RUN_CONTEXT]
   return contexts
 
 
@@ -149,8 +164,10 @@ def _component_executions(store, pipeline_name: str, run_context) -> Dict[str, A
 
 
 def summarize_run(metadata, pipeline_name: str, run_id: str,
-                  durations: Optional[Dict[str, float]] = None) -> RunSummary:
-  """`metadata`: a MetadataStore, or the path of a run home's SQLite file."""
+                  durations: Optional[Dict[str, float]] = None,
+                  read_evaluation: bool = True) -> RunSummary:
+  """`metadata`: a MetadataStore, or the path of a run home's SQLite file. `read_evaluation`:
+  load the Evaluator's TFMA result for the metrics (slow; on a cluster it needs the bucket)."""
   store = open_store(metadata) if isinstance(metadata, str) else metadata
   run_context = _run_context(store, run_id)
   ordered: List[tuple] = []
@@ -178,7 +195,7 @@ def summarize_run(metadata, pipeline_name: str, run_id: str,
       evaluation_uri = artifact.uri
     for artifact in outputs.get('pushed_model', []):
       push = keys.push_record(artifact)
-  if evaluation_uri:
+  if evaluation_uri and read_evaluation:
     from recfusion.evaluation import results  # TFMA: only when there is a result
     evaluation['metrics'] = results.overall_metrics(evaluation_uri)
     evaluation['baseline_metrics'] = results.overall_metrics(evaluation_uri, baseline=True)
