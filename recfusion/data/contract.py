@@ -9,6 +9,7 @@ Layout of a data directory:
 Every problem is a DataContractError whose message names the file, and the row and column where
 one applies. Rows are counted from 1 over data rows; for CSV files the line number is given too.
 """
+import contextlib
 import dataclasses
 import io
 import os
@@ -78,35 +79,41 @@ def is_uri(path: str) -> bool:
   return '://' in path
 
 
-def _bucket_call(path: str, call, *args):
+@contextlib.contextmanager
+def _bucket_errors(path: str):
+  """A bucket that cannot be listed or read is a contract error naming the URI."""
   from recfusion.data import buckets
   try:
-    return call(buckets)(*args)
+    yield buckets
   except buckets.BucketError as e:
     raise contract_error(path, str(e)) from e
 
 
 def _is_dir(path: str) -> bool:
   if is_uri(path):
-    return _bucket_call(path, lambda b: b.is_folder, path)
+    with _bucket_errors(path) as buckets:
+      return buckets.is_folder(path)
   return os.path.isdir(path)
 
 
 def _is_file(path: str) -> bool:
   if is_uri(path):
-    return _bucket_call(path, lambda b: b.is_object, path)
+    with _bucket_errors(path) as buckets:
+      return buckets.is_object(path)
   return os.path.isfile(path)
 
 
 def _names(folder: str) -> List[str]:
   if is_uri(folder):
-    return _bucket_call(folder, lambda b: b.names, folder)
+    with _bucket_errors(folder) as buckets:
+      return buckets.names(folder)
   return sorted(os.listdir(folder))
 
 
 def _read_bytes(path: str) -> bytes:
   if is_uri(path):
-    return _bucket_call(path, lambda b: b.read_bytes, path)
+    with _bucket_errors(path) as buckets:
+      return buckets.read_bytes(path)
   with open(path, 'rb') as f:
     return f.read()
 
@@ -114,7 +121,8 @@ def _read_bytes(path: str) -> bytes:
 def file_stamp(path: str) -> Tuple[int, int]:
   """(size in bytes, modification time in ns) of a file, local or in a bucket."""
   if is_uri(path):
-    return _bucket_call(path, lambda b: b.stamp, path)
+    with _bucket_errors(path) as buckets:
+      return buckets.stamp(path)
   stat = os.stat(path)
   return stat.st_size, stat.st_mtime_ns
 
