@@ -38,7 +38,8 @@ def test_every_resource_validates_strictly(rendered):
   _, docs = rendered
   assert {d['kind'] for d in docs} == {'Namespace', 'ServiceAccount', 'Role', 'RoleBinding',
                                        'PersistentVolumeClaim', 'ConfigMap', 'CronJob',
-                                       'Deployment', 'Service', 'NetworkPolicy'}
+                                       'Deployment', 'Service', 'NetworkPolicy',
+                                       'HorizontalPodAutoscaler', 'PodDisruptionBudget'}
   for doc in docs:
     kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
