@@ -3,7 +3,7 @@ import importlib.resources
 from typing import Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -11,14 +11,14 @@ from tfx.proto import trainer_pb2, transform_pb2
 
 from recfusion import keys
 from recfusion.components.baseline_lookup.component import BaselineLookup
-from recfusion.components.evaluator import executor as evaluator_executor
+from recfusion.components.evaluator.component import Evaluator
 from recfusion.components.fusion.component import Fusion
 from recfusion.components.log_join_example_gen.component import LogJoinExampleGen
 from recfusion.components.registry_pusher.component import RegistryPusher
 from recfusion.components.run_report.component import RunReport
 from recfusion.components.strict_example_validator import executor as strict_validator
 from recfusion.config import Config
-from recfusion.evaluation import eval_config
+from recfusion.evaluation import eval_config, gate
 from recfusion.models import rankers as ranker_registry
 from recfusion.models.fusion import fitting as fusion_fitting
 
@@ -27,6 +27,14 @@ PREPROCESSING_FN = 'recfusion.models.preprocessing.preprocessing_fn'
 
 def trainer_id(ranker: str) -> str:
   return f'Trainer.{ranker}'
+
+
+def gate_settings(config: Config) -> gate.Settings:
+  e = config.evaluation
+  return gate.Settings(ndcg10_floor=e.ndcg10_floor, tolerance=e.tolerance,
+                       min_eval_requests=e.min_eval_requests, material_change=e.material_change,
+                       member_tolerance=e.member_tolerance,
+                       block_broken_members=e.block_broken_members)
 
 
 def curated_schema_path() -> str:
@@ -97,9 +105,7 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
       baseline_model=baseline.outputs['baseline_model'],
       eval_config=eval_config.build(config.evaluation.ndcg10_floor,
                                     config.evaluation.tolerance, rankers=list(rankers)),
-      example_splits=[keys.EVAL_SPLIT])
-  # The stock Evaluator, told to skip the baseline when BaselineLookup found none.
-  evaluator.executor_spec = executor_spec.BeamExecutorSpec(evaluator_executor.Executor)
+      settings=gate_settings(config), example_splits=[keys.EVAL_SPLIT])
   pusher = RegistryPusher(
       model=fusion.outputs['model'], model_blessing=evaluator.outputs['blessing'],
       evaluation=evaluator.outputs['evaluation'], examples=example_gen.outputs['examples'],

@@ -28,7 +28,10 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
       f'data.dir={small_shop_dir}', 'data.window_spans=4', f'push.dir={tmp_path / "registry"}',
       'trainers.text.epochs=1', 'trainers.dcn.epochs=1', 'trainers.sequence.epochs=1',
       'trainers.gbt.num_trees=30',
-      'evaluation.ndcg10_floor=0.0', 'fusion.grid_step=0.25'])
+      'evaluation.ndcg10_floor=0.0', 'fusion.grid_step=0.25',
+      # The gate on a shop this small would (rightly) refuse: this test is about the path.
+      'evaluation.min_eval_requests=20', 'evaluation.block_broken_members=false',
+      'evaluation.member_tolerance=0.5'])
   paths = kubeflow_runner.compile_pipeline(
       config, 'registry.example/recfusion:test', str(tmp_path / 'root'), str(tmp_path / 'kfp'),
       schema_file=curated_schema_path())

@@ -95,6 +95,10 @@ class FusionConfig:
 class EvaluationConfig:
   ndcg10_floor: float
   tolerance: float
+  min_eval_requests: int
+  material_change: float
+  member_tolerance: float
+  block_broken_members: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,6 +317,14 @@ def _validate(config: Config) -> None:
     raise ConfigError('fusion.grid_step must be in (0, 0.5]')
   if config.evaluation.tolerance < 0:
     raise ConfigError('evaluation.tolerance must be >= 0')
+  if config.evaluation.min_eval_requests < 1:
+    raise ConfigError('evaluation.min_eval_requests must be a whole number >= 1')
+  if not 0 <= config.evaluation.material_change < 1:
+    raise ConfigError('evaluation.material_change is a change of NDCG@10: it must be in '
+                      f'[0, 1), got {config.evaluation.material_change:g}')
+  if not 0 <= config.evaluation.member_tolerance < 1:
+    raise ConfigError('evaluation.member_tolerance is a shortfall of NDCG@10: it must be in '
+                      f'[0, 1), got {config.evaluation.member_tolerance:g}')
   if not 0 <= config.evaluation.ndcg10_floor <= 1:
     raise ConfigError('evaluation.ndcg10_floor is an NDCG@10: it must be in [0, 1], got '
                       f'{config.evaluation.ndcg10_floor:g}')

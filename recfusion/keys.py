@@ -36,6 +36,10 @@ JOIN_REPORT = 'join_report'
 # Model (Fusion) and FusionReport
 FUSION_METHOD = 'fusion_method'
 FUSION_REPORT = 'report'
+# On the fused Model: each member's score spread, validation AUC and weight, for the gate.
+MEMBER_HEALTH = 'member_health'
+# On the ModelBlessing: the gate's checks as JSON (recfusion/evaluation/gate.py).
+GATE_CHECKS = 'gate_checks'
 # Model (BaselineLookup's baseline_model)
 BASELINE_FOUND = 'found'
 BASELINE_VERSION = 'registry_version'
@@ -50,6 +54,8 @@ INPUTS_DIGEST = 'inputs_digest'
 PUSHED = 'pushed'
 PUSHED_VERSION = 'pushed_version'
 PUSHED_DESTINATION = 'pushed_destination'
+# What the serving smoke test scored before the push (recfusion/serving_check.py), as JSON.
+SERVING_CHECK = 'serving_check'
 
 
 def int_property(artifact: Any, name: str) -> int:

@@ -9,7 +9,7 @@ every order of the tie). Breaking ties by input order instead would leak the ord
 written in, which follows the logged position, into scores with many ties (popularity counts,
 BM25, a single overlap feature) and reward them for the position bias of the clicks.
 """
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -58,6 +58,27 @@ class NDCG:
     dcg = self._dcg(sorted_group, tie_gain[tie], self._num_groups)
     return float(np.mean(dcg[self._counted] / self._ideal[self._counted]))
 
+  def bounds(self, scores: np.ndarray, tie_tolerance: float = 0.0) -> Tuple[float, float]:
+    """The lowest and highest NDCG@k over every order of tied scores: what an evaluator that
+    breaks ties its own way (TFMA sorts with numpy's unstable argsort) can report. A score
+    within `tie_tolerance` of the next lower one of its request counts as tied with it
+    (relative to the score's magnitude above 1, absolute below)."""
+    if not self._counted.any():
+      return 0.0, 0.0
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    order = np.lexsort((-scores, self._group))
+    sorted_group, sorted_scores = self._group[order], scores[order]
+    gap = sorted_scores[:-1] - sorted_scores[1:]
+    close = gap <= tie_tolerance * np.maximum(1.0, np.abs(sorted_scores[1:]))
+    tie = np.cumsum(np.r_[True, (sorted_group[1:] != sorted_group[:-1]) | ~close])
+    sorted_gains = self._gains[order]
+    low_high = []
+    for direction in (1.0, -1.0):  # worst order puts a tie's low gains first, best its high
+      within = np.lexsort((direction * sorted_gains, tie))
+      dcg = self._dcg(sorted_group[within], sorted_gains[within], self._num_groups)
+      low_high.append(float(np.mean(dcg[self._counted] / self._ideal[self._counted])))
+    return low_high[0], low_high[1]
+
 
 def ndcg_at_k(request_ids: np.ndarray, gains: np.ndarray, scores: np.ndarray, k: int) -> float:
   return NDCG(request_ids, gains, k)(scores)
@@ -83,3 +104,35 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def headline(request_ids, gains, scores) -> Dict[str, float]:
   return {'ndcg@10': ndcg_at_k(request_ids, gains, scores, 10),
           'auc': auc(np.asarray(gains) > 0, scores)}
+
+
+def request_auc(request_ids: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
+  """AUC within requests: of all (engaged, not engaged) pairs of candidates of the same request,
+  the share the scores order correctly (ties count one half); NaN without such a pair.
+
+  What a ranker is for: a score with request-level offsets (search scored higher than
+  recommendations, say) can have a global AUC below 0.5 and still rank every request well.
+  """
+  _, group = np.unique(np.asarray(request_ids), return_inverse=True)
+  group = group.reshape(-1)
+  labels = np.asarray(labels).astype(bool).reshape(-1)
+  scores = np.asarray(scores, dtype=float).reshape(-1)
+  if not len(group):
+    return float('nan')
+  order = np.lexsort((scores, group))
+  sorted_group, sorted_scores, positive = group[order], scores[order], labels[order]
+  new_group = np.r_[True, sorted_group[1:] != sorted_group[:-1]]
+  starts = np.flatnonzero(new_group)
+  rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)])) + 1.0
+  # Tied scores within a request share their mean rank.
+  tie = np.cumsum(new_group | np.r_[True, sorted_scores[1:] != sorted_scores[:-1]]) - 1
+  rank = (np.bincount(tie, weights=rank) / np.bincount(tie))[tie]
+  groups = int(sorted_group.max()) + 1
+  positives = np.bincount(sorted_group, weights=positive, minlength=groups)
+  negatives = np.bincount(sorted_group, weights=~positive, minlength=groups)
+  pairs = positives * negatives
+  if pairs.sum() == 0:
+    return float('nan')
+  correct = (np.bincount(sorted_group[positive], weights=rank[positive], minlength=groups)
+             - positives * (positives + 1) / 2)
+  return float(correct.sum() / pairs.sum())

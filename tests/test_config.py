@@ -45,6 +45,12 @@ def test_file_then_set_overrides(tmp_path):
     ('trainers.text.dropout=1.5', 'trainers.text.dropout must be in [0, 1), got 1.5'),
     ('trainers.text.patience=-2', 'trainers.text.patience must be a whole number >= 0'),
     ('evaluation.ndcg10_floor=7', 'evaluation.ndcg10_floor is an NDCG@10: it must be in [0, 1]'),
+    ('evaluation.min_eval_requests=0', 'evaluation.min_eval_requests must be a whole number >= 1'),
+    ('evaluation.min_eval_requests=lots', "'evaluation.min_eval_requests' expects int"),
+    ('evaluation.material_change=-0.1', 'evaluation.material_change is a change of NDCG@10: it '
+                                        'must be in [0, 1), got -0.1'),
+    ('evaluation.member_tolerance=2', 'evaluation.member_tolerance is a shortfall of NDCG@10: '
+                                      'it must be in [0, 1), got 2'),
 ])
 def test_bad_overrides_name_the_key(override, message):
   with pytest.raises(ConfigError, match=None) as error:

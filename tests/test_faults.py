@@ -29,7 +29,11 @@ COMPONENTS = ['BaselineLookup', 'ImportSchemaGen', 'LogJoinExampleGen', 'Statist
 SMALL_RUN = ['--set', 'data.window_spans=4', '--set', 'trainers.text.epochs=1',
              '--set', 'trainers.dcn.epochs=1', '--set', 'trainers.sequence.epochs=1',
              '--set', 'trainers.gbt.num_trees=20', '--set', 'fusion.grid_step=0.25',
-             '--set', 'evaluation.ndcg10_floor=0.0']
+             '--set', 'evaluation.ndcg10_floor=0.0',
+             # The gate on a shop this small would (rightly) refuse: these tests need a push.
+             '--set', 'evaluation.min_eval_requests=20',
+             '--set', 'evaluation.block_broken_members=false',
+             '--set', 'evaluation.member_tolerance=0.5']
 START_TIMEOUT_S = 600
 MAX_RUNS = 30
 

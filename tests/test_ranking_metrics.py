@@ -42,3 +42,24 @@ def test_auc_counts_pairs_and_ties_as_half():
   assert rm.auc(np.array([0, 1]), np.array([0.9, 0.1])) == 0.0
   assert rm.auc(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.1, 0.9])) == 0.875
   assert math.isnan(rm.auc(np.array([1, 1]), np.array([0.1, 0.2])))
+
+
+def test_request_auc_compares_candidates_of_the_same_request_only():
+  # Five small requests scored low, one large request scored high, every request ranked
+  # perfectly: the global AUC (1/3) punishes the offset between requests, which ranking within
+  # a request never sees.
+  requests = np.array([f'a{i}' for i in range(5) for _ in range(2)] + ['b'] * 21)
+  engaged = np.array([1, 0] * 5 + [1] + [0] * 20)
+  scores = np.array([1.0, 0.9] * 5 + [3.0] + list(np.linspace(2.0, 2.9, 20)))
+  assert rm.auc(engaged, scores) == pytest.approx(50 / 150)
+  assert rm.request_auc(requests, engaged, scores) == 1.0
+  # 3 pairs in a (1 engaged × 3 others): 2 correct, 1 tie; 1 pair in b, wrong.
+  requests = np.array(['a', 'a', 'a', 'a', 'b', 'b'])
+  engaged = np.array([1, 0, 0, 0, 0, 1])
+  scores = np.array([0.5, 0.1, 0.5, 0.2, 1.0, 0.0])
+  assert rm.request_auc(requests, engaged, scores) == (2 + 0.5 + 0) / 4
+
+
+def test_request_auc_without_a_mixed_request_is_nan():
+  assert math.isnan(rm.request_auc(np.array(['a', 'b']), np.array([1, 0]), np.array([1., 0.])))
+  assert math.isnan(rm.request_auc(np.array([]), np.array([]), np.array([])))

@@ -1,20 +1,32 @@
-"""Evaluator executor that compares with a baseline only when BaselineLookup found one.
+"""Evaluator executor: TFMA's evaluation, then recfusion's gate on top of TFMA's blessing.
 
 BaselineLookup always outputs a Model artifact (KFP needs a concrete output); when the registry
 was empty it carries `found=0` and no files. Handing that to TFMA as a baseline would fail, so
 it is dropped here and the stock Evaluator then validates the candidate alone (change
 thresholds are skipped without a baseline: TFX's rubber stamp).
+
+After TFMA, the gate's checks (recfusion/evaluation/gate.py) are read from its result and the
+fused model's member health; the model is blessed only when TFMA's thresholds AND every check
+pass. The checks go to `gate.json` beside TFMA's result and onto the blessing artifact.
 """
+import json
+import os
 from typing import Any, Dict, List
 
 from absl import logging
 from tfx.components.evaluator import executor as stock_executor
-from tfx.types import standard_component_specs
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils
 
-from recfusion.keys import baseline_found
+from recfusion import keys
+from recfusion.evaluation import gate, results
 from recfusion.models import saved_models
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
+GATE_KEY = 'gate'
+# The marker files TFX's Evaluator writes into the blessing folder.
+BLESSED_FILE, NOT_BLESSED_FILE = 'BLESSED', 'NOT_BLESSED'
 
 
 class Executor(stock_executor.Executor):
@@ -24,7 +36,54 @@ class Executor(stock_executor.Executor):
     # TFMA loads the fused model in this process (DirectRunner): its gbt member's ops first.
     saved_models.register_ops()
     baselines = input_dict.get(BASELINE_KEY) or []
-    if baselines and not all(baseline_found(b) for b in baselines):
+    if baselines and not all(keys.baseline_found(b) for b in baselines):
       logging.info('Evaluator: no model in production; evaluating without a baseline')
       input_dict = {k: v for k, v in input_dict.items() if k != BASELINE_KEY}
-    return super().Do(input_dict, output_dict, exec_properties)
+    tfma_properties = {k: v for k, v in exec_properties.items() if k != GATE_KEY}
+    super().Do(input_dict, output_dict, tfma_properties)
+    if exec_properties.get(GATE_KEY):
+      apply_gate(input_dict, output_dict,
+                 gate.Settings(**json.loads(exec_properties[GATE_KEY])))
+
+
+def apply_gate(input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
+               settings: gate.Settings) -> List[gate.Check]:
+  evaluation = artifact_utils.get_single_instance(output_dict['evaluation'])
+  blessing = artifact_utils.get_single_instance(output_dict['blessing'])
+  model = artifact_utils.get_single_instance(input_dict['model'])
+  health_json = model.get_string_custom_property(keys.MEMBER_HEALTH)
+  health = gate.member_health_from_report(json.loads(health_json)) if health_json else []
+  numbers = results.gate_numbers(evaluation.uri)
+  checks = gate.decide(numbers.ndcg10, numbers.requests, numbers.members, health, settings,
+                       change=numbers.change if BASELINE_KEY in input_dict else None)
+  checks.insert(0, tfma_check(evaluation.uri, numbers.ndcg10, settings))
+  gate.save(checks, evaluation.uri)
+  blessing.set_string_custom_property(keys.GATE_CHECKS,
+                                      json.dumps([c.to_dict() for c in checks]))
+  for check in checks:
+    logging.info('Gate %s %s: %s', 'pass' if check.passed else 'FAIL', check.name,
+                 check.detail)
+  if not gate.blessed(checks) and keys.is_blessed(blessing):
+    set_not_blessed(blessing)
+  return checks
+
+
+def tfma_check(evaluation_uri: str, ndcg10: gate.Interval,
+               settings: gate.Settings) -> gate.Check:
+  """TFMA's own thresholds (the floor, and the point change within the tolerance) as one
+  check, so that one list holds the whole verdict."""
+  failures = results.failed_thresholds(evaluation_uri)
+  if failures:
+    return gate.Check('tfma_thresholds', False, 'TFMA thresholds failed: ' + '; '.join(failures))
+  return gate.Check('tfma_thresholds', True,
+                    f'NDCG@10 {ndcg10.value:.4f} meets the floor {settings.ndcg10_floor:g} '
+                    f'(and, with a production model, the point change is within '
+                    f'{-settings.tolerance:+g})')
+
+
+def set_not_blessed(blessing) -> None:
+  marker = os.path.join(blessing.uri, BLESSED_FILE)
+  if fileio.exists(marker):
+    fileio.remove(marker)
+  io_utils.write_string_file(os.path.join(blessing.uri, NOT_BLESSED_FILE), '')
+  blessing.set_int_custom_property(keys.BLESSED, 0)

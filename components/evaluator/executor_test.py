@@ -1,11 +1,15 @@
-"""The baseline-aware Evaluator executor and the EvalConfig it is given."""
+"""The baseline-aware Evaluator executor, its gate, and the EvalConfig it is given."""
+import json
+import os
+
+import pytest
 import tensorflow_model_analysis as tfma
 from tfx.components.evaluator import executor as stock_executor
 from tfx.types import standard_artifacts
 
 from recfusion import keys
-from recfusion.evaluation import eval_config
 from recfusion.components.evaluator import executor
+from recfusion.evaluation import eval_config, gate, results
 
 
 def _captured_inputs(monkeypatch, baseline_found):
@@ -46,3 +50,85 @@ def test_slices_are_request_level_features():
   config = eval_config.build(0.3, 0.01, rankers=('text', 'dcn', 'sequence'))
   sliced = {key for spec in config.slicing_specs for key in spec.feature_keys}
   assert sliced == {'request_type', 'history_bucket'}
+
+
+def _blessed_outputs(tmp_path):
+  evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
+  evaluation.uri, blessing.uri = str(tmp_path / 'evaluation'), str(tmp_path / 'blessing')
+  for artifact in (evaluation, blessing):
+    os.makedirs(artifact.uri)
+  open(os.path.join(blessing.uri, 'BLESSED'), 'w').close()
+  blessing.set_int_custom_property(keys.BLESSED, 1)
+  return {'evaluation': [evaluation], 'blessing': [blessing]}
+
+
+def _fused_model(health):
+  model = standard_artifacts.Model()
+  model.set_string_custom_property(keys.MEMBER_HEALTH, json.dumps(health))
+  return model
+
+
+def _gate_on(monkeypatch, tmp_path, numbers, health, with_baseline=True, tfma_failures=()):
+  monkeypatch.setattr(results, 'gate_numbers', lambda uri: numbers)
+  monkeypatch.setattr(results, 'failed_thresholds', lambda uri: list(tfma_failures))
+  outputs = _blessed_outputs(tmp_path)
+  inputs = {'model': [_fused_model(health)],
+            **({'baseline_model': [standard_artifacts.Model()]} if with_baseline else {})}
+  checks = executor.apply_gate(inputs, outputs, SETTINGS)
+  return checks, outputs['blessing'][0], outputs['evaluation'][0]
+
+
+SETTINGS = gate.Settings(ndcg10_floor=0.3, tolerance=0.01, min_eval_requests=50,
+                         material_change=0.001, member_tolerance=0.0)
+HEALTH = {'dcn': {'score_std': 0.9, 'request_auc': 0.7, 'weight': 0.7},
+          'text': {'score_std': 0.4, 'request_auc': 0.6, 'weight': 0.3}}
+
+
+def test_a_model_every_check_passes_stays_blessed(monkeypatch, tmp_path):
+  numbers = results.GateNumbers(gate.Interval(0.75, 0.73, 0.77), gate.Interval(0.02, 0.01, 0.03),
+                                {'dcn': 0.74, 'text': 0.6}, 80)
+  checks, blessing, evaluation = _gate_on(monkeypatch, tmp_path, numbers, HEALTH)
+  assert all(c.passed for c in checks) and len(checks) == 6
+  assert keys.is_blessed(blessing)
+  assert os.path.exists(os.path.join(blessing.uri, 'BLESSED'))
+  assert gate.load(evaluation.uri) == checks
+  assert json.loads(blessing.get_string_custom_property(keys.GATE_CHECKS)) == [
+      c.to_dict() for c in checks]
+
+
+@pytest.mark.parametrize('numbers, health, failed', [
+    # A tiny eval set.
+    (results.GateNumbers(gate.Interval.point(0.75), gate.Interval(0.02, 0.01, 0.03), {}, 12),
+     HEALTH, ['eval_requests']),
+    # A constant member with a fusion weight.
+    (results.GateNumbers(gate.Interval.point(0.75), gate.Interval(0.02, 0.01, 0.03), {}, 80),
+     {**HEALTH, 'dcn': {'score_std': 0.0, 'request_auc': 0.5, 'weight': 0.5}},
+     ['members_healthy']),
+    # The fused model below its best member on eval.
+    (results.GateNumbers(gate.Interval.point(0.70), gate.Interval(0.02, 0.01, 0.03),
+                         {'dcn': 0.72}, 80), HEALTH, ['fused_vs_members']),
+    # No material change vs production.
+    (results.GateNumbers(gate.Interval.point(0.75), gate.Interval(0.0, 0.0, 0.0), {}, 80),
+     HEALTH, ['material_change']),
+    # Possibly much worse than production: the interval's lower end past the tolerance.
+    (results.GateNumbers(gate.Interval.point(0.75), gate.Interval(-0.008, -0.02, -0.001), {}, 80),
+     HEALTH, ['change_vs_baseline']),
+])
+def test_each_failed_check_unblesses_a_model_tfma_blessed(monkeypatch, tmp_path, numbers, health,
+                                                          failed):
+  checks, blessing, _ = _gate_on(monkeypatch, tmp_path, numbers, health)
+  assert [c.name for c in checks if not c.passed] == failed
+  assert not keys.is_blessed(blessing)
+  assert blessing.get_int_custom_property(keys.BLESSED) == 0
+  assert sorted(os.listdir(blessing.uri)) == ['NOT_BLESSED']
+
+
+def test_tfma_threshold_failures_are_the_first_check(monkeypatch, tmp_path):
+  numbers = results.GateNumbers(gate.Interval.point(0.2), None, {}, 80)
+  checks, _, _ = _gate_on(monkeypatch, tmp_path, numbers, HEALTH, with_baseline=False,
+                          tfma_failures=['ndcg@10 value 0.2000 (lower bound 0.3)'])
+  assert checks[0] == gate.Check('tfma_thresholds', False,
+                                 'TFMA thresholds failed: ndcg@10 value 0.2000 (lower bound 0.3)')
+  # Without a production model there is no change to check.
+  assert [c.name for c in checks] == ['tfma_thresholds', 'eval_requests', 'fused_vs_members',
+                                      'members_healthy']

@@ -70,5 +70,7 @@ class Executor(base_executor.BaseExecutor):
     report_artifact.set_string_custom_property(keys.FUSION_REPORT,
                                                json.dumps(report, sort_keys=True))
     model_artifact.set_string_custom_property(keys.FUSION_METHOD, report['method'])
+    model_artifact.set_string_custom_property(keys.MEMBER_HEALTH,
+                                              json.dumps(report['member_health'], sort_keys=True))
     logging.info('Fusion (%s): weights %s; validation metrics %s', report['method'],
                  report['weights'], report['metrics'])

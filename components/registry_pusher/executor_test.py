@@ -1,25 +1,64 @@
-"""Component tests: RegistryPusher pushes blessed models only."""
+"""Component tests: RegistryPusher pushes blessed models only, and only ones that serve."""
+import json
 import os
 
+import numpy as np
 import pytest
-
+import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from recfusion import keys, registry
+from recfusion import keys, ranking_metrics, registry, serving_check
 from recfusion.components.registry_pusher import executor
 
+# Two requests: the first ranks its engaged candidate second of three.
+REQUESTS = [('r1', 0.0, 3.0), ('r1', 2.0, 2.0), ('r1', 0.0, 1.0),
+            ('r2', 1.0, 5.0), ('r2', 0.0, 4.0)]
 
-def _artifacts(tmp_path, blessed):
+
+class _ScoreFeatureX(tf.Module):
+  """A served model in miniature: the `x` feature is the score (NaN times it when broken)."""
+
+  def __init__(self, broken: bool):
+    super().__init__()
+    self._factor = float('nan') if broken else 1.0
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve(self, examples):
+    x = tf.io.parse_example(examples, {'x': tf.io.FixedLenFeature([], tf.float32)})['x']
+    score = x * self._factor
+    return {keys.SCORE_KEY: score, keys.PROBABILITY_KEY: tf.sigmoid(score)}
+
+
+def _example(request_id: str, gain: float, x: float) -> bytes:
+  feature = {keys.REQUEST_ID_KEY: tf.train.Feature(
+                 bytes_list=tf.train.BytesList(value=[request_id.encode()])),
+             keys.LABEL_KEY: tf.train.Feature(float_list=tf.train.FloatList(value=[gain])),
+             'x': tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _served_ndcg10() -> float:
+  ids, gains, x = (np.array(column) for column in zip(*REQUESTS))
+  return ranking_metrics.ndcg_at_k(ids, gains, x, 10)
+
+
+def _artifacts(tmp_path, blessed, broken=False):
   model = standard_artifacts.Model()
   model.uri = str(tmp_path / 'model')
-  os.makedirs(os.path.join(model.uri, 'Format-Serving'))
-  with open(os.path.join(model.uri, 'Format-Serving', 'saved_model.pb'), 'w') as f:
-    f.write('fused')
+  module = _ScoreFeatureX(broken)
+  tf.saved_model.save(module, os.path.join(model.uri, 'Format-Serving'),
+                      signatures={keys.SERVING_SIGNATURE: module.serve})
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = str(tmp_path / 'blessing')
   blessing.set_int_custom_property('blessed', int(blessed))
   examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'examples')
   examples.set_string_custom_property('spans', '5,6')
+  os.makedirs(os.path.join(examples.uri, 'Split-eval'))
+  with tf.io.TFRecordWriter(os.path.join(examples.uri, 'Split-eval', 'part.gz'),
+                            options='GZIP') as writer:
+    for row in REQUESTS:
+      writer.write(_example(*row))
   evaluation = standard_artifacts.ModelEvaluation()
   evaluation.uri = str(tmp_path / 'evaluation')
   pushed = standard_artifacts.PushedModel()
@@ -27,6 +66,15 @@ def _artifacts(tmp_path, blessed):
   os.makedirs(pushed.uri)
   return ({'model': [model], 'model_blessing': [blessing], 'examples': [examples],
            'evaluation': [evaluation]}, {'pushed_model': [pushed]}, pushed)
+
+
+@pytest.fixture
+def evaluated(monkeypatch):
+  """The Evaluator's numbers: NDCG@10 of the score as the tiny model serves it."""
+  monkeypatch.setattr(executor.results, 'headline', lambda uri: {'ndcg@10': 0.61})
+  monkeypatch.setattr(executor.results, 'overall_metrics',
+                      lambda uri: {keys.SCORE_KEY: {'ndcg@10': _served_ndcg10()},
+                                   keys.PROBABILITY_KEY: {'auc': 0.7}})
 
 
 def test_a_model_that_is_not_blessed_is_not_pushed(tmp_path):
@@ -37,8 +85,7 @@ def test_a_model_that_is_not_blessed_is_not_pushed(tmp_path):
   assert not os.path.exists(directory)
 
 
-def test_a_blessed_model_becomes_the_next_version(tmp_path, monkeypatch):
-  monkeypatch.setattr(executor.results, 'headline', lambda uri: {'ndcg@10': 0.61})
+def test_a_blessed_model_that_serves_becomes_the_next_version(tmp_path, evaluated):
   inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
   directory = str(tmp_path / 'registry')
   executor.Executor().Do(inputs, outputs, {'registry_dir': directory,
@@ -49,12 +96,31 @@ def test_a_blessed_model_becomes_the_next_version(tmp_path, monkeypatch):
   assert (record.version, record.spans, record.metrics) == (1, [5, 6], {'ndcg@10': 0.61})
   # What the next run compares its own digest with ("nothing new").
   assert record.extra[keys.INPUTS_DIGEST] == 'abc123'
-  with open(os.path.join(record.path, 'saved_model.pb')) as f:
-    assert f.read() == 'fused'
+  assert os.path.exists(os.path.join(record.path, 'saved_model.pb'))
+  smoke = json.loads(pushed.get_string_custom_property(keys.SERVING_CHECK))
+  assert (smoke['examples'], smoke['requests']) == (5, 2)
+  assert smoke['outputs'] == [keys.PROBABILITY_KEY, keys.SCORE_KEY]
+  with open(os.path.join(pushed.uri, serving_check.CHECK_FILE)) as f:
+    assert json.load(f) == smoke
 
 
-def test_a_model_evaluated_against_a_replaced_baseline_is_not_pushed(tmp_path, monkeypatch):
-  monkeypatch.setattr(executor.results, 'headline', lambda uri: {'ndcg@10': 0.61})
+def test_a_blessed_model_that_serves_nan_is_not_pushed(tmp_path, evaluated):
+  inputs, outputs, pushed = _artifacts(tmp_path, blessed=True, broken=True)
+  directory = str(tmp_path / 'registry')
+  with pytest.raises(serving_check.ServingCheckError) as raised:
+    executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
+  message = str(raised.value)
+  assert 'score: 5 of 5 scores are not finite' in message
+  assert 'probability: 5 of 5 scores are not finite' in message
+  assert 'not pushed' in message
+  assert registry.latest(directory) is None
+  assert pushed.get_int_custom_property(keys.PUSHED) == 0
+
+
+def test_a_model_evaluated_against_a_replaced_baseline_is_not_pushed(tmp_path, monkeypatch,
+                                                                     evaluated):
+  # The race with another push is the registry's concern; the smoke test is tested above.
+  monkeypatch.setattr(executor.serving_check, 'check', lambda *args: {'examples': 5})
   directory = str(tmp_path / 'registry')
   for name in ('v1', 'v2'):
     (tmp_path / name).mkdir()

@@ -93,12 +93,17 @@ def data_check(data_dir, config_file, overrides):
 @click.option('--force', is_flag=True,
               help='Run even when the production model was trained from exactly these data, '
                    'config and code (otherwise: "nothing new", exit 0, nothing retrained).')
+@click.option('--fail-if-not-blessed', is_flag=True,
+              help='Exit 1 when the run completes but the gate rejects the model (for CI '
+                   'jobs and schedulers); "nothing new" still exits 0.')
 @common.with_config_options
-def run_command(home, data_dir, beam_extra, no_cache, force, config_file, overrides):
+def run_command(home, data_dir, beam_extra, no_cache, force, fail_if_not_blessed, config_file,
+                overrides):
   """Run the pipeline locally (LocalDagRunner, ML Metadata in SQLite under --home).
 
   A run whose data files, resolved config and recfusion code are those the registry's latest
   version was trained from stops at once: it would retrain the same models for nothing.
+  A completed run exits 0 whether or not its model was blessed, unless --fail-if-not-blessed.
   """
   from recfusion.data import preflight
   from recfusion.pipeline.local_runner import generated_data, new_run_id, unchanged_since
@@ -129,7 +134,7 @@ def run_command(home, data_dir, beam_extra, no_cache, force, config_file, overri
                  f'{production.run_id}): same data files, config and code; nothing '
                  'retrained. --force runs anyway.')
       sys.exit(0)
-  sys.exit(_run(config, run_home, data_dir, new_run_id(), not no_cache))
+  sys.exit(_run(config, run_home, data_dir, new_run_id(), not no_cache, fail_if_not_blessed))
 
 
 class _Terminated(BaseException):
@@ -140,7 +145,8 @@ def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
   raise _Terminated()
 
 
-def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: bool) -> int:
+def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: bool,
+         fail_if_not_blessed: bool = False) -> int:
   """Runs with a line per finished component; the exit code."""
   from recfusion.pipeline import local_runner
   console.print(f'run {run_id}: home {run_home.root}')
@@ -186,11 +192,14 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
   finally:
     signal.signal(signal.SIGTERM, previous_handler)
   status.stop()
-  _print_summary(config, run_home, result, time.monotonic() - started)
+  record = _print_summary(config, run_home, result, time.monotonic() - started)
+  if fail_if_not_blessed and not record.blessed:
+    console.print('[bold red]not blessed[/] (--fail-if-not-blessed): exit 1', soft_wrap=True)
+    return common.EXIT_FAILED
   return 0
 
 
-def _print_summary(config: Config, run_home, result, wall_seconds: float) -> None:
+def _print_summary(config: Config, run_home, result, wall_seconds: float):
   from recfusion.report import collect, text
   from recfusion.runs import summary
   record = summary.summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id,
@@ -199,6 +208,7 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float) -> Non
   out = common.stdout_console()
   text.write(collect.from_summary(record, result.run_dir), out)
   out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/')
+  return record
 
 
 @click.command()

@@ -1,8 +1,8 @@
 """The TFMA EvalConfig of the Evaluator (docs/architecture.md §7), built from the run config.
 
 Metrics: NDCG@k for k = 1..20 on the graded gain grouped by request, MRR (custom, mrr.py),
-AUC, calibration and a calibration plot of the engagement probability, example count; NDCG@10
-for each base ranker too. Slices: overall, request type, history-length bucket: request-level features only, since
+AUC, calibration and a calibration plot of the engagement probability, example count, request
+count (request_count.py); NDCG@10 for each base ranker too; 95% intervals for all of them. Slices: overall, request type, history-length bucket: request-level features only, since
 an item-level slice would split a request's candidates. The gate is on NDCG@10 of the overall
 slice only (`per_slice_thresholds`: a plain threshold would gate every slice): an absolute
 floor, and no worse than the baseline by more than the tolerance.
@@ -18,6 +18,7 @@ from recfusion.keys import REQUEST_ID_KEY as QUERY_KEY
 
 SLICE_FEATURES = features.SLICE_FEATURES
 MRR_MODULE = 'recfusion.evaluation.mrr'
+REQUEST_COUNT_MODULE = 'recfusion.evaluation.request_count'
 
 
 def _ndcg(top_k: Sequence[int], output_names: Sequence[str], thresholds=None):
@@ -39,12 +40,21 @@ def gate(ndcg10_floor: float, tolerance: float) -> tfma.PerSliceMetricThreshold:
 
 
 def build(ndcg10_floor: float, tolerance: float, rankers: Sequence[str]) -> tfma.EvalConfig:
-  """`rankers`: the base rankers whose own scores the fused model also returns."""
+  """`rankers`: the base rankers whose own scores the fused model also returns.
+
+  Confidence intervals by TFMA's jackknife: with a query key TFMA groups a request's
+  candidates into one element before resampling, so the intervals are over requests, and the
+  change vs the baseline is paired (both models score the same resampled requests).
+  """
   labels = {SCORE_KEY: GAIN_KEY, PROBABILITY_KEY: ENGAGED_KEY,
             **{name: GAIN_KEY for name in rankers}}
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(signature_name='serving_default', label_keys=labels,
                                   model_type='tf_generic')],
+      options=tfma.Options(
+          compute_confidence_intervals={'value': True},
+          confidence_intervals=tfma.ConfidenceIntervalOptions(
+              method=tfma.ConfidenceIntervalOptions.JACKKNIFE)),
       slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f])
                                             for f in SLICE_FEATURES],
       metrics_specs=[
@@ -52,7 +62,8 @@ def build(ndcg10_floor: float, tolerance: float, rankers: Sequence[str]) -> tfma
           _ndcg([k for k in range(1, 21) if k != 10], [SCORE_KEY]),
           _ndcg([10], list(rankers)),
           tfma.MetricsSpec(query_key=QUERY_KEY, output_names=[SCORE_KEY], metrics=[
-              tfma.MetricConfig(class_name='MRR', module=MRR_MODULE)]),
+              tfma.MetricConfig(class_name='MRR', module=MRR_MODULE),
+              tfma.MetricConfig(class_name='RequestCount', module=REQUEST_COUNT_MODULE)]),
           tfma.MetricsSpec(output_names=[PROBABILITY_KEY], metrics=[
               tfma.MetricConfig(class_name='ExampleCount'),
               tfma.MetricConfig(class_name='AUC'),

@@ -1,12 +1,15 @@
 """Reading the Evaluator's outputs: headline metrics of a TFMA result and the gate's verdict."""
+import dataclasses
 import os
-
-from tfx.dsl.io import fileio
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
+from tfx.dsl.io import fileio
 
+from recfusion.evaluation.gate import Interval
+from recfusion.evaluation.request_count import REQUESTS_NAME
 from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
+
 
 
 def metric_name(key) -> Optional[str]:
@@ -68,3 +71,46 @@ def failed_thresholds(evaluation_uri: str) -> List[str]:
         bound = f' (allowed change {threshold.change_threshold.absolute.value:+g})'
       reasons.append(f'{name} {kind} {failure.metric_value.double_value.value:.4f}{bound}')
   return reasons
+
+
+@dataclasses.dataclass(frozen=True)
+class GateNumbers:
+  """What the gate reads from a TFMA result, on the overall slice."""
+  ndcg10: Interval  # the fused model's
+  change: Optional[Interval]  # fused minus production; None without a baseline
+  members: Dict[str, float]  # each member's own NDCG@10 on eval
+  requests: Optional[int]
+
+
+def _interval(item) -> Interval:
+  value = item.value.double_value.value
+  if not item.HasField('confidence_interval'):
+    return Interval.point(value)
+  ci = item.confidence_interval
+  return Interval(value, ci.lower_bound.double_value.value, ci.upper_bound.double_value.value)
+
+
+def gate_numbers(evaluation_uri: str) -> GateNumbers:
+  ndcg10, change, members, requests = None, None, {}, None
+  for per_slice in tfma.load_metrics(evaluation_uri):
+    if per_slice.slice_key.single_slice_keys:
+      continue
+    for item in per_slice.metric_keys_and_values:
+      key = item.key
+      if key.model_name == 'baseline' or not item.value.HasField('double_value'):
+        continue
+      name = metric_name(key)
+      if name == REQUESTS_NAME and key.output_name == SCORE_KEY and not key.is_diff:
+        requests = int(item.value.double_value.value)
+      elif name != 'ndcg@10':
+        continue
+      elif key.output_name == SCORE_KEY:
+        if key.is_diff:
+          change = _interval(item)
+        else:
+          ndcg10 = _interval(item)
+      elif not key.is_diff and key.output_name != PROBABILITY_KEY:
+        members[key.output_name] = item.value.double_value.value
+  if ndcg10 is None:
+    raise ValueError(f'the TFMA result at {evaluation_uri} has no NDCG@10 of the fused score')
+  return GateNumbers(ndcg10, change, members, requests)

@@ -13,6 +13,7 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx.dsl.io import fileio
 
+from recfusion.evaluation import gate
 from recfusion.evaluation.results import metric_name, metric_values
 from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
 from recfusion.runs.summary import RunSummary, saved_durations, summarize_run
@@ -37,6 +38,8 @@ class ReportData:
   # The run's verdict; without one (no blessing artifact), the thresholds' own.
   blessed: Optional[bool] = None
   thresholds: List[Threshold] = dataclasses.field(default_factory=list)
+  # The gate's checks (recfusion/evaluation/gate.py) as dicts: name, passed, detail.
+  checks: List[Dict] = dataclasses.field(default_factory=list)
   # slice name -> metric -> value, for the candidate and (when there is one) the baseline.
   slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
   baseline_slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
@@ -156,6 +159,8 @@ def from_artifacts(evaluation_uri: str, run: Optional[RunSummary] = None,
       calibration=_calibration(evaluation_uri), anomalies=read_anomalies(anomalies_uri),
       **extra)
   report.thresholds = thresholds(evaluation_uri, slices, baseline_slices)
+  report.checks = run.evaluation.get('gate') or [
+      c.to_dict() for c in gate.load(evaluation_uri) or []]
   if report.blessed is None and report.thresholds:
     report.blessed = all(t.passed is not False for t in report.thresholds)
   return report

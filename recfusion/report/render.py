@@ -120,7 +120,8 @@ def html(report: ReportData) -> str:
             'calibration': chart_calibration(report), 'fusion': chart_fusion(report)}
   return _TEMPLATE.get_template('report.html.j2').render(
       report=report, run=report.run, verdict=tables.verdict_line(report),
-      thresholds=tables.threshold_rows(report), baseline=tables.baseline_title(report),
+      thresholds=tables.threshold_rows(report), checks=tables.check_rows(report),
+      baseline=tables.baseline_title(report),
       headline=tables.headline_rows(report), slices=tables.slice_rows(report),
       slice_columns=[label for _, label in tables.SLICE_COLUMNS],
       fusion=tables.fusion_rows(report), model_columns=tables.MODEL_COLUMNS,
@@ -146,6 +147,8 @@ def markdown(report: ReportData) -> str:
            f'**{_md(tables.verdict_line(report))}**']
   if report.thresholds:
     parts.append(_markdown_table(tables.THRESHOLD_COLUMNS, tables.threshold_rows(report)))
+  if report.checks:
+    parts.append(_markdown_table(tables.CHECK_COLUMNS, tables.check_rows(report)))
   parts.append(f'### Candidate vs baseline ({tables.baseline_title(report)})')
   parts.append(_markdown_table(tables.HEADLINE_COLUMNS, tables.headline_rows(report)))
   parts.append('### By slice')

@@ -10,6 +10,7 @@ from recfusion.report.collect import OVERALL, ReportData
 
 MODEL_COLUMNS = ('model', 'weight', 'NDCG@10 validation', 'AUC validation', 'NDCG@10 eval')
 THRESHOLD_COLUMNS = ('metric', 'threshold', 'value', 'bound', 'result')
+CHECK_COLUMNS = ('check', 'result', 'detail')
 HEADLINE_COLUMNS = ('metric', 'candidate', 'baseline', 'change')
 COMPONENT_COLUMNS = ('component', 'state', 'seconds')
 SLICE_COLUMNS = (('ndcg@10', 'NDCG@10'), ('mrr', 'MRR'), ('auc', 'AUC'),
@@ -66,6 +67,12 @@ def threshold_rows(report: ReportData) -> List[List[str]]:
     bound = f'>= {t.bound:g}' if t.kind == 'value' else f'>= {t.bound:+g}'
     rows.append([t.metric, t.kind, fmt(t.value), bound, status])
   return rows
+
+
+def check_rows(report: ReportData) -> List[List[str]]:
+  """The gate's checks, failures first: the reason a model was not pushed leads."""
+  ordered = sorted(report.checks, key=lambda c: bool(c['passed']))
+  return [[c['name'], 'pass' if c['passed'] else 'fail', c['detail']] for c in ordered]
 
 
 def engagement_undefined(report: ReportData) -> bool:

@@ -33,6 +33,8 @@ def write(report: ReportData, console: Console) -> None:
     console.print(f'  note: {note}', markup=False)
   if report.thresholds:
     console.print(_table('gate', tables.THRESHOLD_COLUMNS, tables.threshold_rows(report)))
+  if report.checks:
+    console.print(_table('gate checks', tables.CHECK_COLUMNS, tables.check_rows(report)))
   if report.slices:
     console.print(_table(f'candidate vs baseline ({tables.baseline_title(report)})',
                          tables.HEADLINE_COLUMNS, tables.headline_rows(report)))

@@ -191,6 +191,9 @@ def summarize_run(metadata, pipeline_name: str, run_id: str,
       evaluation['baseline_version'] = keys.baseline_version(artifact)
     for artifact in outputs.get('blessing', []):
       evaluation['blessed'] = bool(keys.int_property(artifact, keys.BLESSED))
+      checks = keys.string_property(artifact, keys.GATE_CHECKS)
+      if checks:
+        evaluation['gate'] = json.loads(checks)
     for artifact in outputs.get('evaluation', []):
       evaluation_uri = artifact.uri
     for artifact in outputs.get('pushed_model', []):

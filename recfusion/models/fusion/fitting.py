@@ -175,4 +175,16 @@ def fit(scored: Mapping[str, np.ndarray], rankers: Sequence[str], method: str,
       'complementarity': complementarity(rankers, standardized, gains, request_ids, grid_step),
   }
   report['metrics']['fused'] = ranking_metrics.headline(request_ids, gains, validation_scores)
+  report['member_health'] = member_health(scored, rankers, fusion.mean_weights)
   return FittedFusion(fusion, standardizers, platt, report)
+
+
+def member_health(scored: Mapping[str, np.ndarray], rankers: Sequence[str],
+                  weights: Mapping[str, float]) -> Dict[str, Dict[str, float]]:
+  """What the gate needs to tell a member that learned nothing from one that did: the spread
+  of its raw scores, its AUC within requests on `validation` (engaged vs not), and its weight
+  in the fused score."""
+  request_ids, engaged = scored[keys.REQUEST_ID_KEY], scored[keys.LABEL_KEY] > 0
+  return {name: {'score_std': float(np.std(scored[name])),
+                 'request_auc': ranking_metrics.request_auc(request_ids, engaged, scored[name]),
+                 'weight': float(weights.get(name, 0.0))} for name in rankers}

@@ -1,0 +1,146 @@
+"""The serving smoke test RegistryPusher runs before it pushes (docs/architecture.md §7).
+
+A blessed model can still fail where it is served: a signature that loads only beside objects
+the training process had in memory, NaN for some inputs, or scores that are not the ones the
+Evaluator gated. So the fused SavedModel is loaded in a fresh Python process by its serving
+signature alone (as TF Serving does: no recfusion model code, only TensorFlow and the
+decision-forest ops TF Serving has built in), scores every eval example the Evaluator scored,
+and must return finite numbers whose NDCG@10 per output is the Evaluator's.
+
+TFMA orders tied scores as its sort happens to leave them, so "the Evaluator's" means within
+the range of NDCG@10 over every order of the ties (scores equal to a relative 1e-5: the two
+processes batch differently, and float32 sums move by a few ulps with the batch).
+"""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List, Mapping, Sequence
+
+import numpy as np
+
+from recfusion import keys
+from recfusion.ranking_metrics import NDCG
+
+TIE_TOLERANCE = 1e-5
+# Beyond the ties, what float64 sums of the same gains may differ by.
+NDCG_SLACK = 1e-6
+BATCH_SIZE = 1024
+TIMEOUT_S = 600
+CHECK_FILE = 'serving_check.json'
+
+
+class ServingCheckError(RuntimeError):
+  """The model would be pushed broken; nothing was pushed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputCheck:
+  output: str
+  evaluator_ndcg10: float
+  served_low: float
+  served_high: float
+
+  @property
+  def passed(self) -> bool:
+    return (self.served_low - NDCG_SLACK <= self.evaluator_ndcg10
+            <= self.served_high + NDCG_SLACK)
+
+  def __str__(self) -> str:
+    served = (f'{self.served_low:.6f}' if self.served_low == self.served_high
+              else f'{self.served_low:.6f} to {self.served_high:.6f} (ties)')
+    return f'{self.output}: served NDCG@10 {served}, Evaluator {self.evaluator_ndcg10:.6f}'
+
+
+def non_finite(outputs: Mapping[str, np.ndarray]) -> List[str]:
+  """'name: n of m' for every output holding NaN or ±inf."""
+  problems = []
+  for name in sorted(outputs):
+    bad = int(np.count_nonzero(~np.isfinite(outputs[name])))
+    if bad:
+      problems.append(f'{name}: {bad} of {outputs[name].size} scores are not finite')
+  return problems
+
+
+def compare(request_ids: np.ndarray, gains: np.ndarray, outputs: Mapping[str, np.ndarray],
+            evaluator_ndcg10: Mapping[str, float]) -> List[OutputCheck]:
+  """One check per output the Evaluator computed NDCG@10 for; an output it computed but the
+  served model lacks is a served range of NaN, which fails."""
+  ndcg = NDCG(request_ids, gains, 10)
+  checks = []
+  for name in sorted(evaluator_ndcg10):
+    if name in outputs:
+      low, high = ndcg.bounds(outputs[name], TIE_TOLERANCE)
+    else:
+      low = high = float('nan')
+    checks.append(OutputCheck(name, float(evaluator_ndcg10[name]), low, high))
+  return checks
+
+
+def eval_files(examples_uri: str) -> List[str]:
+  from tfx.dsl.io import fileio
+  files = sorted(fileio.glob(os.path.join(examples_uri, f'Split-{keys.EVAL_SPLIT}', '*')))
+  if not files:
+    raise ServingCheckError(f'{examples_uri}: no Split-{keys.EVAL_SPLIT} files to score')
+  return files
+
+
+def score_in_fresh_process(model_path: str, files: Sequence[str]) -> Dict[str, np.ndarray]:
+  """{output: scores, plus request_id and gain} of every example in `files`, scored by a new
+  Python process through the model's serving signature."""
+  with tempfile.TemporaryDirectory() as scratch:
+    out = os.path.join(scratch, 'scores.npz')
+    command = [sys.executable, '-m', 'recfusion.serving_check', model_path, out, *files]
+    try:
+      done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+      raise ServingCheckError(f'{model_path}: scoring the eval examples through the serving '
+                              f'signature took more than {TIMEOUT_S} s') from None
+    if done.returncode != 0:
+      last = (done.stderr.strip().splitlines() or ['(no output)'])[-1]
+      raise ServingCheckError(f'{model_path}: the serving signature failed in a fresh '
+                              f'process: {last}')
+    with np.load(out, allow_pickle=False) as scored:
+      return {name: scored[name] for name in scored.files}
+
+
+def check(model_path: str, examples_uri: str,
+          evaluator_ndcg10: Mapping[str, float]) -> Dict[str, object]:
+  """Raises ServingCheckError saying what is wrong; returns what was checked otherwise."""
+  scored = score_in_fresh_process(model_path, eval_files(examples_uri))
+  request_ids, gains = scored.pop(keys.REQUEST_ID_KEY), scored.pop(keys.LABEL_KEY)
+  problems = non_finite(scored)
+  checks = compare(request_ids, gains, scored, evaluator_ndcg10)
+  problems += [f'{c} (not the scores the Evaluator gated)' for c in checks if not c.passed]
+  if problems:
+    raise ServingCheckError(f'{model_path}: the served model fails its smoke test, so it is '
+                            'not pushed: ' + '; '.join(problems))
+  return {'examples': int(len(request_ids)), 'requests': int(len(np.unique(request_ids))),
+          'outputs': sorted(scored), 'ndcg@10': [str(c) for c in checks]}
+
+
+def _score(model_path: str, out: str, files: Sequence[str]) -> None:
+  """The fresh process: TensorFlow, the ops TF Serving has built in, the serving signature."""
+  import tensorflow as tf
+  from recfusion.models import saved_models
+  saved_models.register_ops()
+  serve = tf.saved_model.load(model_path).signatures[keys.SERVING_SIGNATURE]
+  spec = {keys.REQUEST_ID_KEY: tf.io.FixedLenFeature([], tf.string),
+          keys.LABEL_KEY: tf.io.FixedLenFeature([], tf.float32)}
+  columns: Dict[str, List[np.ndarray]] = {}
+  dataset = tf.data.TFRecordDataset(list(files), compression_type='GZIP').batch(BATCH_SIZE)
+  for batch in dataset:
+    parsed = tf.io.parse_example(batch, spec)
+    served = serve(examples=batch)
+    for name, value in {**parsed, **served}.items():
+      columns.setdefault(name, []).append(value.numpy().reshape(-1))
+  # Request ids as fixed-width bytes: object arrays would need pickle to load.
+  np.savez(out, **{name: np.concatenate(parts).astype(bytes if name == keys.REQUEST_ID_KEY
+                                                    else np.float64)
+                   for name, parts in columns.items()})
+
+
+if __name__ == '__main__':
+  _score(sys.argv[1], sys.argv[2], sys.argv[3:])
