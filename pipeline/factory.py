@@ -34,7 +34,8 @@ def gate_settings(config: Config) -> gate.Settings:
   return gate.Settings(ndcg10_floor=e.ndcg10_floor, tolerance=e.tolerance,
                        min_eval_requests=e.min_eval_requests, material_change=e.material_change,
                        member_tolerance=e.member_tolerance,
-                       block_broken_members=e.block_broken_members)
+                       block_broken_members=e.block_broken_members,
+                       max_coverage_drop=e.max_coverage_drop)
 
 
 def curated_schema_path() -> str:

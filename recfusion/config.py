@@ -99,6 +99,7 @@ class EvaluationConfig:
   material_change: float
   member_tolerance: float
   block_broken_members: bool
+  max_coverage_drop: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,6 +326,9 @@ def _validate(config: Config) -> None:
   if not 0 <= config.evaluation.member_tolerance < 1:
     raise ConfigError('evaluation.member_tolerance is a shortfall of NDCG@10: it must be in '
                       f'[0, 1), got {config.evaluation.member_tolerance:g}')
+  if not 0 <= config.evaluation.max_coverage_drop <= 1:
+    raise ConfigError('evaluation.max_coverage_drop is a share of the eval items: it must be in '
+                      f'[0, 1] (1 turns the check off), got {config.evaluation.max_coverage_drop:g}')
   if not 0 <= config.evaluation.ndcg10_floor <= 1:
     raise ConfigError('evaluation.ndcg10_floor is an NDCG@10: it must be in [0, 1], got '
                       f'{config.evaluation.ndcg10_floor:g}')

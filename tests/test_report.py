@@ -13,7 +13,7 @@ import tensorflow_model_analysis as tfma
 
 from recfusion import ranking_metrics
 from recfusion.evaluation import eval_config
-from recfusion.report import collect, render
+from recfusion.report import collect, render, tables
 from recfusion.runs.summary import ComponentRecord, RunSummary
 
 CHROMIUM, CHROMEDRIVER = shutil.which('chromium'), shutil.which('chromedriver')
@@ -24,9 +24,11 @@ def _examples(path):
   rows = []
   with tf.io.TFRecordWriter(path) as writer:
     for request in range(12):
-      for _ in range(4):
+      # 4 of 16 items per request, each item always of one category and brand.
+      for item in rng.choice(16, size=4, replace=False):
         gain = float(rng.integers(1, 4)) if rng.random() < 0.4 else 0.0
-        row = {'request_id': f'r{request}', 'gain': gain,
+        row = {'request_id': f'r{request}', 'gain': gain, 'item_id': f'i{item}',
+               'category': f'c{item % 3}', 'brand': f'b{item % 5}',
                'request_type': 'search' if request % 2 else 'recommend',
                'history_bucket': '0' if request < 6 else '3-5',
                'score': gain + 0.5 * rng.normal(), 'base_score': gain + 1.5 * rng.normal(),
@@ -102,6 +104,35 @@ def test_headline_metrics_match_an_independent_computation(report, tfma_result):
   assert report.baseline_slices['overall']['ndcg@10'] == pytest.approx(_ndcg(rows, 'base_score'))
   assert report.per_model_ndcg10['dcn'] == pytest.approx(_ndcg(rows, 'dcn'))
   assert report.slices['overall']['example_count'] == 48
+
+
+def test_what_shoppers_see_matches_an_independent_computation(report, tfma_result):
+  rows = tfma_result[1]
+  by_request = {}
+  for row in rows:
+    by_request.setdefault(row['request_id'], []).append(row)
+  # 4 candidates a request: every one is in its top 10.
+  def ild(values):
+    pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1:]]
+    return sum(a != b for a, b in pairs) / len(pairs)
+  expected = {
+      'category_diversity@10': np.mean([ild([r['category'] for r in rs])
+                                        for rs in by_request.values()]),
+      'brand_diversity@10': np.mean([ild([r['brand'] for r in rs]) for rs in by_request.values()]),
+      'coverage@10': 1.0}
+  table = {row[0]: row for row in tables.diversity_rows(report)}
+  assert list(table) == [name for name, _ in tables.DIVERSITY_METRICS]
+  for name, value in expected.items():
+    assert report.slices['overall'][name] == pytest.approx(value)
+    # The baseline shows the same items in every top 10: no change.
+    assert table[name][1:4] == [f'{value:.4f}', f'{value:.4f}', '+0.0000']
+  engaged = {}
+  for row in rows:
+    engaged[row['item_id']] = engaged.get(row['item_id'], 0) + (row['gain'] > 0)
+  total = sum(engaged.values()) + len(engaged)
+  novelty = np.mean([-np.log2((engaged[r['item_id']] + 1) / total) for r in rows])
+  assert report.slices['overall']['novelty@10'] == pytest.approx(novelty)
+  assert 'What shoppers see' in render.markdown(report)
 
 
 def test_slices_are_request_level(report, tfma_result):

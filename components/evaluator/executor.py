@@ -55,7 +55,8 @@ def apply_gate(input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any
   health = gate.member_health_from_report(json.loads(health_json)) if health_json else []
   numbers = results.gate_numbers(evaluation.uri)
   checks = gate.decide(numbers.ndcg10, numbers.requests, numbers.members, health, settings,
-                       change=numbers.change if BASELINE_KEY in input_dict else None)
+                       change=numbers.change if BASELINE_KEY in input_dict else None,
+                       coverage_change=numbers.coverage_change)
   checks.insert(0, tfma_check(evaluation.uri, numbers.ndcg10, settings))
   gate.save(checks, evaluation.uri)
   blessing.set_string_custom_property(keys.GATE_CHECKS,

@@ -79,7 +79,7 @@ def _gate_on(monkeypatch, tmp_path, numbers, health, with_baseline=True, tfma_fa
 
 
 SETTINGS = gate.Settings(ndcg10_floor=0.3, tolerance=0.01, min_eval_requests=50,
-                         material_change=0.001, member_tolerance=0.0)
+                         material_change=0.001, member_tolerance=0.0, max_coverage_drop=0.1)
 HEALTH = {'dcn': {'score_std': 0.9, 'request_auc': 0.7, 'weight': 0.7},
           'text': {'score_std': 0.4, 'request_auc': 0.6, 'weight': 0.3}}
 
@@ -88,7 +88,7 @@ def test_a_model_every_check_passes_stays_blessed(monkeypatch, tmp_path):
   numbers = results.GateNumbers(gate.Interval(0.75, 0.73, 0.77), gate.Interval(0.02, 0.01, 0.03),
                                 {'dcn': 0.74, 'text': 0.6}, 80)
   checks, blessing, evaluation = _gate_on(monkeypatch, tmp_path, numbers, HEALTH)
-  assert all(c.passed for c in checks) and len(checks) == 6
+  assert all(c.passed for c in checks) and len(checks) == 7
   assert keys.is_blessed(blessing)
   assert os.path.exists(os.path.join(blessing.uri, 'BLESSED'))
   assert gate.load(evaluation.uri) == checks
@@ -110,6 +110,10 @@ def test_a_model_every_check_passes_stays_blessed(monkeypatch, tmp_path):
     # No material change vs production.
     (results.GateNumbers(gate.Interval.point(0.75), gate.Interval(0.0, 0.0, 0.0), {}, 80),
      HEALTH, ['material_change']),
+    # A much narrower part of the catalog shown than production shows.
+    (results.GateNumbers(gate.Interval.point(0.75), gate.Interval(0.02, 0.01, 0.03), {}, 80,
+                         coverage_change=gate.Interval(-0.2, -0.25, -0.15)),
+     HEALTH, ['coverage_vs_baseline']),
     # Possibly much worse than production: the interval's lower end past the tolerance.
     (results.GateNumbers(gate.Interval.point(0.75), gate.Interval(-0.008, -0.02, -0.001), {}, 80),
      HEALTH, ['change_vs_baseline']),

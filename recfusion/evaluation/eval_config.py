@@ -2,7 +2,8 @@
 
 Metrics: NDCG@k for k = 1..20 on the graded gain grouped by request, MRR (custom, mrr.py),
 AUC, calibration and a calibration plot of the engagement probability, example count, request
-count (request_count.py); NDCG@10 for each base ranker too; 95% intervals for all of them. Slices: overall, request type, history-length bucket: request-level features only, since
+count (request_count.py), diversity, coverage, popularity share and novelty of the top 10
+(diversity.py); NDCG@10 for each base ranker too; 95% intervals for all of them. Slices: overall, request type, history-length bucket: request-level features only, since
 an item-level slice would split a request's candidates. The gate is on NDCG@10 of the overall
 slice only (`per_slice_thresholds`: a plain threshold would gate every slice): an absolute
 floor, and no worse than the baseline by more than the tolerance.
@@ -19,6 +20,7 @@ from recfusion.keys import REQUEST_ID_KEY as QUERY_KEY
 SLICE_FEATURES = features.SLICE_FEATURES
 MRR_MODULE = 'recfusion.evaluation.mrr'
 REQUEST_COUNT_MODULE = 'recfusion.evaluation.request_count'
+DIVERSITY_MODULE = 'recfusion.evaluation.diversity'
 
 
 def _ndcg(top_k: Sequence[int], output_names: Sequence[str], thresholds=None):
@@ -63,7 +65,8 @@ def build(ndcg10_floor: float, tolerance: float, rankers: Sequence[str]) -> tfma
           _ndcg([10], list(rankers)),
           tfma.MetricsSpec(query_key=QUERY_KEY, output_names=[SCORE_KEY], metrics=[
               tfma.MetricConfig(class_name='MRR', module=MRR_MODULE),
-              tfma.MetricConfig(class_name='RequestCount', module=REQUEST_COUNT_MODULE)]),
+              tfma.MetricConfig(class_name='RequestCount', module=REQUEST_COUNT_MODULE),
+              tfma.MetricConfig(class_name='Diversity', module=DIVERSITY_MODULE)]),
           tfma.MetricsSpec(output_names=[PROBABILITY_KEY], metrics=[
               tfma.MetricConfig(class_name='ExampleCount'),
               tfma.MetricConfig(class_name='AUC'),

@@ -3,7 +3,8 @@
 TFMA validates a threshold on the point estimate only, even when it computed a confidence
 interval. A reviewer rejects more than a floor and a tolerance catch: a change whose interval
 reaches far below the production model's, an eval set too small to say anything, a fused model
-below one of its own members, a member that learned nothing, a version that changes nothing.
+below one of its own members, a member that learned nothing, a version that changes nothing, a
+version that narrows what shoppers see.
 Each is a `Check` here, computed from plain numbers so that every one is testable on its own;
 `evaluate` reads those numbers from the TFMA result and the fused model's member health.
 """
@@ -25,6 +26,7 @@ class Settings:
   material_change: float
   member_tolerance: float
   block_broken_members: bool = True
+  max_coverage_drop: float = 1.0  # 1: off (coverage is a share)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +100,20 @@ def material_change(change: Interval, settings: Settings) -> Check:
   return Check('material_change', not immaterial, detail)
 
 
+def coverage_vs_baseline(change: Optional[Interval], settings: Settings) -> Check:
+  """A model that shows shoppers a much narrower part of the catalog than production is not
+  pushed for a small NDCG gain: the point change of coverage@10 (distinct items in any top 10
+  over the eval candidates) must stay above -max_coverage_drop."""
+  if settings.max_coverage_drop >= 1:
+    return Check('coverage_vs_baseline', True, 'off (evaluation.max_coverage_drop is 1)')
+  if change is None:
+    return Check('coverage_vs_baseline', True,
+                 'no coverage@10 change in the evaluation to check')
+  return Check('coverage_vs_baseline', change.value >= -settings.max_coverage_drop,
+               f'coverage@10 change vs production {change}; it must be at least '
+               f'{-settings.max_coverage_drop:+g}')
+
+
 def fused_vs_members(fused: float, members: Mapping[str, float], settings: Settings) -> Check:
   if not members:
     return Check('fused_vs_members', True, 'no member NDCG@10 on eval to compare with')
@@ -138,7 +154,8 @@ def members_healthy(health: Sequence[MemberHealth], block: bool = True) -> Check
 
 def decide(ndcg10: Interval, requests: Optional[int], members: Mapping[str, float],
            health: Sequence[MemberHealth], settings: Settings,
-           change: Optional[Interval] = None) -> List[Check]:
+           change: Optional[Interval] = None,
+           coverage_change: Optional[Interval] = None) -> List[Check]:
   """Every check, in the order a reviewer reads them; without a production model (`change`
   None) there is nothing to compare with. The floor is TFMA's own threshold (eval_config.py),
   checked there."""
@@ -146,7 +163,8 @@ def decide(ndcg10: Interval, requests: Optional[int], members: Mapping[str, floa
             fused_vs_members(ndcg10.value, members, settings),
             members_healthy(health, settings.block_broken_members)]
   if change is not None:
-    checks += [change_vs_baseline(change, settings), material_change(change, settings)]
+    checks += [change_vs_baseline(change, settings), material_change(change, settings),
+               coverage_vs_baseline(coverage_change, settings)]
   return checks
 
 

@@ -90,7 +90,8 @@ def test_decide_with_a_baseline_blesses_only_when_every_check_passes():
   good = gate.decide(Interval(0.75, 0.73, 0.77), 500, {'dcn': 0.73}, HEALTHY, SETTINGS,
                      change=Interval(0.01, 0.004, 0.016))
   assert [c.name for c in good] == ['eval_requests', 'fused_vs_members', 'members_healthy',
-                                    'change_vs_baseline', 'material_change']
+                                    'change_vs_baseline', 'material_change',
+                                    'coverage_vs_baseline']
   assert gate.blessed(good)
   same = gate.decide(Interval(0.75, 0.73, 0.77), 500, {'dcn': 0.73}, HEALTHY, SETTINGS,
                      change=Interval(0.0, 0.0, 0.0))
@@ -126,3 +127,24 @@ def test_broken_members_can_be_reported_without_blocking():
   assert check.detail.endswith('(not blocking: evaluation.block_broken_members is false)')
   lenient = gate.Settings(**{**SETTINGS.__dict__, 'block_broken_members': False})
   assert gate.blessed(gate.decide(Interval.point(0.7), 500, {}, [constant], lenient))
+
+
+def test_a_drop_in_coverage_beyond_the_limit_fires():
+  narrower = gate.Settings(**{**SETTINGS.__dict__, 'max_coverage_drop': 0.05})
+  assert gate.coverage_vs_baseline(Interval(-0.05, -0.08, -0.02), narrower).passed
+  fired = gate.coverage_vs_baseline(Interval(-0.06, -0.09, -0.03), narrower)
+  assert not fired.passed
+  assert fired.detail == ('coverage@10 change vs production -0.0600 [-0.0900, -0.0300]; it must '
+                          'be at least -0.05')
+  checks = gate.decide(Interval(0.75, 0.73, 0.77), 500, {}, HEALTHY, narrower,
+                       change=Interval(0.01, 0.004, 0.016),
+                       coverage_change=Interval(-0.06, -0.09, -0.03))
+  assert [c.name for c in checks if not c.passed] == ['coverage_vs_baseline']
+
+
+def test_the_coverage_check_is_off_at_1_and_passes_without_numbers():
+  assert gate.coverage_vs_baseline(Interval.point(-0.9), SETTINGS).detail == (
+      'off (evaluation.max_coverage_drop is 1)')
+  on = gate.Settings(**{**SETTINGS.__dict__, 'max_coverage_drop': 0.1})
+  # An evaluation from before the diversity metrics has no coverage to compare.
+  assert gate.coverage_vs_baseline(None, on).passed

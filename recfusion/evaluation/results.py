@@ -10,6 +10,8 @@ from recfusion.evaluation.gate import Interval
 from recfusion.evaluation.request_count import REQUESTS_NAME
 from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
 
+# The gate's coverage check (gate.coverage_vs_baseline) reads this one of diversity.py's metrics.
+COVERAGE_NAME = 'coverage@10'
 
 
 def metric_name(key) -> Optional[str]:
@@ -80,6 +82,8 @@ class GateNumbers:
   change: Optional[Interval]  # fused minus production; None without a baseline
   members: Dict[str, float]  # each member's own NDCG@10 on eval
   requests: Optional[int]
+  # coverage@10 fused minus production (diversity.py); None without a baseline
+  coverage_change: Optional[Interval] = None
 
 
 def _interval(item) -> Interval:
@@ -91,7 +95,7 @@ def _interval(item) -> Interval:
 
 
 def gate_numbers(evaluation_uri: str) -> GateNumbers:
-  ndcg10, change, members, requests = None, None, {}, None
+  ndcg10, change, members, requests, coverage_change = None, None, {}, None, None
   for per_slice in tfma.load_metrics(evaluation_uri):
     if per_slice.slice_key.single_slice_keys:
       continue
@@ -102,6 +106,8 @@ def gate_numbers(evaluation_uri: str) -> GateNumbers:
       name = metric_name(key)
       if name == REQUESTS_NAME and key.output_name == SCORE_KEY and not key.is_diff:
         requests = int(item.value.double_value.value)
+      elif name == COVERAGE_NAME and key.output_name == SCORE_KEY and key.is_diff:
+        coverage_change = _interval(item)
       elif name != 'ndcg@10':
         continue
       elif key.output_name == SCORE_KEY:
@@ -113,4 +119,4 @@ def gate_numbers(evaluation_uri: str) -> GateNumbers:
         members[key.output_name] = item.value.double_value.value
   if ndcg10 is None:
     raise ValueError(f'the TFMA result at {evaluation_uri} has no NDCG@10 of the fused score')
-  return GateNumbers(ndcg10, change, members, requests)
+  return GateNumbers(ndcg10, change, members, requests, coverage_change)

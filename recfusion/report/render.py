@@ -123,6 +123,7 @@ def html(report: ReportData) -> str:
       thresholds=tables.threshold_rows(report), checks=tables.check_rows(report),
       baseline=tables.baseline_title(report),
       headline=tables.headline_rows(report), slices=tables.slice_rows(report),
+      diversity=tables.diversity_rows(report), diversity_columns=tables.DIVERSITY_COLUMNS,
       slice_columns=[label for _, label in tables.SLICE_COLUMNS],
       fusion=tables.fusion_rows(report), model_columns=tables.MODEL_COLUMNS,
       fusion_notes=tables.fusion_notes(report.run.fusion),
@@ -151,6 +152,9 @@ def markdown(report: ReportData) -> str:
     parts.append(_markdown_table(tables.CHECK_COLUMNS, tables.check_rows(report)))
   parts.append(f'### Candidate vs baseline ({tables.baseline_title(report)})')
   parts.append(_markdown_table(tables.HEADLINE_COLUMNS, tables.headline_rows(report)))
+  if tables.diversity_rows(report):
+    parts.append('### What shoppers see')
+    parts.append(_markdown_table(tables.DIVERSITY_COLUMNS, tables.diversity_rows(report)))
   parts.append('### By slice')
   parts.append(_markdown_table(['slice'] + [label for _, label in tables.SLICE_COLUMNS],
                                tables.slice_rows(report)))

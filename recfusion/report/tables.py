@@ -15,6 +15,20 @@ HEADLINE_COLUMNS = ('metric', 'candidate', 'baseline', 'change')
 COMPONENT_COLUMNS = ('component', 'state', 'seconds')
 SLICE_COLUMNS = (('ndcg@10', 'NDCG@10'), ('mrr', 'MRR'), ('auc', 'AUC'),
                  ('example_count', 'examples'))
+# What shoppers see (recfusion/evaluation/diversity.py), each with how to read it.
+DIVERSITY_COLUMNS = ('metric', 'candidate', 'baseline', 'change', 'how to read it')
+DIVERSITY_METRICS = (
+    ('category_diversity@10', 'share of pairs in a top 10 from different categories; higher: '
+     'more variety per list'),
+    ('brand_diversity@10', 'the same for brands'),
+    ('coverage@10', 'distinct items in any top 10 over the eval candidates; higher: more of '
+     'the catalog reaches shoppers (the gate: at most evaluation.max_coverage_drop below '
+     'production)'),
+    ('popular_share@10', 'share of top-10 slots taken by the 1% most engaged items; lower: '
+     'less concentration on best sellers'),
+    ('novelty@10', 'mean -log2 engagement share of the items shown, in bits; higher: less '
+     'familiar items'),
+)
 HEADLINE_METRICS = ('ndcg@5', 'ndcg@10', 'ndcg@20', 'mrr', 'auc', 'calibration',
                     'example_count')
 
@@ -89,16 +103,24 @@ def _metric(report: ReportData, metrics: Mapping, key: str):
   return metrics.get(key)
 
 
+def _compared(report: ReportData, key: str) -> List[str]:
+  """[candidate, baseline, change] of one overall metric."""
+  value = _metric(report, report.slices.get(OVERALL, {}), key)
+  before = _metric(report, report.baseline_slices.get(OVERALL, {}), key)
+  diff = (value - before if value is not None and before is not None and value == value
+          and before == before else None)
+  return [fmt(value), fmt(before), '-' if diff is None else f'{diff:+.4f}']
+
+
 def headline_rows(report: ReportData) -> List[List[str]]:
-  candidate = report.slices.get(OVERALL, {})
-  baseline = report.baseline_slices.get(OVERALL, {})
-  rows = []
-  for key in HEADLINE_METRICS:
-    value, before = _metric(report, candidate, key), _metric(report, baseline, key)
-    diff = (value - before if value is not None and before is not None and value == value
-            and before == before else None)
-    rows.append([key, fmt(value), fmt(before), '-' if diff is None else f'{diff:+.4f}'])
-  return rows
+  return [[key, *_compared(report, key)] for key in HEADLINE_METRICS]
+
+
+def diversity_rows(report: ReportData) -> List[List[str]]:
+  """Empty for an evaluation from before the diversity metrics."""
+  overall = report.slices.get(OVERALL, {})
+  return [[key, *_compared(report, key), meaning] for key, meaning in DIVERSITY_METRICS
+          if key in overall]
 
 
 def slice_rows(report: ReportData) -> List[List[str]]:

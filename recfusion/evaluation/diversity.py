@@ -1,0 +1,173 @@
+"""What shoppers see beside how well it is ordered: diversity, coverage and novelty of the top
+k, as one TFMA 0.47 query metric (the pattern of mrr.py: a Beam CombineFn that sees one whole
+request per input).
+
+Per request, the top k candidates by score (ties broken by item id, so a constant score gives
+the same list on every run):
+
+* `category_diversity@k`, `brand_diversity@k`: intra-list diversity, the share of pairs of
+  top-k items whose category (brand) differs, averaged over requests with at least 2 items;
+* `coverage@k`: distinct items shown in any top k over distinct candidate items of the eval
+  set (the catalog the eval requests could show);
+* `popular_share@k`: the share of top-k slots taken by the most popular 1% of those items
+  (at least one item), popularity being engagements (gain > 0) in the eval set;
+* `novelty@k`: the mean over top-k slots of -log2 of the item's share of engagements
+  (add-one smoothed over the eval items, so an item nobody engaged with is the most novel).
+
+Coverage, popularity and novelty are over the whole eval set, not per request, so the
+accumulator counts items; merging counts keeps TFMA's jackknife intervals valid.
+"""
+import collections
+import math
+from typing import Dict, Iterable, List, Optional
+
+import apache_beam as beam
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.metrics import metric_util
+from tensorflow_model_analysis.proto import config_pb2
+from tensorflow_model_analysis.utils import util
+
+from recfusion.models import saved_models
+
+saved_models.register_ops()  # see mrr.py: Beam workers import this before loading the model
+
+DIVERSITY_NAME = 'diversity'
+METRICS = ('category_diversity', 'brand_diversity', 'coverage', 'popular_share', 'novelty')
+ITEM_KEY, CATEGORY_KEY, BRAND_KEY = 'item_id', 'category', 'brand'
+
+
+class Diversity(metric_types.Metric):
+  """The five numbers above for one top k; the MetricsSpec must set query_key."""
+
+  def __init__(self, name: str = DIVERSITY_NAME, top_k: int = 10,
+               popular_fraction: float = 0.01):
+    super().__init__(_diversity, name=name, top_k=top_k, popular_fraction=popular_fraction)
+
+
+metric_types.register_metric(Diversity)
+
+
+def metric_key(metric: str, top_k: int, model_name: str = '', output_name: str = '',
+               example_weighted: bool = False) -> metric_types.MetricKey:
+  return metric_types.MetricKey(name=metric, model_name=model_name, output_name=output_name,
+                                sub_key=metric_types.SubKey(top_k=top_k),
+                                example_weighted=example_weighted)
+
+
+def _diversity(name: str = DIVERSITY_NAME, top_k: int = 10, popular_fraction: float = 0.01,
+               eval_config: Optional[config_pb2.EvalConfig] = None,
+               model_names: Optional[List[str]] = None,
+               output_names: Optional[List[str]] = None,
+               example_weighted: bool = False,
+               query_key: str = '') -> metric_types.MetricComputations:
+  del name  # the five metrics carry their own names
+  if not query_key:
+    raise ValueError('a query_key is required to use the Diversity metric')
+  computations = []
+  for model_name in model_names or ['']:
+    for output_name in output_names or ['']:
+      metric_keys = {metric: metric_key(metric, top_k, model_name, output_name,
+                                        example_weighted) for metric in METRICS}
+      computations.append(metric_types.MetricComputation(
+          keys=list(metric_keys.values()),
+          # TFMA hands a metric only the features a preprocessor asks for (as its NDCG does).
+          preprocessors=[metric_types.CombinedFeaturePreprocessor(
+              feature_keys=[query_key, ITEM_KEY, CATEGORY_KEY, BRAND_KEY])],
+          combiner=_DiversityCombiner(metric_keys, eval_config, model_name, output_name,
+                                      top_k, popular_fraction)))
+  return computations
+
+
+def intra_list_diversity(values: List[str]) -> float:
+  """The share of pairs of `values` that differ (NaN for fewer than 2)."""
+  n = len(values)
+  if n < 2:
+    return float('nan')
+  same = sum(c * (c - 1) for c in collections.Counter(values).values())
+  return 1.0 - same / (n * (n - 1))
+
+
+class _Accumulator:
+  __slots__ = ['category_sum', 'brand_sum', 'lists', 'shown', 'candidates', 'engaged']
+
+  def __init__(self):
+    self.category_sum = 0.0
+    self.brand_sum = 0.0
+    self.lists = 0  # requests with at least 2 items in their top k
+    self.shown = collections.Counter()  # item: top-k slots
+    self.candidates = set()
+    self.engaged = collections.Counter()  # item: engaged candidates
+
+
+def _strings(element, key: str) -> List[str]:
+  values = util.get_by_keys(element.combined_features, [key])
+  return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).reshape(-1)]
+
+
+class _DiversityCombiner(beam.CombineFn):
+
+  def __init__(self, metric_keys: Dict[str, metric_types.MetricKey],
+               eval_config: Optional[config_pb2.EvalConfig], model_name: str,
+               output_name: str, top_k: int, popular_fraction: float):
+    self._keys = metric_keys
+    self._eval_config = eval_config
+    self._model_name = model_name
+    self._output_name = output_name
+    self._top_k = top_k
+    self._popular_fraction = popular_fraction
+
+  def create_accumulator(self) -> _Accumulator:
+    return _Accumulator()
+
+  def add_input(self, accumulator: _Accumulator,
+                element: metric_types.StandardMetricInputs) -> _Accumulator:
+    labels, predictions, _ = next(metric_util.to_label_prediction_example_weight(
+        element, eval_config=self._eval_config, model_name=self._model_name,
+        output_name=self._output_name, flatten=False, require_single_example_weight=True))
+    labels, predictions = labels.reshape(-1), predictions.reshape(-1)
+    items = _strings(element, ITEM_KEY)
+    categories, brands = _strings(element, CATEGORY_KEY), _strings(element, BRAND_KEY)
+    if not len(items) == len(predictions) == len(categories) == len(brands):
+      raise ValueError(f'Diversity needs one item_id, category and brand per prediction, '
+                       f'got {len(items)}, {len(categories)}, {len(brands)} for '
+                       f'{len(predictions)} predictions')
+    top = sorted(range(len(items)), key=lambda i: (-predictions[i], items[i]))[:self._top_k]
+    if len(top) >= 2:
+      accumulator.category_sum += intra_list_diversity([categories[i] for i in top])
+      accumulator.brand_sum += intra_list_diversity([brands[i] for i in top])
+      accumulator.lists += 1
+    accumulator.shown.update(items[i] for i in top)
+    accumulator.candidates.update(items)
+    accumulator.engaged.update(item for item, label in zip(items, labels) if label > 0)
+    return accumulator
+
+  def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
+    accumulators = iter(accumulators)
+    result = next(accumulators)
+    for accumulator in accumulators:
+      result.category_sum += accumulator.category_sum
+      result.brand_sum += accumulator.brand_sum
+      result.lists += accumulator.lists
+      result.shown.update(accumulator.shown)
+      result.candidates.update(accumulator.candidates)
+      result.engaged.update(accumulator.engaged)
+    return result
+
+  def extract_output(self, accumulator: _Accumulator) -> Dict[metric_types.MetricKey, float]:
+    values = dict.fromkeys(METRICS, float('nan'))
+    if accumulator.lists:
+      values['category_diversity'] = accumulator.category_sum / accumulator.lists
+      values['brand_diversity'] = accumulator.brand_sum / accumulator.lists
+    slots = sum(accumulator.shown.values())
+    if slots:
+      items = accumulator.candidates
+      values['coverage'] = len(accumulator.shown) / len(items)
+      popular_count = max(1, math.floor(self._popular_fraction * len(items)))
+      popular = sorted(items, key=lambda item: (-accumulator.engaged[item], item))[:popular_count]
+      values['popular_share'] = sum(accumulator.shown[item] for item in popular) / slots
+      engagements = sum(accumulator.engaged.values()) + len(items)
+      values['novelty'] = sum(
+          count * -math.log2((accumulator.engaged[item] + 1) / engagements)
+          for item, count in accumulator.shown.items()) / slots
+    return {self._keys[metric]: value for metric, value in values.items()}
