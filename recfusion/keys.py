@@ -4,6 +4,7 @@ Components never import each other's executors to learn a property name or an ou
 read it here, as TFX's own components read `standard_component_specs`. The helpers below are
 the one reading of each artifact property (an unset int property reads 0 in MLMD and in TFX).
 """
+import json
 import os
 from typing import Any, Optional
 
@@ -56,6 +57,8 @@ PUSHED_VERSION = 'pushed_version'
 PUSHED_DESTINATION = 'pushed_destination'
 # What the serving smoke test scored before the push (recfusion/serving_check.py), as JSON.
 SERVING_CHECK = 'serving_check'
+# Registry index `extra` (and the run summary's push): the version's size and latency per request.
+SERVING_COST = 'serving'
 
 
 def int_property(artifact: Any, name: str) -> int:
@@ -99,6 +102,10 @@ def is_blessed(blessing: Any) -> bool:
 
 def push_record(pushed: Any) -> dict:
   """{'pushed', 'version', 'path'} of a RegistryPusher output."""
-  return {'pushed': bool(int_property(pushed, PUSHED)),
-          'version': string_property(pushed, PUSHED_VERSION),
-          'path': string_property(pushed, PUSHED_DESTINATION)}
+  record = {'pushed': bool(int_property(pushed, PUSHED)),
+            'version': string_property(pushed, PUSHED_VERSION),
+            'path': string_property(pushed, PUSHED_DESTINATION)}
+  check = string_property(pushed, SERVING_CHECK)
+  if check:
+    record[SERVING_COST] = json.loads(check).get(SERVING_COST, {})
+  return record

@@ -5,7 +5,9 @@ the training process had in memory, NaN for some inputs, or scores that are not 
 Evaluator gated. So the fused SavedModel is loaded in a fresh Python process by its serving
 signature alone (as TF Serving does: no recfusion model code, only TensorFlow and the
 decision-forest ops TF Serving has built in), scores every eval example the Evaluator scored,
-and must return finite numbers whose NDCG@10 per output is the Evaluator's.
+and must return finite numbers whose NDCG@10 per output is the Evaluator's. The same process
+times the signature on whole eval requests, one call per request as a server receives them,
+and the model's size on disk is summed: both go into the registry index with the version.
 
 TFMA orders tied scores as its sort happens to leave them, so "the Evaluator's" means within
 the range of NDCG@10 over every order of the ties (scores equal to a relative 1e-5: the two
@@ -29,6 +31,12 @@ TIE_TOLERANCE = 1e-5
 NDCG_SLACK = 1e-6
 BATCH_SIZE = 1024
 TIMEOUT_S = 600
+# Requests timed one call each, after WARMUP_CALLS untimed ones (the first calls trace and
+# allocate).
+LATENCY_REQUESTS = 100
+WARMUP_CALLS = 3
+LATENCY_KEY = '__latency_ms'
+CANDIDATES_KEY = '__candidates'
 CHECK_FILE = 'serving_check.json'
 
 
@@ -111,6 +119,7 @@ def check(model_path: str, examples_uri: str,
   """Raises ServingCheckError saying what is wrong; returns what was checked otherwise."""
   scored = score_in_fresh_process(model_path, eval_files(examples_uri))
   request_ids, gains = scored.pop(keys.REQUEST_ID_KEY), scored.pop(keys.LABEL_KEY)
+  latency, candidates = scored.pop(LATENCY_KEY), scored.pop(CANDIDATES_KEY)
   problems = non_finite(scored)
   checks = compare(request_ids, gains, scored, evaluator_ndcg10)
   problems += [f'{c} (not the scores the Evaluator gated)' for c in checks if not c.passed]
@@ -118,7 +127,29 @@ def check(model_path: str, examples_uri: str,
     raise ServingCheckError(f'{model_path}: the served model fails its smoke test, so it is '
                             'not pushed: ' + '; '.join(problems))
   return {'examples': int(len(request_ids)), 'requests': int(len(np.unique(request_ids))),
-          'outputs': sorted(scored), 'ndcg@10': [str(c) for c in checks]}
+          'outputs': sorted(scored), 'ndcg@10': [str(c) for c in checks],
+          'serving': serving_cost(model_path, latency, candidates)}
+
+
+def serving_cost(model_path: str, latency_ms: np.ndarray,
+                 candidates: np.ndarray) -> Dict[str, float]:
+  """What the registry index keeps of a version's cost: size on disk, latency per request."""
+  cost = {'size_mb': round(directory_bytes(model_path) / 2**20, 3)}
+  if len(latency_ms):
+    cost.update(latency_ms_p50=round(float(np.percentile(latency_ms, 50)), 3),
+                latency_ms_p99=round(float(np.percentile(latency_ms, 99)), 3),
+                candidates_per_request=round(float(np.mean(candidates)), 1),
+                timed_requests=int(len(latency_ms)))
+  return cost
+
+
+def directory_bytes(path: str) -> int:
+  from tfx.dsl.io import fileio
+  total = 0
+  for folder, _, files in fileio.walk(path):
+    for name in files:
+      total += fileio.stat(os.path.join(folder, name)).length
+  return total
 
 
 def _score(model_path: str, out: str, files: Sequence[str]) -> None:
@@ -130,16 +161,39 @@ def _score(model_path: str, out: str, files: Sequence[str]) -> None:
   spec = {keys.REQUEST_ID_KEY: tf.io.FixedLenFeature([], tf.string),
           keys.LABEL_KEY: tf.io.FixedLenFeature([], tf.float32)}
   columns: Dict[str, List[np.ndarray]] = {}
+  requests: Dict[bytes, List[bytes]] = {}
   dataset = tf.data.TFRecordDataset(list(files), compression_type='GZIP').batch(BATCH_SIZE)
   for batch in dataset:
     parsed = tf.io.parse_example(batch, spec)
     served = serve(examples=batch)
     for name, value in {**parsed, **served}.items():
       columns.setdefault(name, []).append(value.numpy().reshape(-1))
+    # Keep the serialized examples of the first requests (one more than timed: the last one
+    # kept may continue in the next batch).
+    for request_id, example in zip(parsed[keys.REQUEST_ID_KEY].numpy(), batch.numpy()):
+      if request_id in requests or len(requests) <= LATENCY_REQUESTS:
+        requests.setdefault(request_id, []).append(example)
+  timed = list(requests.values())[:LATENCY_REQUESTS]
+  columns[LATENCY_KEY] = [_latency_ms(serve, timed)]
+  columns[CANDIDATES_KEY] = [np.array([len(r) for r in timed], dtype=float)]
   # Request ids as fixed-width bytes: object arrays would need pickle to load.
   np.savez(out, **{name: np.concatenate(parts).astype(bytes if name == keys.REQUEST_ID_KEY
                                                     else np.float64)
                    for name, parts in columns.items()})
+
+
+def _latency_ms(serve, requests: Sequence[Sequence[bytes]]) -> np.ndarray:
+  import time
+  import tensorflow as tf
+  for examples in list(requests)[:WARMUP_CALLS]:
+    serve(examples=tf.constant(examples))
+  times = []
+  for examples in requests:
+    batch = tf.constant(examples)
+    start = time.perf_counter()
+    serve(examples=batch)
+    times.append((time.perf_counter() - start) * 1000)
+  return np.array(times)
 
 
 if __name__ == '__main__':

@@ -62,3 +62,15 @@ def test_compare_passes_within_the_ties_and_fails_outside_them():
 def test_a_split_without_eval_files_is_named(tmp_path):
   with pytest.raises(serving_check.ServingCheckError, match='no Split-eval files'):
     serving_check.eval_files(str(tmp_path))
+
+
+def test_serving_cost_sums_the_model_files_and_takes_latency_percentiles(tmp_path):
+  (tmp_path / 'variables').mkdir()
+  (tmp_path / 'saved_model.pb').write_bytes(b'x' * 2**20)
+  (tmp_path / 'variables' / 'variables.data').write_bytes(b'x' * 2**19)
+  latency = np.arange(1.0, 101.0)  # 1 .. 100 ms
+  cost = serving_check.serving_cost(str(tmp_path), latency, np.array([10.0, 20.0]))
+  assert cost == {'size_mb': 1.5, 'latency_ms_p50': 50.5, 'latency_ms_p99': 99.01,
+                  'candidates_per_request': 15.0, 'timed_requests': 100}
+  assert serving_check.serving_cost(str(tmp_path), np.array([]), np.array([])) == {
+      'size_mb': 1.5}

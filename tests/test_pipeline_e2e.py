@@ -104,8 +104,13 @@ def test_first_run_completes_every_component_and_pushes_version_1(runs):
   if broken:
     assert 'not blocking' in checks['members_healthy']['detail']
   assert summary['evaluation']['baseline_version'] is None
+  serving = summary['push'].pop('serving')
   assert summary['push'] == {'pushed': True, 'version': '1',
                              'path': os.path.join(home, 'registry', 'recfusion', '1')}
+  # The smoke test timed whole eval requests on the fused model it pushed.
+  assert serving['timed_requests'] >= 20 and serving['candidates_per_request'] > 1
+  assert 0 < serving['latency_ms_p50'] <= serving['latency_ms_p99']
+  assert serving['size_mb'] > 0.1
   assert 'pushed version 1' in result.stdout
   assert 'no model in production yet' in result.stdout
   with open(os.path.join(run_dir, 'config.yaml')) as f:

@@ -4,6 +4,7 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
+import re
 
 import pytest
 
@@ -159,7 +160,9 @@ def _three_versions(tmp_path):
     model.mkdir()
     (model / 'saved_model.pb').write_text(f'model {i}')
     registry.push(directory, str(model), run_id=f'run-{i}', spans=[i],
-                  metrics={'ndcg@10': 0.5 + i / 100}, extra={'inputs_digest': f'd{i}'})
+                  metrics={'ndcg@10': 0.5 + i / 100},
+                  extra={'inputs_digest': f'd{i}',
+                         'serving': {'size_mb': 10.0 + i, 'latency_ms_p50': 2.25 * i}})
   return directory
 
 
@@ -202,6 +205,8 @@ def test_registry_commands_list_roll_back_and_prune(tmp_path):
   assert [json.loads(line)['version'] for line in listed.stdout.splitlines()] == [3, 2, 1]
   table = runner.invoke(cli.main, ['registry', 'list', '--home', str(home)])
   assert 'in production' in table.stdout and '0.5300' in table.stdout
+  # Size and median latency of version 3, as its push measured them.
+  assert re.search(r'│ 3 .*│ 13\.0 +│ 6\.8 +│ in production', table.stdout), table.stdout
   rolled = runner.invoke(cli.main, ['registry', 'rollback', '2', '--home', str(home)])
   assert rolled.exit_code == 0 and 'version 4 is version 2 again' in rolled.stdout
   missing = runner.invoke(cli.main, ['registry', 'rollback', '7', '--home', str(home)])

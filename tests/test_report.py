@@ -287,3 +287,13 @@ def test_member_notes_name_the_inputs_a_log_lacks_and_a_forests_first_splits():
       'gbt: 76 trees, first splits on query_char3_overlap 38%, query_coverage 22%, '
       'query_title_overlap 18%, bm25_title 17%']
   assert tables.fusion_notes({'members': members})[0].startswith('the same in every')
+
+
+def test_the_push_line_gives_the_served_models_size_and_latency(report):
+  cost = {'size_mb': 12.345, 'latency_ms_p50': 4.06, 'latency_ms_p99': 6.0,
+          'candidates_per_request': 27.5, 'timed_requests': 100}
+  served = dataclasses.replace(report, run=dataclasses.replace(
+      report.run, push={**report.run.push, 'serving': cost}))
+  assert tables.push_line(served) == ('pushed version 4: /r/4 (12.3 MB; 4.1 ms p50, 6.0 ms p99 '
+                                      'a request of 27.5 candidates)')
+  assert tables.serving_cost_text({'size_mb': 1.0}) == '1.0 MB'

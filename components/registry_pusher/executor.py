@@ -43,6 +43,7 @@ class Executor(base_executor.BaseExecutor):
         run_id=(self._context.pipeline_run_id if self._context else '') or '', spans=spans,
         metrics=results.headline(evaluation.uri),
         extra={keys.FUSION_METHOD: model.get_string_custom_property(keys.FUSION_METHOD),
+               keys.SERVING_COST: smoke['serving'],
                **({keys.INPUTS_DIGEST: exec_properties['inputs_digest']}
                   if exec_properties.get('inputs_digest') else {})},
         expected_latest=expected)

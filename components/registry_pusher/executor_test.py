@@ -102,6 +102,12 @@ def test_a_blessed_model_that_serves_becomes_the_next_version(tmp_path, evaluate
   assert smoke['outputs'] == [keys.PROBABILITY_KEY, keys.SCORE_KEY]
   with open(os.path.join(pushed.uri, serving_check.CHECK_FILE)) as f:
     assert json.load(f) == smoke
+  # Its cost, timed one request per call in the fresh process, goes into the index.
+  cost = smoke['serving']
+  assert (cost['timed_requests'], cost['candidates_per_request']) == (2, 2.5)
+  assert 0 < cost['latency_ms_p50'] <= cost['latency_ms_p99'] and cost['size_mb'] > 0
+  assert record.extra[keys.SERVING_COST] == cost
+  assert keys.push_record(pushed)[keys.SERVING_COST] == cost
 
 
 def test_a_blessed_model_that_serves_nan_is_not_pushed(tmp_path, evaluated):
@@ -120,7 +126,8 @@ def test_a_blessed_model_that_serves_nan_is_not_pushed(tmp_path, evaluated):
 def test_a_model_evaluated_against_a_replaced_baseline_is_not_pushed(tmp_path, monkeypatch,
                                                                      evaluated):
   # The race with another push is the registry's concern; the smoke test is tested above.
-  monkeypatch.setattr(executor.serving_check, 'check', lambda *args: {'examples': 5})
+  monkeypatch.setattr(executor.serving_check, 'check',
+                      lambda *args: {'examples': 5, 'serving': {'size_mb': 1.0}})
   directory = str(tmp_path / 'registry')
   for name in ('v1', 'v2'):
     (tmp_path / name).mkdir()

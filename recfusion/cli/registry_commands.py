@@ -29,6 +29,12 @@ def _change(operation, home, config_file, overrides, *args):
     raise common.failed(e)
 
 
+def _cost_cells(cost):
+  """Size and median latency per request the serving smoke test measured ('-' before it)."""
+  return [f'{cost["size_mb"]:.1f}' if 'size_mb' in cost else '-',
+          f'{cost["latency_ms_p50"]:.1f}' if 'latency_ms_p50' in cost else '-']
+
+
 @registry_group.command('list')
 @click.option('--json', 'as_json', is_flag=True, help='One JSON object per version.')
 @common.home_option()
@@ -49,7 +55,8 @@ def list_versions(as_json, home, config_file, overrides):
                              'extra': record.extra}, sort_keys=True))
     return
   table = Table(title=f'registry {directory}', title_justify='left')
-  for column in ('version', 'pushed (UTC)', 'run', 'spans', 'NDCG@10', 'fusion', 'note'):
+  for column in ('version', 'pushed (UTC)', 'run', 'spans', 'NDCG@10', 'fusion', 'MB',
+                 'p50 ms', 'note'):
     table.add_column(column, no_wrap=column in ('run', 'pushed (UTC)'))
   for i, record in enumerate(records):
     ndcg = record.metrics.get('ndcg@10')
@@ -58,7 +65,8 @@ def list_versions(as_json, home, config_file, overrides):
     ) + (['recovered'] if 'recovered' in record.extra else [])
     table.add_row(str(record.version), record.pushed_at.replace('+00:00', ''), record.run_id,
                   ','.join(map(str, record.spans)), f'{ndcg:.4f}' if ndcg is not None else '-',
-                  str(record.extra.get('fusion_method', '-')), ', '.join(notes))
+                  str(record.extra.get('fusion_method', '-')),
+                  *_cost_cells(record.extra.get('serving') or {}), ', '.join(notes))
   common.stdout_console().print(table)
 
 

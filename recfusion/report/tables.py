@@ -64,8 +64,19 @@ def push_line(report: ReportData) -> Optional[str]:
   if not pushed:
     return None
   if pushed.get('pushed'):
-    return f'pushed version {pushed.get("version")}: {pushed.get("path")}'
+    cost = serving_cost_text(pushed.get('serving') or {})
+    return (f'pushed version {pushed.get("version")}: {pushed.get("path")}'
+            + (f' ({cost})' if cost else ''))
   return 'not pushed: the model was not blessed' if report.blessed is False else 'not pushed'
+
+
+def serving_cost_text(cost: Mapping) -> str:
+  """'12.3 MB; 4.1 ms p50, 6.0 ms p99 a request of 27 candidates', from the smoke test."""
+  parts = [f'{cost["size_mb"]:.1f} MB'] if 'size_mb' in cost else []
+  if 'latency_ms_p50' in cost:
+    parts.append(f'{cost["latency_ms_p50"]:.1f} ms p50, {cost["latency_ms_p99"]:.1f} ms p99 a '
+                 f'request of {cost["candidates_per_request"]:g} candidates')
+  return '; '.join(parts)
 
 
 def baseline_title(report: ReportData) -> str:
