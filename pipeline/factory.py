@@ -65,7 +65,8 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
       negatives_per_request=data.negatives_per_request, history_max=data.history_max,
       on_unknown_item=data.on_unknown_item, earliest_timestamp=data.earliest_timestamp,
       seed=data.seed,
-      input_fingerprint=input_fingerprint)
+      input_fingerprint=input_fingerprint,
+      user_id_key_source=data.pseudonymize_user_ids or '')
   statistics_gen = StatisticsGen(examples=example_gen.outputs['examples'])
   schema_gen = ImportSchemaGen(schema_file=schema_file or curated_schema_path())
   example_validator = ExampleValidator(statistics=statistics_gen.outputs['statistics'],

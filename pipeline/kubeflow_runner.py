@@ -25,6 +25,7 @@ JOB_FILE = 'pipeline_job.json'
 PIPELINE_FILE = 'pipeline.yaml'
 UNCACHED_TASKS = ('LogJoinExampleGen', 'BaselineLookup')
 REGISTRY_TASKS = ('BaselineLookup', 'RegistryPusher')
+EXAMPLE_GEN_TASK = 'LogJoinExampleGen'
 REPORT_TASK, REPORT_OUTPUT = 'RunReport', 'report'
 TFX_ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
 HTML_ARTIFACT_TYPE = {'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
@@ -72,6 +73,22 @@ def cpu_only(resources: Mapping[str, Any]) -> Dict[str, Any]:
   return {k: v for k, v in resources.items() if k not in ('gpu', 'gpu_resource')}
 
 
+def user_id_key_env(config: Config) -> Optional[str]:
+  """The variable LogJoinExampleGen's pod reads the pseudonymization key from, when
+  kubeflow.user_id_key_secret names the Secret it comes from."""
+  secret = config.kubeflow.get('user_id_key_secret')
+  if not secret:
+    return None
+  source = config.data.pseudonymize_user_ids or ''
+  if not source.startswith('env:'):
+    raise ValueError("kubeflow.user_id_key_secret gives the key as an environment variable: "
+                     "data.pseudonymize_user_ids must be 'env:NAME', got " + repr(source or None))
+  if not isinstance(secret, dict) or set(secret) != {'name', 'key'}:
+    raise ValueError('kubeflow.user_id_key_secret must be {name: SECRET, key: KEY}, got '
+                     + repr(secret))
+  return source[len('env:'):]
+
+
 def platform_spec(job: Dict[str, Any], settings: Mapping[str, Any],
                   gpu_tasks: Sequence[str] = ()) -> Dict[str, Any]:
   """kfp-kubernetes executor config: GPU trainers (`gpu_tasks`) go to the GPU pool; the tasks
@@ -88,6 +105,10 @@ def platform_spec(job: Dict[str, Any], settings: Mapping[str, Any],
         config['nodeSelector'] = {'labels': dict(trainer_settings['node_selector'])}
       if trainer_settings.get('tolerations'):
         config['tolerations'] = [dict(t) for t in trainer_settings['tolerations']]
+    if name == EXAMPLE_GEN_TASK and settings.get('user_id_key_secret'):
+      secret = settings['user_id_key_secret']
+      config['secretAsEnv'] = [{'secretName': secret['name'], 'keyToEnv': [
+          {'secretKey': secret['key'], 'envVar': settings['user_id_key_env']}]}]
     if name in REGISTRY_TASKS and settings.get('registry_pvc'):
       config['pvcMount'] = [{'constant': settings['registry_pvc'],
                              'mountPath': settings['registry_mount']}]
@@ -113,7 +134,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
 
   from recfusion.pipeline.factory import create_pipeline
 
-  settings = config.kubeflow
+  settings = {**config.kubeflow, 'user_id_key_env': user_id_key_env(config)}
   if not config.data.dir:
     raise ValueError('data.dir must name the data folder as the cluster sees it '
                      '(for example --set data.dir=gs://bucket/shop or a mounted path)')

@@ -235,3 +235,34 @@ def test_resource_quantities_are_read_as_kubernetes_reads_them():
   with pytest.raises(ConfigError, match=r"kubeflow.trainer_resources.memory: '8GB' is not a "
                                         'Kubernetes quantity'):
     kubeflow_runner.resource_spec({'cpu': 2, 'memory': '8GB'}, 'kubeflow.trainer_resources')
+
+
+def test_the_pseudonymization_key_reaches_only_the_example_gen_pod_from_its_secret(compiled):
+  job, _, _ = compiled
+  config = load_config(overrides=[
+      'data.dir=gs://shop-bucket/data', 'data.pseudonymize_user_ids=env:SHOP_USER_KEY',
+      'kubeflow.user_id_key_secret={name: shop-user-key, key: hmac-key}'])
+  env = kubeflow_runner.user_id_key_env(config)
+  assert env == 'SHOP_USER_KEY'
+  platform = kubeflow_runner.platform_spec(job, {**config.kubeflow, 'user_id_key_env': env})
+  executors = platform['platforms']['kubernetes']['deploymentSpec']['executors']
+  with_secret = {label for label, c in executors.items() if 'secretAsEnv' in c}
+  assert with_secret == {'LogJoinExampleGen_executor'}
+  assert executors['LogJoinExampleGen_executor']['secretAsEnv'] == [
+      {'secretName': 'shop-user-key',
+       'keyToEnv': [{'secretKey': 'hmac-key', 'envVar': 'SHOP_USER_KEY'}]}]
+
+
+@pytest.mark.parametrize('overrides, message', [
+    (['kubeflow.user_id_key_secret={name: s, key: k}'],
+     "data.pseudonymize_user_ids must be 'env:NAME', got None"),
+    (['data.pseudonymize_user_ids=file:/keys/user', 'kubeflow.user_id_key_secret={name: s, key: k}'],
+     "must be 'env:NAME', got 'file:/keys/user'"),
+    (['data.pseudonymize_user_ids=env:K', 'kubeflow.user_id_key_secret=shop-user-key'],
+     "must be {name: SECRET, key: KEY}, got 'shop-user-key'"),
+])
+def test_a_key_secret_without_its_variable_is_refused(overrides, message):
+  config = load_config(overrides=['data.dir=gs://shop-bucket/data', *overrides])
+  with pytest.raises(ValueError, match=None) as raised:
+    kubeflow_runner.user_id_key_env(config)
+  assert message in str(raised.value)

@@ -71,6 +71,7 @@ class DataConfig:
   on_unknown_item: str
   earliest_timestamp: int
   seed: int
+  pseudonymize_user_ids: Optional[str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,6 +280,10 @@ def _validate(config: Config) -> None:
   data = config.data
   if data.window_spans < 1:
     raise ConfigError('data.window_spans must be at least 1')
+  if data.pseudonymize_user_ids is not None and not re.fullmatch(
+      r'(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)', data.pseudonymize_user_ids):
+    raise ConfigError("data.pseudonymize_user_ids is where the key is: 'env:NAME' or "
+                      f"'file:PATH', got {data.pseudonymize_user_ids!r}")
   if data.on_unknown_item not in ('error', 'skip'):
     raise ConfigError("data.on_unknown_item must be 'error' or 'skip'")
   if data.negatives_per_request < 0 or data.history_max < 0:

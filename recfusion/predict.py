@@ -133,13 +133,21 @@ def rank(model_path: str, requests: Iterable[Tuple[int, Mapping[str, Any]]], sou
 
 
 def rank_file(model: str, registry_dir: str, input_file: str, data_dir: Optional[str] = None,
-              top: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+              top: Optional[int] = None, user_id_key_source: Optional[str] = None
+              ) -> Iterator[Dict[str, Any]]:
   """Every request of `input_file` ranked by `model` (see resolve_model), candidate ids
   resolved against the catalog and users of `data_dir`. A generator: the checks (model, data,
   input) raise DataContractError on the first item."""
-  from recfusion.data import lookups
+  from recfusion.data import lookups, pseudonyms
   model_path = resolve_model(model, registry_dir)
-  catalog, segments = lookups.load(data_dir) if data_dir else ({}, {})
+  # With data.pseudonymize_user_ids, the models know users by pseudonym only.
+  key = pseudonyms.key_from(user_id_key_source) if user_id_key_source else None
+  pseudonymize = pseudonyms.pseudonymizer(user_id_key_source)
+  catalog, segments = lookups.load(data_dir, pseudonymize) if data_dir else ({}, {})
   if not os.path.isfile(input_file):
     raise DataContractError(f'{input_file}: no such file')
-  yield from rank(model_path, read_requests(input_file), input_file, catalog, segments, top)
+  requests = read_requests(input_file)
+  if key is not None:
+    requests = ((line, {**request, 'user_id': pseudonyms.pseudonym(key, str(request['user_id']))}
+                 if request.get('user_id') else request) for line, request in requests)
+  yield from rank(model_path, requests, input_file, catalog, segments, top)

@@ -203,3 +203,15 @@ def test_sigterm_ends_a_run_with_a_message_and_143_and_runs_calls_it_abandoned(
                           capture_output=True, text=True, check=True)
   statuses = [json.loads(line)['status'] for line in listed.stdout.splitlines()]
   assert statuses == ['abandoned'], listed.stdout
+
+
+def test_run_without_its_pseudonymization_key_exits_2_before_running(runner, handmade_dir,
+                                                                     tmp_path, monkeypatch):
+  monkeypatch.delenv('SHOP_USER_KEY', raising=False)
+  result = runner.invoke(cli.main, ['run', '--home', str(tmp_path / 'home'), '--data',
+                                    handmade_dir, '--set',
+                                    'data.pseudonymize_user_ids=env:SHOP_USER_KEY'])
+  assert result.exit_code == 2
+  assert ('data.pseudonymize_user_ids: environment variable SHOP_USER_KEY is not set'
+          in result.stderr.replace('\n', ''))
+  assert not (tmp_path / 'home' / 'metadata.sqlite').exists()

@@ -51,6 +51,8 @@ def test_file_then_set_overrides(tmp_path):
                                         'must be in [0, 1), got -0.1'),
     ('evaluation.member_tolerance=2', 'evaluation.member_tolerance is a shortfall of NDCG@10: '
                                       'it must be in [0, 1), got 2'),
+    ('data.pseudonymize_user_ids=hunter2', "data.pseudonymize_user_ids is where the key is: "
+                                           "'env:NAME' or 'file:PATH', got 'hunter2'"),
     ('evaluation.max_coverage_drop=-0.1', 'evaluation.max_coverage_drop is a share of the eval '
                                           'items: it must be in [0, 1] (1 turns the check off), '
                                           'got -0.1'),

@@ -84,3 +84,29 @@ def test_model_resolution_errors(tmp_path):
   (tmp_path / 'm').mkdir()
   with pytest.raises(DataContractError, match='not a SavedModel'):
     predict.resolve_model(str(tmp_path / 'm'), str(tmp_path))
+
+
+def test_predict_knows_users_by_the_pseudonyms_the_models_were_trained_with(
+    tmp_path, handmade_dir, monkeypatch):
+  from recfusion.data import pseudonyms
+  key = 'a-shop-secret-of-32-bytes-------'
+  monkeypatch.setenv('SHOP_USER_KEY', key)
+  model = tmp_path / 'model'
+  model.mkdir()
+  (model / 'saved_model.pb').write_text('not loaded here')
+  requests = tmp_path / 'r.jsonl'
+  requests.write_text('{"request_id": "q", "user_id": "u2", "candidates": ["a"]}\n'
+                      '{"request_id": "anonymous", "candidates": ["a"]}\n')
+  seen = {}
+
+  def rank(model_path, lines, source, catalog, segments, top):
+    seen.update(requests=[request for _, request in lines], segments=segments)
+    return iter([])
+
+  monkeypatch.setattr(predict, 'rank', rank)
+  list(predict.rank_file(str(model), str(tmp_path / 'registry'), str(requests), handmade_dir,
+                         user_id_key_source='env:SHOP_USER_KEY'))
+  hashed = pseudonyms.pseudonym(key.encode(), 'u2')
+  assert seen['requests'][0]['user_id'] == hashed
+  assert 'user_id' not in seen['requests'][1]
+  assert seen['segments'][hashed] == 'premium' and 'u2' not in seen['segments']

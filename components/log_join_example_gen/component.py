@@ -30,6 +30,8 @@ class LogJoinExampleGenSpec(ComponentSpec):
       # Changes when the input files change, so that a cached result is not reused for new
       # data (a custom component has no ExampleGen driver to fingerprint its input).
       'input_fingerprint': ExecutionParameter(type=str, optional=True),
+      # data.pseudonymize_user_ids: where the key is ('env:NAME', 'file:PATH'); '' = off.
+      'user_id_key_source': ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {}
   OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -45,7 +47,7 @@ class LogJoinExampleGen(base_beam_component.BaseBeamComponent):
                split_fractions: Mapping[str, float],
                split_spans: Mapping[str, Sequence[int]], negatives_per_request: int,
                history_max: int, on_unknown_item: str, earliest_timestamp: int, seed: int,
-               input_fingerprint: str = ''):
+               input_fingerprint: str = '', user_id_key_source: str = ''):
     split_config = {'mode': split_mode, 'fractions': dict(split_fractions)}
     if split_mode == 'spans':
       split_config['spans'] = {k: list(v) for k, v in split_spans.items()}
@@ -54,6 +56,6 @@ class LogJoinExampleGen(base_beam_component.BaseBeamComponent):
         split_config=json.dumps(split_config, sort_keys=True),
         negatives_per_request=negatives_per_request, history_max=history_max,
         on_unknown_item=on_unknown_item, earliest_timestamp=earliest_timestamp, seed=seed,
-        input_fingerprint=input_fingerprint,
+        input_fingerprint=input_fingerprint, user_id_key_source=user_id_key_source,
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

@@ -12,7 +12,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from recfusion import keys
-from recfusion.data import contract, join
+from recfusion.data import contract, join, pseudonyms
 
 EXAMPLES_KEY = 'examples'
 REPORT_FILE = 'join_report.json'
@@ -22,17 +22,24 @@ _COUNTERS = 'recfusion.log_join'
 class _ReadEventFile(beam.DoFn):
   """Reads and validates one event file; emits (request_id, [events]) per request in it."""
 
-  def __init__(self, catalog_ids: frozenset, on_unknown_item: str, earliest_timestamp: int):
+  def __init__(self, catalog_ids: frozenset, on_unknown_item: str, earliest_timestamp: int,
+               user_id_key_source: str = ''):
     self._catalog_ids = catalog_ids
+    # Where the key is, not the key: a DoFn is pickled into the Beam job, the key must not be.
+    self._user_id_key_source = user_id_key_source
+    self._pseudonymize = None
     self._on_unknown_item = on_unknown_item
     self._earliest_timestamp = earliest_timestamp
     self._rows = beam.metrics.Metrics.counter(_COUNTERS, 'event_rows')
     self._skipped = beam.metrics.Metrics.counter(_COUNTERS, 'skipped_unknown_item_events')
 
+  def setup(self):
+    self._pseudonymize = pseudonyms.pseudonymizer(self._user_id_key_source)
+
   def process(self, span_and_path: Tuple[int, str]):
     span, path = span_and_path
     result = contract.read_events(path, self._catalog_ids, self._on_unknown_item,
-                                  self._earliest_timestamp)
+                                  self._earliest_timestamp, self._pseudonymize)
     self._rows.inc(len(result.events))
     self._skipped.inc(result.skipped_unknown_item)
     frame = result.events
@@ -125,7 +132,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     selected = contract.select_window(layout, int(exec_properties['window_spans']),
                                       required_spans)
     catalog_frame = contract.load_catalog(layout.catalog_file)
-    users_frame = contract.load_users(layout.users_file)
+    key_source = exec_properties.get('user_id_key_source') or ''
+    users_frame = contract.load_users(layout.users_file, pseudonyms.pseudonymizer(key_source))
     catalog = {row.item_id: join.CatalogItem(row.title, row.category, row.brand,
                                              float(row.price))
                for row in catalog_frame.itertuples()}
@@ -144,7 +152,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         | 'EventFiles' >> beam.Create(files)
         | 'ReadAndValidate' >> beam.ParDo(
             _ReadEventFile(frozenset(catalog), exec_properties['on_unknown_item'],
-                           int(exec_properties['earliest_timestamp'])))
+                           int(exec_properties['earliest_timestamp']), key_source))
         | 'GroupByRequest' >> beam.GroupByKey()
         | 'SummarizeRequest' >> beam.MapTuple(
             lambda request_id, parts: join.summarize_request(

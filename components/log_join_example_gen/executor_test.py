@@ -147,3 +147,26 @@ def test_too_little_data_for_a_split_is_a_clear_error(handmade_dir, tmp_path):
   with pytest.raises(contract.DataContractError, match=r"split\(s\) \['validation'\] got no"):
     run_executor(handmade_dir, tmp_path, split_config=json.dumps({'mode': 'fractions',
         'fractions': {'train': 0.4, 'validation': 0.1, 'eval': 0.5}}))
+
+
+def test_pseudonymized_user_ids_never_reach_the_examples(small_shop_dir, tmp_path, joined,
+                                                         monkeypatch):
+  from recfusion.data import pseudonyms
+  key = 'a-shop-secret-of-32-bytes-------'
+  monkeypatch.setenv('TEST_USER_ID_KEY', key)
+  examples = run_executor(small_shop_dir, tmp_path, user_id_key_source='env:TEST_USER_ID_KEY')
+  raw_users = set(pd.read_parquet(glob.glob(os.path.join(small_shop_dir, 'users.*'))[0])['user_id'])
+  for split in ('train', 'validation', 'eval'):
+    hashed, plain = read_split(examples, split), joined[1][split]
+    assert not {r['user_id'][0] for r in hashed} & raw_users
+    # One pseudonym per person, and everything else (histories, segments) joined as before.
+    key_of = lambda r: (r['request_id'][0], r['item_id'][0])
+    by_key = {key_of(r): r for r in plain}
+    for row in hashed:
+      original = by_key[key_of(row)]
+      assert row['user_id'] == [pseudonyms.pseudonym(key.encode(), original['user_id'][0])]
+      assert {k: v for k, v in row.items() if k != 'user_id'} == {
+          k: v for k, v in original.items() if k != 'user_id'}
+  written = ''.join(open(p, encoding='utf-8', errors='replace').read()
+                    for p in glob.glob(os.path.join(examples.uri, '*.json')))
+  assert key not in written

@@ -120,7 +120,7 @@ def run_command(home, data_dir, beam_extra, no_cache, force, fail_if_not_blessed
     # Fail in seconds, before TFX is even imported, on data that breaks the contract.
     with console.status(f'checking {data_dir} against the data contract...'):
       counts = preflight.check(data_dir, config)
-  except DataContractError as e:
+  except (DataContractError, ConfigError) as e:
     raise common.bad_input(e)
   console.print(f'data: {data_dir} ({counts["spans"]} spans, {counts["event_rows"]} event rows)')
   if not (force or no_cache):
@@ -227,9 +227,10 @@ def predict(model, input_file, data_dir, top, home, config_file, overrides):
   config = common.config_from(config_file, overrides)
   registry_dir = common.run_home(home).registry_dir(config)
   try:
-    for ranked in predicting.rank_file(model, registry_dir, input_file, data_dir, top):
+    for ranked in predicting.rank_file(model, registry_dir, input_file, data_dir, top,
+                                       config.data.pseudonymize_user_ids):
       click.echo(json.dumps(ranked, allow_nan=False))
-  except DataContractError as e:
+  except (DataContractError, ConfigError) as e:
     raise common.bad_input(e)
   except RegistryError as e:
     raise common.failed(e)

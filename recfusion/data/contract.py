@@ -376,13 +376,17 @@ def load_catalog(path: str) -> pd.DataFrame:
   return out.reset_index(drop=True)
 
 
-def load_users(path: Optional[str]) -> pd.DataFrame:
+def load_users(path: Optional[str], pseudonymize=None) -> pd.DataFrame:
+  """`pseudonymize`: replaces the user id column (data/pseudonyms.py) before anything, the
+  duplicate check's message included, sees it."""
   if path is None:
     return pd.DataFrame({'user_id': pd.Series([], dtype=str),
                          'segment': pd.Series([], dtype=str)})
   frame = read_table(path)
   _require_columns(frame, path, ['user_id'])
   out = pd.DataFrame({'user_id': _id_column(frame, path, 'user_id', allow_missing=False)})
+  if pseudonymize is not None:
+    out['user_id'] = pseudonymize(out['user_id'])
   out['segment'] = _text_column(frame, path, 'segment') if 'segment' in frame else ''
   duplicated = out['user_id'].duplicated().to_numpy()
   if duplicated.any():
@@ -450,9 +454,13 @@ def validate_events(frame: pd.DataFrame, path: str, catalog_ids: 'set[str]',
 
 
 def read_events(path: str, catalog_ids: 'set[str]', on_unknown_item: str = 'error',
-                earliest_timestamp: int = EARLIEST_TIMESTAMP) -> EventFileResult:
-  return validate_events(read_table(path), path, catalog_ids, on_unknown_item,
-                         earliest_timestamp)
+                earliest_timestamp: int = EARLIEST_TIMESTAMP,
+                pseudonymize=None) -> EventFileResult:
+  result = validate_events(read_table(path), path, catalog_ids, on_unknown_item,
+                           earliest_timestamp)
+  if pseudonymize is not None:
+    result.events['user_id'] = pseudonymize(result.events['user_id'])
+  return result
 
 
 def check_data_dir(data_dir: str, window_spans: int, required_spans: Sequence[int] = (),
