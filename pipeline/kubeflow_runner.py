@@ -83,6 +83,15 @@ def user_id_key_env(config: Config) -> Optional[str]:
   if not source.startswith('env:'):
     raise ValueError("kubeflow.user_id_key_secret gives the key as an environment variable: "
                      "data.pseudonymize_user_ids must be 'env:NAME', got " + repr(source or None))
+  runners = [a.split('=', 1)[1] for a in config.kubeflow.get('beam_args') or []
+             if a.startswith('--runner=')]
+  if any(r.lower() not in ('directrunner', 'direct') for r in runners):
+    # The variable is set in LogJoinExampleGen's pod only; another runner's workers read the
+    # event files and would have no key.
+    raise ValueError('kubeflow.user_id_key_secret gives the key to LogJoinExampleGen\'s pod '
+                     f'only, but kubeflow.beam_args runs Beam on {runners[-1]}, whose workers '
+                     'read the event files: give them the key there (data.pseudonymize_user_ids '
+                     'names where) and leave kubeflow.user_id_key_secret unset')
   if not isinstance(secret, dict) or set(secret) != {'name', 'key'}:
     raise ValueError('kubeflow.user_id_key_secret must be {name: SECRET, key: KEY}, got '
                      + repr(secret))

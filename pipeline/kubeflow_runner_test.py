@@ -266,3 +266,28 @@ def test_a_key_secret_without_its_variable_is_refused(overrides, message):
   with pytest.raises(ValueError, match=None) as raised:
     kubeflow_runner.user_id_key_env(config)
   assert message in str(raised.value)
+
+
+def test_a_compiled_pipeline_wires_the_key_secret_and_its_source(tmp_path):
+  config = load_config(overrides=[
+      'data.dir=gs://shop-bucket/data', 'data.pseudonymize_user_ids=env:SHOP_USER_KEY',
+      'kubeflow.user_id_key_secret={name: shop-user-key, key: hmac-key}'])
+  paths = kubeflow_runner.compile_pipeline(config, IMAGE, 'gs://shop-bucket/root', str(tmp_path))
+  with open(paths['pipeline']) as f:
+    _, platform = list(yaml.safe_load_all(f))
+  executors = platform['platforms']['kubernetes']['deploymentSpec']['executors']
+  assert executors['LogJoinExampleGen_executor']['secretAsEnv'][0]['keyToEnv'] == [
+      {'secretKey': 'hmac-key', 'envVar': 'SHOP_USER_KEY'}]
+  with open(paths['job']) as f:
+    job = f.read()
+  # The task is told where the key is; the key itself is nowhere in the spec.
+  assert 'env:SHOP_USER_KEY' in job
+
+
+def test_a_key_secret_with_another_beam_runner_is_refused():
+  config = load_config(overrides=[
+      'data.dir=gs://shop-bucket/data', 'data.pseudonymize_user_ids=env:SHOP_USER_KEY',
+      'kubeflow.user_id_key_secret={name: s, key: k}',
+      'kubeflow.beam_args=["--runner=FlinkRunner"]'])
+  with pytest.raises(ValueError, match="only, but kubeflow.beam_args runs Beam on FlinkRunner"):
+    kubeflow_runner.user_id_key_env(config)

@@ -149,5 +149,6 @@ def rank_file(model: str, registry_dir: str, input_file: str, data_dir: Optional
   requests = read_requests(input_file)
   if key is not None:
     requests = ((line, {**request, 'user_id': pseudonyms.pseudonym(key, str(request['user_id']))}
-                 if request.get('user_id') else request) for line, request in requests)
+                 if request.get('user_id') not in (None, '') else request)
+                for line, request in requests)
   yield from rank(model_path, requests, input_file, catalog, segments, top)

@@ -107,9 +107,10 @@ def score_in_fresh_process(model_path: str, files: Sequence[str]) -> Dict[str, n
       raise ServingCheckError(f'{model_path}: scoring the eval examples through the serving '
                               f'signature took more than {TIMEOUT_S} s') from None
     if done.returncode != 0:
-      last = (done.stderr.strip().splitlines() or ['(no output)'])[-1]
+      # The exception's last lines: TensorFlow's C++ logging may come after them.
+      tail = ' | '.join(done.stderr.strip().splitlines()[-5:]) or '(no output)'
       raise ServingCheckError(f'{model_path}: the serving signature failed in a fresh '
-                              f'process: {last}')
+                              f'process: {tail}')
     with np.load(out, allow_pickle=False) as scored:
       return {name: scored[name] for name in scored.files}
 
@@ -148,7 +149,9 @@ def directory_bytes(path: str) -> int:
   total = 0
   for folder, _, files in fileio.walk(path):
     for name in files:
-      total += fileio.stat(os.path.join(folder, name)).length
+      stat = fileio.stat(os.path.join(folder, name))
+      # TensorFlow's gfile reports `length`; TFX's local filesystem an os.stat_result.
+      total += getattr(stat, 'length', None) or stat.st_size
   return total
 
 

@@ -54,10 +54,15 @@ def apply_gate(input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any
   health_json = model.get_string_custom_property(keys.MEMBER_HEALTH)
   health = gate.member_health_from_report(json.loads(health_json)) if health_json else []
   numbers = results.gate_numbers(evaluation.uri)
+  with_baseline = BASELINE_KEY in input_dict
   checks = gate.decide(numbers.ndcg10, numbers.requests, numbers.members, health, settings,
-                       change=numbers.change if BASELINE_KEY in input_dict else None,
+                       change=numbers.change if with_baseline else None,
                        coverage_change=numbers.coverage_change)
-  checks.insert(0, tfma_check(evaluation.uri, numbers.ndcg10, settings))
+  if with_baseline and numbers.change is None:
+    checks.append(gate.Check('change_vs_baseline', False,
+                             'TFMA computed no NDCG@10 change vs production to check'))
+  checks.insert(0, tfma_check(evaluation.uri, numbers.ndcg10, settings,
+                              tfma_blessed=keys.is_blessed(blessing)))
   gate.save(checks, evaluation.uri)
   blessing.set_string_custom_property(keys.GATE_CHECKS,
                                       json.dumps([c.to_dict() for c in checks]))
@@ -69,13 +74,17 @@ def apply_gate(input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any
   return checks
 
 
-def tfma_check(evaluation_uri: str, ndcg10: gate.Interval,
-               settings: gate.Settings) -> gate.Check:
+def tfma_check(evaluation_uri: str, ndcg10: gate.Interval, settings: gate.Settings,
+               tfma_blessed: bool = True) -> gate.Check:
   """TFMA's own thresholds (the floor, and the point change within the tolerance) as one
   check, so that one list holds the whole verdict."""
   failures = results.failed_thresholds(evaluation_uri)
   if failures:
     return gate.Check('tfma_thresholds', False, 'TFMA thresholds failed: ' + '; '.join(failures))
+  if not tfma_blessed:
+    # TFMA also refuses without a failed threshold (a configured slice missing, say).
+    return gate.Check('tfma_thresholds', False, 'TFMA did not bless the model though no '
+                      f'threshold failed: see the validation result in {evaluation_uri}')
   return gate.Check('tfma_thresholds', True,
                     f'NDCG@10 {ndcg10.value:.4f} meets the floor {settings.ndcg10_floor:g} '
                     f'(and, with a production model, the point change is within '

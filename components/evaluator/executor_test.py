@@ -68,10 +68,13 @@ def _fused_model(health):
   return model
 
 
-def _gate_on(monkeypatch, tmp_path, numbers, health, with_baseline=True, tfma_failures=()):
+def _gate_on(monkeypatch, tmp_path, numbers, health, with_baseline=True, tfma_failures=(),
+             tfma_blessed=True):
   monkeypatch.setattr(results, 'gate_numbers', lambda uri: numbers)
   monkeypatch.setattr(results, 'failed_thresholds', lambda uri: list(tfma_failures))
   outputs = _blessed_outputs(tmp_path)
+  if not tfma_blessed:
+    executor.set_not_blessed(outputs['blessing'][0])
   inputs = {'model': [_fused_model(health)],
             **({'baseline_model': [standard_artifacts.Model()]} if with_baseline else {})}
   checks = executor.apply_gate(inputs, outputs, SETTINGS)
@@ -136,3 +139,24 @@ def test_tfma_threshold_failures_are_the_first_check(monkeypatch, tmp_path):
   # Without a production model there is no change to check.
   assert [c.name for c in checks] == ['tfma_thresholds', 'eval_requests', 'fused_vs_members',
                                       'members_healthy']
+
+
+def test_tfma_refusing_without_a_failed_threshold_fails_the_first_check(monkeypatch, tmp_path):
+  numbers = results.GateNumbers(gate.Interval(0.75, 0.73, 0.77), gate.Interval(0.02, 0.01, 0.03),
+                                {'dcn': 0.74}, 80)
+  checks, blessing, evaluation = _gate_on(monkeypatch, tmp_path, numbers, HEALTH,
+                                          tfma_blessed=False)
+  assert [c.name for c in checks if not c.passed] == ['tfma_thresholds']
+  assert checks[0].detail.startswith('TFMA did not bless the model though no threshold failed')
+  assert not keys.is_blessed(blessing)
+  with open(os.path.join(evaluation.uri, gate.GATE_FILE)) as f:
+    assert json.load(f)['blessed'] is False
+
+
+def test_a_baseline_without_a_computed_change_fails_instead_of_skipping(monkeypatch, tmp_path):
+  numbers = results.GateNumbers(gate.Interval(0.75, 0.73, 0.77), None, {'dcn': 0.74}, 80)
+  checks, blessing, _ = _gate_on(monkeypatch, tmp_path, numbers, HEALTH)
+  failed = [c for c in checks if not c.passed]
+  assert [(c.name, c.detail) for c in failed] == [
+      ('change_vs_baseline', 'TFMA computed no NDCG@10 change vs production to check')]
+  assert not keys.is_blessed(blessing)

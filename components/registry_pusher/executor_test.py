@@ -120,7 +120,7 @@ def test_a_blessed_model_that_serves_nan_is_not_pushed(tmp_path, evaluated):
   assert 'probability: 5 of 5 scores are not finite' in message
   assert 'not pushed' in message
   assert registry.latest(directory) is None
-  assert pushed.get_int_custom_property(keys.PUSHED) == 0
+  assert not pushed.has_custom_property(keys.PUSHED)
 
 
 def test_a_model_evaluated_against_a_replaced_baseline_is_not_pushed(tmp_path, monkeypatch,

@@ -465,17 +465,19 @@ def read_events(path: str, catalog_ids: 'set[str]', on_unknown_item: str = 'erro
 
 def check_data_dir(data_dir: str, window_spans: int, required_spans: Sequence[int] = (),
                    on_unknown_item: str = 'error',
-                   earliest_timestamp: int = EARLIEST_TIMESTAMP) -> Dict[str, int]:
+                   earliest_timestamp: int = EARLIEST_TIMESTAMP,
+                   pseudonymize=None) -> Dict[str, int]:
   """Validates everything the pipeline would read, before it runs. Returns counts."""
   layout = discover(data_dir)
   catalog = load_catalog(layout.catalog_file)
-  load_users(layout.users_file)
+  load_users(layout.users_file, pseudonymize)
   catalog_ids = set(catalog['item_id'])
   counts = {'spans': 0, 'event_rows': 0, 'skipped_unknown_item': 0}
   for span in select_window(layout, window_spans, required_spans):
     counts['spans'] += 1
     for path in span.files:
-      result = read_events(path, catalog_ids, on_unknown_item, earliest_timestamp)
+      result = read_events(path, catalog_ids, on_unknown_item, earliest_timestamp,
+                           pseudonymize)
       counts['event_rows'] += len(result.events)
       counts['skipped_unknown_item'] += result.skipped_unknown_item
   return counts

@@ -17,8 +17,9 @@ def required_spans(config: Config) -> List[int]:
 def check(data_dir: str, config: Config) -> Dict[str, int]:
   """Counts of what the pipeline would read; DataContractError on the first problem (a
   ConfigError when the pseudonymization key is missing: before TFX, not in its first step)."""
-  if config.data.pseudonymize_user_ids:
-    from recfusion.data import pseudonyms
-    pseudonyms.key_from(config.data.pseudonymize_user_ids)
+  from recfusion.data import pseudonyms
+  # Loads the key (a missing one fails here) and keeps raw ids out of the messages too.
+  pseudonymize = pseudonyms.pseudonymizer(config.data.pseudonymize_user_ids)
   return contract.check_data_dir(data_dir, config.data.window_spans, required_spans(config),
-                                 config.data.on_unknown_item, config.data.earliest_timestamp)
+                                 config.data.on_unknown_item, config.data.earliest_timestamp,
+                                 pseudonymize)

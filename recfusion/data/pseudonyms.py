@@ -21,8 +21,6 @@ from recfusion.config import ConfigError
 PREFIX = 'p_'
 HEX_DIGITS = 32  # 128 bits: collisions are out of reach for any shop's user count
 MIN_KEY_BYTES = 16
-# The variable the Kubeflow tasks get the key in, from the secret kubeflow.user_id_key_secret.
-KUBEFLOW_ENV = 'RECFUSION_USER_ID_KEY'
 
 
 class PseudonymKeyError(ConfigError):

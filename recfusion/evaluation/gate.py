@@ -133,7 +133,7 @@ def members_healthy(health: Sequence[MemberHealth], block: bool = True) -> Check
   problems, notes = [], []
   for member in sorted(health, key=lambda m: m.name):
     issue = None
-    if member.score_std < CONSTANT_STD:
+    if not member.score_std >= CONSTANT_STD:  # NaN too
       issue = f'{member.name} scores every candidate the same (std {member.score_std:.2g})'
     elif member.request_auc <= 0.5:
       issue = (f'{member.name} orders engaged vs other candidates of a request no better than '

@@ -148,3 +148,9 @@ def test_the_coverage_check_is_off_at_1_and_passes_without_numbers():
   on = gate.Settings(**{**SETTINGS.__dict__, 'max_coverage_drop': 0.1})
   # An evaluation from before the diversity metrics has no coverage to compare.
   assert gate.coverage_vs_baseline(None, on).passed
+
+
+def test_a_member_with_nan_scores_counts_as_broken():
+  check = gate.members_healthy([MemberHealth('dcn', float('nan'), 0.7, 1.0)])
+  assert not check.passed
+  assert 'dcn scores every candidate the same (std nan)' in check.detail
