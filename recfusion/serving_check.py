@@ -151,7 +151,8 @@ def directory_bytes(path: str) -> int:
     for name in files:
       stat = fileio.stat(os.path.join(folder, name))
       # TensorFlow's gfile reports `length`; TFX's local filesystem an os.stat_result.
-      total += getattr(stat, 'length', None) or stat.st_size
+      length = getattr(stat, 'length', None)
+      total += length if length is not None else stat.st_size
   return total
 
 

@@ -68,6 +68,7 @@ def test_serving_cost_sums_the_model_files_and_takes_latency_percentiles(tmp_pat
   (tmp_path / 'variables').mkdir()
   (tmp_path / 'saved_model.pb').write_bytes(b'x' * 2**20)
   (tmp_path / 'variables' / 'variables.data').write_bytes(b'x' * 2**19)
+  (tmp_path / 'fingerprint.pb').write_bytes(b'')  # an empty file counts 0, not an error
   latency = np.arange(1.0, 101.0)  # 1 .. 100 ms
   cost = serving_check.serving_cost(str(tmp_path), latency, np.array([10.0, 20.0]))
   assert cost == {'size_mb': 1.5, 'latency_ms_p50': 50.5, 'latency_ms_p99': 99.01,
