@@ -142,7 +142,7 @@ def rank_file(model: str, registry_dir: str, input_file: str, data_dir: Optional
   model_path = resolve_model(model, registry_dir)
   # With data.pseudonymize_user_ids, the models know users by pseudonym only.
   key = pseudonyms.key_from(user_id_key_source) if user_id_key_source else None
-  pseudonymize = pseudonyms.pseudonymizer(user_id_key_source)
+  pseudonymize = pseudonyms.column_pseudonymizer(key) if key else None
   catalog, segments = lookups.load(data_dir, pseudonymize) if data_dir else ({}, {})
   if not os.path.isfile(input_file):
     raise DataContractError(f'{input_file}: no such file')

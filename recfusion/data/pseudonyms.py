@@ -64,7 +64,11 @@ def pseudonymizer(source: Optional[str]) -> Optional[Callable[[pd.Series], pd.Se
   """A function replacing a column of user ids, or None when `source` is empty (off)."""
   if not source:
     return None
-  key = key_from(source)
+  return column_pseudonymizer(key_from(source))
+
+
+def column_pseudonymizer(key: bytes) -> Callable[[pd.Series], pd.Series]:
+  """One hash per distinct id, not per row."""
 
   def replace(user_ids: pd.Series) -> pd.Series:
     unique = user_ids.unique()
