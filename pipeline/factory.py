@@ -1,9 +1,9 @@
 """The one pipeline factory (docs/architecture.md §2): every runner builds its DAG here and adds only config."""
 import importlib.resources
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components import ExampleValidator, StatisticsGen, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -16,11 +16,13 @@ from recfusion.components.fusion.component import Fusion
 from recfusion.components.log_join_example_gen.component import LogJoinExampleGen
 from recfusion.components.registry_pusher.component import RegistryPusher
 from recfusion.components.run_report.component import RunReport
+from recfusion.components.trainer.component import Trainer
 from recfusion.components.strict_example_validator import executor as strict_validator
 from recfusion.config import Config
 from recfusion.evaluation import eval_config, gate
 from recfusion.models import rankers as ranker_registry
 from recfusion.models.fusion import fitting as fusion_fitting
+from recfusion.pipeline import parameters as pipeline_parameters
 
 PREPROCESSING_FN = 'recfusion.models.preprocessing.preprocessing_fn'
 
@@ -51,16 +53,23 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
                     registry_dir: str = '',
                     registry_state: str = '',
                     inputs_digest: str = '',
-                    schema_file: Optional[str] = None) -> tfx_pipeline.Pipeline:
-  """The whole DAG of docs/architecture.md §2. `registry_dir` is the model registry of this pipeline."""
+                    schema_file: Optional[str] = None,
+                    parameters: Optional[Mapping[str, Any]] = None) -> tfx_pipeline.Pipeline:
+  """The whole DAG of docs/architecture.md §2. `registry_dir` is the model registry of this pipeline.
+
+  `parameters`: pipeline/parameters.py's settings by name, as plain values (the default: the
+  config's) or as Kubeflow runtime parameters.
+  """
   # Unknown names fail here, before any component runs, with the config key named.
   rankers = {name: ranker_registry.get(name) for name in config.trainers}
   for name, ranker in rankers.items():
     ranker.check_hparams(config.trainers[name])
   fusion_fitting.check_method(config.fusion.method)
   data = config.data
+  values = {**pipeline_parameters.values(config, data_dir), **(parameters or {})}
   example_gen = LogJoinExampleGen(
-      input_base=data_dir, window_spans=data.window_spans, split_mode=data.split.mode,
+      input_base=values[pipeline_parameters.DATA_DIR],
+      window_spans=values[pipeline_parameters.WINDOW_SPANS], split_mode=data.split.mode,
       split_fractions=data.split.fractions, split_spans=data.split.spans,
       negatives_per_request=data.negatives_per_request, history_max=data.history_max,
       on_unknown_item=data.on_unknown_item, earliest_timestamp=data.earliest_timestamp,
@@ -96,23 +105,28 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
         schema=schema_gen.outputs['schema'],
         train_args=trainer_pb2.TrainArgs(splits=[keys.TRAIN_SPLIT]),
         eval_args=trainer_pb2.EvalArgs(splits=[keys.FUSION_SPLIT]),
-        custom_config=ranker.custom_config(hparams), **base_model).with_id(trainer_id(name))
+        custom_config=ranker.custom_config(hparams),
+        epochs=values.get(pipeline_parameters.epochs_parameter(name)),
+        **base_model).with_id(trainer_id(name))
   fusion = Fusion(
       rankers={name: trainer.outputs['model'] for name, trainer in trainers.items()},
       transform_graph=transform.outputs['transform_graph'],
       examples=transform.outputs['transformed_examples'],
-      method=config.fusion.method, grid_step=config.fusion.grid_step)
+      method=config.fusion.method, grid_step=config.fusion.grid_step,
+      prune_below=config.fusion.compact.prune_below)
   evaluator = Evaluator(
       examples=example_gen.outputs['examples'], model=fusion.outputs['model'],
       baseline_model=baseline.outputs['baseline_model'],
       eval_config=eval_config.build(config.evaluation.ndcg10_floor,
                                     config.evaluation.tolerance, rankers=list(rankers)),
-      settings=gate_settings(config), example_splits=[keys.EVAL_SPLIT])
+      settings=gate_settings(config), example_splits=[keys.EVAL_SPLIT],
+      ndcg10_floor=values[pipeline_parameters.NDCG10_FLOOR],
+      tolerance=values[pipeline_parameters.TOLERANCE])
   pusher = RegistryPusher(
       model=fusion.outputs['model'], model_blessing=evaluator.outputs['blessing'],
       evaluation=evaluator.outputs['evaluation'], examples=example_gen.outputs['examples'],
       baseline_model=baseline.outputs['baseline_model'], registry_dir=registry_dir,
-      inputs_digest=inputs_digest)
+      inputs_digest=inputs_digest, max_compact_ndcg_loss=config.fusion.compact.max_ndcg_loss)
   report = RunReport(
       pipeline_name=config.pipeline.name, evaluation=evaluator.outputs['evaluation'],
       model_blessing=evaluator.outputs['blessing'], fusion_report=fusion.outputs['fusion_report'],

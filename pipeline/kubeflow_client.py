@@ -6,9 +6,11 @@ out of shell history), cron expressions in the usual 5 fields are accepted, and 
 (unreachable host, rejected spec, bad token) becomes one readable line.
 """
 import contextlib
+import dataclasses
 import logging
 import os
-from typing import Any, Dict, List, Optional
+import time
+from typing import Any, Callable, Dict, List, Optional
 
 TOKEN_ENV = 'RECFUSION_KFP_TOKEN'
 
@@ -106,6 +108,63 @@ def _kfp_logs_silenced():
     logging.disable(previous)
 
 
+# KFP v2 runtime states (V2beta1RuntimeState) after which a run changes no more.
+FINAL_STATES = ('SUCCEEDED', 'SKIPPED', 'FAILED', 'CANCELED')
+SUCCESS_STATES = ('SUCCEEDED', 'SKIPPED')
+
+
+@dataclasses.dataclass
+class TaskState:
+  name: str
+  state: str
+  started: str = ''
+  finished: str = ''
+  error: str = ''
+
+
+@dataclasses.dataclass
+class RunState:
+  """One KFP run as `status` and `submit --watch` show it."""
+  run_id: str
+  name: str
+  state: str
+  created: str = ''
+  finished: str = ''
+  error: str = ''
+  tasks: List[TaskState] = dataclasses.field(default_factory=list)
+
+  @property
+  def done(self) -> bool:
+    return self.state in FINAL_STATES
+
+  @property
+  def succeeded(self) -> bool:
+    return self.state in SUCCESS_STATES
+
+
+def _text(value: Any) -> str:
+  """A server field as text: enums arrive as strings, times as datetimes, absent as None."""
+  if value is None:
+    return ''
+  return value.isoformat(timespec='seconds') if hasattr(value, 'isoformat') else str(value)
+
+
+def _error_text(status: Any) -> str:
+  return (getattr(status, 'message', '') or '') if status is not None else ''
+
+
+def _run_state(run: Any) -> RunState:
+  details = getattr(run, 'run_details', None)
+  tasks = [TaskState(name=_text(t.display_name), state=_text(t.state) or 'PENDING',
+                     started=_text(t.start_time), finished=_text(t.end_time),
+                     error=_error_text(t.error))
+           for t in (getattr(details, 'task_details', None) or [])]
+  return RunState(run_id=_text(run.run_id), name=_text(run.display_name),
+                  state=_text(run.state) or 'PENDING', created=_text(run.created_at),
+                  finished=_text(run.finished_at), error=_error_text(run.error),
+                  tasks=sorted(tasks, key=lambda t: (t.started or '~', t.name)))
+
+
 class Pipelines:
   """The few KFP operations recfusion needs, against one endpoint."""
 
@@ -137,12 +196,12 @@ class Pipelines:
     return result.run_id
 
   def schedule(self, package: str, experiment: str, name: str, cron: str,
-               max_concurrency: int) -> str:
+               max_concurrency: int, arguments: Optional[Dict[str, Any]] = None) -> str:
     experiment_id = self._experiment_id(experiment)
     recurring = self._call(self._client.create_recurring_run, experiment_id=experiment_id,
                            job_name=name, cron_expression=kfp_cron(cron),
                            max_concurrency=max_concurrency, no_catchup=True,
-                           pipeline_package_path=package)
+                           pipeline_package_path=package, params=arguments or {})
     return recurring.recurring_run_id
 
   def schedules(self, experiment: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -158,3 +217,36 @@ class Pipelines:
 
   def unschedule(self, recurring_run_id: str) -> None:
     self._call(self._client.delete_recurring_run, recurring_run_id)
+
+  def pause(self, recurring_run_id: str) -> None:
+    """No new runs start until `resume`; a run already started goes on."""
+    self._call(self._client.disable_recurring_run, recurring_run_id)
+
+  def resume(self, recurring_run_id: str) -> None:
+    self._call(self._client.enable_recurring_run, recurring_run_id)
+
+  def run(self, run_id: str) -> RunState:
+    return _run_state(self._call(self._client.get_run, run_id))
+
+  def watch(self, run_id: str, on_change: Callable[[RunState, RunState], None],
+            poll_seconds: float = 10.0, timeout_seconds: Optional[float] = None,
+            sleep: Callable[[float], None] = time.sleep) -> RunState:
+    """Polls the run until it ends; `on_change(previous, current)` after every poll that
+    changed the run's or a task's state. Raises KubeflowError on timeout (the run goes on)."""
+    started = time.monotonic()
+    previous = RunState(run_id=run_id, name='', state='')
+    while True:
+      current = self.run(run_id)
+      if _signature(current) != _signature(previous):
+        on_change(previous, current)
+      if current.done:
+        return current
+      if timeout_seconds is not None and time.monotonic() - started > timeout_seconds:
+        raise KubeflowError(f'run {run_id} still {current.state} after {timeout_seconds:.0f} s '
+                            '(--timeout); it goes on: `recfusion status` shows it')
+      previous = current
+      sleep(poll_seconds)
+
+
+def _signature(run: RunState):
+  return run.state, tuple((t.name, t.state) for t in run.tasks)

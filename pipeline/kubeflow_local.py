@@ -33,14 +33,32 @@ def topological_order(tasks: Dict[str, Any]) -> List[str]:
   return done
 
 
+def pipeline_arguments(spec: Dict[str, Any], given: Optional[Dict[str, Any]] = None
+                       ) -> Dict[str, Any]:
+  """Every runtime parameter's value for one run: the given ones, else the compiled defaults
+  (as KFP fills a run's runtime_config)."""
+  declared = spec.get('root', {}).get('inputDefinitions', {}).get('parameters', {})
+  unknown = set(given or {}) - set(declared)
+  if unknown:
+    raise ValueError(f'no such pipeline parameter(s): {", ".join(sorted(unknown))}')
+  return {name: (given or {}).get(name, definition.get('defaultValue'))
+          for name, definition in declared.items()}
+
+
 def executor_input(spec: Dict[str, Any], task_name: str, root: str,
-                   produced: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+                   produced: Dict[str, Dict[str, Any]],
+                   arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   task = spec['root']['dag']['tasks'][task_name]
   component = spec['components'][task['componentRef']['name']]
   task_root = os.path.join(root, task_name)
-  inputs: Dict[str, Any] = {'parameters': {}, 'artifacts': {}}
+  arguments = pipeline_arguments(spec) if arguments is None else arguments
+  # Pipeline spec 2.1: plain JSON values, typed by the component's parameterType.
+  inputs: Dict[str, Any] = {'parameterValues': {}, 'artifacts': {}}
   for name, parameter in task.get('inputs', {}).get('parameters', {}).items():
-    inputs['parameters'][name] = parameter['runtimeValue']['constantValue']
+    if 'componentInputParameter' in parameter:  # a runtime parameter of the pipeline
+      inputs['parameterValues'][name] = arguments[parameter['componentInputParameter']]
+    else:
+      inputs['parameterValues'][name] = parameter['runtimeValue']['constant']
   for name, artifact in task.get('inputs', {}).get('artifacts', {}).items():
     source = artifact['taskOutputArtifact']
     inputs['artifacts'][name] = {
@@ -74,10 +92,13 @@ def _produced_artifacts(task_input: Dict[str, Any]) -> Dict[str, List[Dict[str, 
 
 def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = None,
         extra_env: Optional[Dict[str, str]] = None, metadata_path: Optional[str] = None,
-        run_id: str = 'local-run', parallelism: int = 1) -> Dict[str, Dict[str, Any]]:
+        run_id: str = 'local-run', parallelism: int = 1,
+        arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, Any]]:
   """Runs every task of a PipelineJob dict; returns each task's output artifacts. Up to
-  `parallelism` tasks whose upstream tasks are done run at once, as KFP runs them."""
+  `parallelism` tasks whose upstream tasks are done run at once, as KFP runs them.
+  `arguments`: runtime parameter values, as `recfusion submit --param` gives them."""
   spec = job['pipelineSpec']
+  arguments = pipeline_arguments(spec, arguments)
   tasks = spec['root']['dag']['tasks']
   recorder = None
   if metadata_path:
@@ -94,7 +115,7 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
   def start(task_name: str) -> None:
     container = executors[spec['components'][tasks[task_name]['componentRef']['name']][
         'executorLabel']]['container']
-    task_input = executor_input(spec, task_name, root, produced)
+    task_input = executor_input(spec, task_name, root, produced, arguments)
     os.makedirs(os.path.join(root, task_name), exist_ok=True)
     command = list(container['command']) + [
         json.dumps(task_input) if arg == EXECUTOR_INPUT_PLACEHOLDER else arg

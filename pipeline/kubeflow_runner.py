@@ -141,6 +141,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   from absl import logging as absl_logging
   from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
 
+  from recfusion.pipeline import parameters
   from recfusion.pipeline.factory import create_pipeline
 
   settings = {**config.kubeflow, 'user_id_key_env': user_id_key_env(config)}
@@ -148,11 +149,14 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
     raise ValueError('data.dir must name the data folder as the cluster sees it '
                      '(for example --set data.dir=gs://bucket/shop or a mounted path)')
   registry_root = config.push.dir or settings['registry_mount']
+  runtime_parameters = parameters.runtime(config, config.data.dir)
   pipeline = create_pipeline(
       config, data_dir=config.data.dir, pipeline_root=pipeline_root,
       registry_dir=f'{registry_root.rstrip("/")}/{config.pipeline.name}',
       schema_file=schema_file or IMAGE_SCHEMA_FILE,
-      beam_pipeline_args=list(settings['beam_args']))
+      beam_pipeline_args=list(settings['beam_args']),
+      # What operators change per run is a runtime parameter: no recompiling for it.
+      parameters=runtime_parameters)
   gpu_tasks = gpu_trainer_ids(config)
   for component in pipeline.components:
     is_trainer = component.id.startswith(TRAINER_PREFIX)
@@ -165,7 +169,10 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   os.makedirs(output_dir, exist_ok=True)
   runner = kubeflow_v2.KubeflowV2DagRunner(
       config=kubeflow_v2.KubeflowV2DagRunnerConfig(
-          default_image={'default_image_path': image}),
+          default_image={'default_image_path': image},
+          # Pipeline spec 2.1: typed parameters (parameterType, parameterValues), the format
+          # KFP 2's SDK writes and its backend hands to tasks.
+          use_pipeline_spec_2_1=True),
       output_dir=output_dir, output_filename=JOB_FILE)
   quiet = _InvertedImageWarning()
   absl_logging.get_absl_logger().addFilter(quiet)
@@ -185,6 +192,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
       task['retryPolicy'] = {'maxRetryCount': retries, 'backoffDuration': '60s',
                              'backoffFactor': 2, 'backoffMaxDuration': '600s'}
   _render_report_in_kfp_ui(job['pipelineSpec'])
+  _declare_defaults(job['pipelineSpec'], runtime_parameters)
   with open(job_path, 'w') as f:
     json.dump(job, f, indent=2, sort_keys=True)
   pipeline_path = os.path.join(output_dir, PIPELINE_FILE)
@@ -192,6 +200,16 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
     yaml.safe_dump_all([job['pipelineSpec'],
                         platform_spec(job, settings, gpu_tasks)], f, sort_keys=True)
   return {'job': job_path, 'pipeline': pipeline_path}
+
+
+def _declare_defaults(spec: Dict[str, Any], runtime_parameters: Mapping[str, Any]) -> None:
+  """TFX declares runtime parameters without their defaults (it expects them in each run's
+  runtime config): the config's values become the defaults, so a run given no parameters is
+  the compiled config, and the KFP UI shows what each one is."""
+  declared = spec['root'].setdefault('inputDefinitions', {}).setdefault('parameters', {})
+  for name, parameter in runtime_parameters.items():
+    declared[name].update(defaultValue=parameter.default, isOptional=True,
+                          description=parameter.description)
 
 
 def _render_report_in_kfp_ui(spec: Dict[str, Any]) -> None:
@@ -205,6 +223,18 @@ def _render_report_in_kfp_ui(spec: Dict[str, Any]) -> None:
     container = executor['container']
     container['command'] = [kfp_executor.MODULE if part == TFX_ENTRYPOINT else part
                             for part in container.get('command', [])]
+
+
+def declared_parameters(pipeline_spec: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+  """The compiled pipeline's runtime parameters: name -> {parameterType, defaultValue}."""
+  return dict(pipeline_spec.get('root', {}).get('inputDefinitions', {}).get('parameters', {}))
+
+
+def read_declared_parameters(package: str) -> Dict[str, Dict[str, Any]]:
+  """declared_parameters of a compiled pipeline.yaml (its first document is the spec)."""
+  with open(package) as f:
+    spec = next(yaml.safe_load_all(f))
+  return declared_parameters(spec)
 
 
 def executor_class_paths(job: Dict[str, Any]) -> List[str]:

@@ -145,15 +145,42 @@ def test_tasks_reading_outside_state_are_never_cached_and_all_retry(compiled):
 def test_paths_are_the_clusters_not_this_machines(compiled):
   tasks = _tasks(compiled[0])
   parameters = tasks['ImportSchemaGen']['inputs']['parameters']
-  schema_file = parameters['schema_file']['runtimeValue']['constantValue']['stringValue']
+  schema_file = parameters['schema_file']['runtimeValue']['constant']
   assert schema_file == kubeflow_runner.IMAGE_SCHEMA_FILE == '/opt/recfusion/schema.pbtxt'
+  # The data folder is a runtime parameter whose default is the cluster's path.
   example_gen = tasks['LogJoinExampleGen']['inputs']['parameters']
-  assert example_gen['input_base']['runtimeValue']['constantValue']['stringValue'] == \
-      'gs://shop-bucket/data'
+  assert example_gen['input_base'] == {'componentInputParameter': 'data_dir'}
+  declared = kubeflow_runner.declared_parameters(compiled[0]['pipelineSpec'])
+  assert declared['data_dir']['defaultValue'] == 'gs://shop-bucket/data'
   pusher = tasks['RegistryPusher']['inputs']['parameters']
-  assert pusher['registry_dir']['runtimeValue']['constantValue']['stringValue'] == \
-      '/registry/recfusion'
+  assert pusher['registry_dir']['runtimeValue']['constant'] == '/registry/recfusion'
   assert compiled[1] == compiled[0]['pipelineSpec']
+
+
+def test_what_operators_change_per_run_are_runtime_parameters_with_config_defaults(compiled):
+  spec = compiled[0]['pipelineSpec']
+  assert spec['schemaVersion'] == '2.1.0'
+  declared = kubeflow_runner.declared_parameters(spec)
+  config = load_config()
+  assert {name: (d['parameterType'], d['defaultValue']) for name, d in declared.items()} == {
+      'data_dir': ('STRING', 'gs://shop-bucket/data'),
+      'window_spans': ('NUMBER_INTEGER', config.data.window_spans),
+      'ndcg10_floor': ('NUMBER_DOUBLE', config.evaluation.ndcg10_floor),
+      'tolerance': ('NUMBER_DOUBLE', config.evaluation.tolerance),
+      # One per ranker trained in epochs; the forest (gbt) has none.
+      'text_epochs': ('NUMBER_INTEGER', config.trainers['text']['epochs']),
+      'dcn_epochs': ('NUMBER_INTEGER', config.trainers['dcn']['epochs']),
+      'sequence_epochs': ('NUMBER_INTEGER', config.trainers['sequence']['epochs'])}
+  assert all(d['isOptional'] and d['description'] for d in declared.values())
+  tasks = _tasks(compiled[0])
+  assert tasks['LogJoinExampleGen']['inputs']['parameters']['window_spans'] == {
+      'componentInputParameter': 'window_spans'}
+  assert tasks['Trainer.dcn']['inputs']['parameters']['epochs'] == {
+      'componentInputParameter': 'dcn_epochs'}
+  assert 'epochs' not in tasks['Trainer.gbt']['inputs']['parameters']
+  evaluator = tasks['Evaluator']['inputs']['parameters']
+  assert (evaluator['ndcg10_floor'], evaluator['tolerance']) == (
+      {'componentInputParameter': 'ndcg10_floor'}, {'componentInputParameter': 'tolerance'})
 
 
 DOCKERFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

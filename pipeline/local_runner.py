@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -25,7 +26,22 @@ from recfusion.config import Config
 from recfusion.data import contract
 from recfusion.home import RunHome
 
-ProgressCallback = Callable[[str, str, Optional[float]], None]  # (component, event, seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgressEvent:
+  """One step of a run, for a progress display."""
+  component: str
+  event: str  # running | epoch | finished | failed
+  index: int  # 1-based position of the component in this run
+  total: int  # components in the run
+  seconds: Optional[float] = None  # finished: the component's time
+  detail: str = ''  # epoch: 'epoch 2/3'
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+# training.py's per-epoch log line: '<model> epoch <n>/<epochs>: <metrics>'.
+_EPOCH_LINE = re.compile(r'^\S+ epoch (\d+)/(\d+): ')
 
 
 def new_run_id() -> str:
@@ -164,25 +180,36 @@ def registry_state(registry_dir: str) -> str:
 
 
 class _ComponentProgress(logging.Handler):
-  """Turns LocalDagRunner's 'Component X is running/finished.' log lines into callbacks."""
+  """Turns LocalDagRunner's 'Component X is running/finished.' log lines, and the Trainers'
+  epoch lines, into progress events."""
 
-  def __init__(self, callback: ProgressCallback):
+  def __init__(self, callback: ProgressCallback, total: int):
     super().__init__(level=logging.INFO)
     self._callback = callback
+    self._total = total
     self._started: Dict[str, float] = {}
+    self._index: Dict[str, int] = {}
     self.durations: Dict[str, float] = {}
     self.current: Optional[str] = None
 
+  def _event(self, name: str, event: str, **fields) -> None:
+    self._callback(ProgressEvent(name, event, self._index[name], self._total, **fields))
+
   def emit(self, record: logging.LogRecord) -> None:
     message = record.getMessage()
+    epoch = _EPOCH_LINE.match(message)
+    if epoch and self.current is not None:
+      self._event(self.current, 'epoch', detail=f'epoch {epoch.group(1)}/{epoch.group(2)}')
+      return
     if not message.startswith('Component ') or not message.endswith(('running.', 'finished.')):
       return
     name = message.split(' ')[1]
     if message.endswith('is running.'):
       self.finish_current()
       self._started[name] = time.monotonic()
+      self._index[name] = len(self._index) + 1
       self.current = name
-      self._callback(name, 'running', None)
+      self._event(name, 'running')
     elif name == self.current:
       self.finish_current()
 
@@ -193,7 +220,14 @@ class _ComponentProgress(logging.Handler):
       return
     name, self.current = self.current, None
     self.durations[name] = time.monotonic() - self._started[name]
-    self._callback(name, 'finished', self.durations[name])
+    self._event(name, 'finished', seconds=self.durations[name])
+
+  def fail_current(self) -> Optional[str]:
+    """The component that was running when the run failed (reported as failed), or None."""
+    name, self.current = self.current, None
+    if name is not None:
+      self._event(name, 'failed')
+    return name
 
 
 @dataclasses.dataclass
@@ -262,7 +296,7 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   runtime_parameter_utils.substitute_runtime_parameter(
       ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
 
-  handler = _ComponentProgress(progress or (lambda *_: None))
+  handler = _ComponentProgress(progress or (lambda _: None), len(pipeline.components))
   log_file = logging.FileHandler(os.path.join(run_dir, 'run.log'))
   log_file.setLevel(logging.INFO)
   log_file.setFormatter(SecretScrubbingFormatter(
@@ -291,7 +325,7 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
     LocalDagRunner().run_with_ir(ir)
     handler.finish_current()
   except BaseException:
-    failed = handler.current
+    failed = handler.fail_current()
     raise
   finally:
     absl_logger.removeHandler(handler)
@@ -301,6 +335,4 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
     absl_logging.set_verbosity(saved[1])
     for terminal, level in zip(terminal_handlers, saved[2]):
       terminal.setLevel(level)
-    if failed and progress:
-      progress(failed, 'failed', None)
   return LocalRun(run_id, run_dir, handler.durations, failed)

@@ -1,4 +1,5 @@
-"""Unit tests of the local runner's cache keys."""
+"""Unit tests of the local runner: cache keys, and the progress it reports."""
+import logging
 import sys
 
 from recfusion.pipeline import local_runner
@@ -66,3 +67,40 @@ def test_run_with_nothing_new_exits_0_in_seconds_without_a_run(handmade_dir, tmp
   assert result.exit_code == 0, result.stderr + result.stdout
   assert 'nothing new since registry version 1 (run run-1)' in result.stdout.replace('\n', ' ')
   assert not (tmp_path / 'home' / 'runs').exists()
+
+
+def _record(message: str) -> logging.LogRecord:
+  return logging.LogRecord('absl', logging.INFO, __file__, 1, message, None, None)
+
+
+def test_progress_events_count_components_and_carry_the_trainers_epochs(monkeypatch):
+  clock = iter([10.0, 12.5, 20.0, 61.0])
+  monkeypatch.setattr(local_runner.time, 'monotonic', lambda: next(clock))
+  events = []
+  handler = local_runner._ComponentProgress(events.append, total=14)
+  for message in ['Component Transform is running.', 'Component Transform is finished.',
+                  'Component Trainer.dcn is running.',
+                  'dcn epoch 2/3: auc 0.7000, loss 0.4000',
+                  'Trainer.dcn: some other line with epoch 2/3: in it',
+                  'unrelated line']:
+    handler.emit(_record(message))
+  handler.finish_current()  # the last component's 'finished' line may never come
+  P = local_runner.ProgressEvent
+  assert events == [P('Transform', 'running', 1, 14), P('Transform', 'finished', 1, 14, 2.5),
+                    P('Trainer.dcn', 'running', 2, 14),
+                    P('Trainer.dcn', 'epoch', 2, 14, detail='epoch 2/3'),
+                    P('Trainer.dcn', 'finished', 2, 14, 41.0)]
+  assert handler.durations == {'Transform': 2.5, 'Trainer.dcn': 41.0}
+  assert handler.fail_current() is None
+
+
+def test_a_failed_component_is_reported_once_as_failed(monkeypatch):
+  monkeypatch.setattr(local_runner.time, 'monotonic', lambda: 0.0)
+  events = []
+  handler = local_runner._ComponentProgress(events.append, total=3)
+  handler.emit(_record('Component Fusion is running.'))
+  assert handler.fail_current() == 'Fusion'
+  assert [(e.component, e.event, e.index) for e in events] == [
+      ('Fusion', 'running', 1), ('Fusion', 'failed', 1)]
+  handler.finish_current()  # nothing is running any more: no 'finished' after 'failed'
+  assert len(events) == 2

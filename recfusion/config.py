@@ -87,9 +87,16 @@ class PipelineConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CompactConfig:
+  prune_below: Optional[float]
+  max_ndcg_loss: float
+
+
+@dataclasses.dataclass(frozen=True)
 class FusionConfig:
   method: str
   grid_step: float
+  compact: CompactConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,7 +264,17 @@ def load_config(config_file: Optional[str] = None,
   return _build(resolved)
 
 
+def _number_or_text(value: Any) -> Any:
+  """A key whose default is null takes any value; PyYAML reads `1e-3` as text."""
+  try:
+    return float(value) if isinstance(value, str) else value
+  except ValueError:
+    return value
+
+
 def _build(raw: Dict[str, Any]) -> Config:
+  compact = raw['fusion']['compact']
+  compact['prune_below'] = _number_or_text(compact['prune_below'])
   data = dict(raw['data'])
   split = SplitConfig(**data.pop('split'))
   config = Config(
@@ -266,7 +283,8 @@ def _build(raw: Dict[str, Any]) -> Config:
       data=DataConfig(split=split, **data),
       beam=BeamConfig(**raw['beam']),
       trainers=copy.deepcopy(raw['trainers']),
-      fusion=FusionConfig(**raw['fusion']),
+      fusion=FusionConfig(**{**raw['fusion'],
+                             'compact': CompactConfig(**raw['fusion']['compact'])}),
       evaluation=EvaluationConfig(**raw['evaluation']),
       push=PushConfig(**raw['push']),
       kubeflow=copy.deepcopy(raw['kubeflow']),
@@ -321,6 +339,15 @@ def _validate(config: Config) -> None:
   # need TensorFlow, which reading a config must not import.
   if not 0 < config.fusion.grid_step <= 0.5:
     raise ConfigError('fusion.grid_step must be in (0, 0.5]')
+  prune_below = config.fusion.compact.prune_below
+  if prune_below is not None and (isinstance(prune_below, bool)
+                                  or not isinstance(prune_below, (int, float))
+                                  or not 0 <= prune_below < 1):
+    raise ConfigError('fusion.compact.prune_below is a fusion weight: null (off) or a number in '
+                      f'[0, 1), got {prune_below!r}')
+  if not 0 <= config.fusion.compact.max_ndcg_loss < 1:
+    raise ConfigError('fusion.compact.max_ndcg_loss is a loss of NDCG@10: it must be in [0, 1), '
+                      f'got {config.fusion.compact.max_ndcg_loss:g}')
   if config.evaluation.tolerance < 0:
     raise ConfigError('evaluation.tolerance must be >= 0')
   if config.evaluation.min_eval_requests < 1:

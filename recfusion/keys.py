@@ -55,6 +55,10 @@ INPUTS_DIGEST = 'inputs_digest'
 PUSHED = 'pushed'
 PUSHED_VERSION = 'pushed_version'
 PUSHED_DESTINATION = 'pushed_destination'
+# The fused Model's compact export (recfusion/models/fusion/compact.py), as JSON.
+COMPACT = 'compact'
+# Why a blessed model was not pushed (the registry is pinned), in words.
+PUSH_REFUSED = 'push_refused'
 # What the serving smoke test scored before the push (recfusion/serving_check.py), as JSON.
 SERVING_CHECK = 'serving_check'
 # Registry index `extra` (and the run summary's push): the version's size and latency per request.
@@ -101,11 +105,18 @@ def is_blessed(blessing: Any) -> bool:
 
 
 def push_record(pushed: Any) -> dict:
-  """{'pushed', 'version', 'path'} of a RegistryPusher output."""
+  """{'pushed', 'version', 'path'} of a RegistryPusher output, with 'refused' (why a blessed
+  model was not pushed), the serving cost and the compact export's outcome when they exist."""
   record = {'pushed': bool(int_property(pushed, PUSHED)),
             'version': string_property(pushed, PUSHED_VERSION),
             'path': string_property(pushed, PUSHED_DESTINATION)}
+  refused = string_property(pushed, PUSH_REFUSED)
+  if refused:
+    record['refused'] = refused
   check = string_property(pushed, SERVING_CHECK)
   if check:
-    record[SERVING_COST] = json.loads(check).get(SERVING_COST, {})
+    smoke = json.loads(check)
+    record[SERVING_COST] = smoke.get(SERVING_COST, {})
+    if COMPACT in smoke:
+      record[COMPACT] = smoke[COMPACT]
   return record

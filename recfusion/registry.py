@@ -13,13 +13,17 @@ killed push (`.incoming-*`) are removed, and a version folder that is missing fr
 (a push killed between its rename and its index write) is added to the index, marked
 recovered, because a server watching the folder may already serve it. A missing or unreadable
 index beside version folders is an error naming the file: never "no model in production".
+
+A version can be pinned (`pin`): it is made the newest folder, so TF Serving serves it, and
+pushes are refused until `unpin`, so production stays on it however many runs are blessed
+meanwhile. The pin lives in the index beside the versions.
 """
 import dataclasses
 import datetime
 import json
 import os
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import filelock
 
@@ -32,6 +36,22 @@ LOCK_TIMEOUT_S = 600.0
 class RegistryError(RuntimeError):
   """The registry's folders and index disagree in a way no push can repair safely, or the
   model in production changed while a candidate was being evaluated against it."""
+
+
+class RegistryPinned(RegistryError):
+  """An operator pinned production to a version; nothing is pushed until it is unpinned."""
+
+
+@dataclasses.dataclass
+class Pin:
+  version: int
+  pinned_at: str
+  reason: str = ''
+
+  def describe(self, directory: str) -> str:
+    return (f'{directory} is pinned to version {self.version} since {self.pinned_at}'
+            + (f' ({self.reason})' if self.reason else '')
+            + ': nothing is pushed until `recfusion registry unpin`')
 
 
 @dataclasses.dataclass
@@ -57,7 +77,7 @@ def version_folders(directory: str) -> List[int]:
                 if name.isdigit() and os.path.isdir(os.path.join(directory, name)))
 
 
-def read_index(directory: str) -> List[VersionRecord]:
+def _read_document(directory: str) -> Tuple[List[VersionRecord], Optional[Pin]]:
   path = os.path.join(directory, INDEX_FILE)
   if not os.path.exists(path):
     folders = version_folders(directory)
@@ -66,15 +86,27 @@ def read_index(directory: str) -> List[VersionRecord]:
           f'{path} is missing but version folder(s) {", ".join(map(str, folders))} exist: '
           'the registry cannot tell which model is in production. Restore the index from a '
           'backup, or move the version folders aside to start a new registry.')
-    return []
+    return [], None
   try:
     with open(path, encoding='utf-8') as f:
-      entries = json.load(f)['versions']
-    return [VersionRecord(**{**entry, 'path': os.path.join(directory, str(entry['version']))})
-            for entry in entries]
-  except (ValueError, KeyError, TypeError) as e:
+      document = json.load(f)
+    records = [VersionRecord(**{**entry,
+                                'path': os.path.join(directory, str(entry['version']))})
+               for entry in document['versions']]
+    pin = Pin(**document['pinned']) if document.get('pinned') else None
+    return records, pin
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
     raise RegistryError(f'{path} is not a valid registry index ({type(e).__name__}: {e}); '
                         'restore it from a backup. Nothing was pushed.') from e
+
+
+def read_index(directory: str) -> List[VersionRecord]:
+  return _read_document(directory)[0]
+
+
+def read_pin(directory: str) -> Optional[Pin]:
+  """The operator's pin, or None when pushes go live as usual."""
+  return _read_document(directory)[1]
 
 
 def latest(directory: str) -> Optional[VersionRecord]:
@@ -87,7 +119,13 @@ def find(directory: str, version: int) -> Optional[VersionRecord]:
   return next((r for r in read_index(directory) if r.version == version), None)
 
 
-def _write_index(directory: str, records: List[VersionRecord]) -> None:
+_KEEP_PIN = object()
+
+
+def _write_index(directory: str, records: List[VersionRecord], pin: Any = _KEEP_PIN) -> None:
+  """Writes the index; the pin stays as it is unless one (or None, to lift it) is given."""
+  if pin is _KEEP_PIN:
+    pin = _read_document(directory)[1]
   entries = []
   for record in sorted(records, key=lambda r: r.version):
     entry = dataclasses.asdict(record)
@@ -95,7 +133,8 @@ def _write_index(directory: str, records: List[VersionRecord]) -> None:
     entries.append(entry)
   temporary = os.path.join(directory, f'.{INDEX_FILE}.{os.getpid()}')
   with open(temporary, 'w') as f:
-    json.dump({'versions': entries}, f, indent=2, sort_keys=True)
+    json.dump({'versions': entries, **({'pinned': dataclasses.asdict(pin)} if pin else {})},
+              f, indent=2, sort_keys=True)
   os.replace(temporary, os.path.join(directory, INDEX_FILE))
 
 
@@ -143,10 +182,14 @@ def push(directory: str, model_dir: str, run_id: str = '', spans: Optional[List[
 
   `expected_latest`: the version the candidate was evaluated against (None: an empty
   registry); if the registry's latest is another one by now, the gate's comparison is stale and
-  nothing is pushed (RegistryError). -1 skips the check.
+  nothing is pushed (RegistryError). -1 skips the check. A pinned registry refuses
+  (RegistryPinned).
   """
   with lock(directory, lock_timeout):
     repairs = reconcile(directory)
+    pin = read_pin(directory)
+    if pin is not None:
+      raise RegistryPinned(pin.describe(directory))
     current = latest(directory)
     current_version = current.version if current else None
     if expected_latest != -1 and current_version != expected_latest:
@@ -154,24 +197,44 @@ def push(directory: str, model_dir: str, run_id: str = '', spans: Optional[List[
           f'{directory}: the model in production is now version {current_version}, not '
           f'{expected_latest} that this candidate was evaluated against (another run pushed '
           'meanwhile); nothing pushed. Run again to evaluate against the new model.')
-    records = read_index(directory)
-    version = max(version_folders(directory) + [r.version for r in records] + [0]) + 1
-    temporary = os.path.join(directory, f'{INCOMING_PREFIX}{version}-{os.getpid()}')
+    return _copy_in(directory, model_dir, VersionRecord(
+        version=0, path='', run_id=run_id, spans=list(spans or []),
+        metrics=dict(metrics or {}),
+        extra={**(extra or {}), **({'repairs': repairs} if repairs else {})}))
+
+
+def _copy_in(directory: str, model_dir: str, record: VersionRecord) -> VersionRecord:
+  """Copies a model in as the next version; call with the lock held."""
+  records, pin = _read_document(directory)
+  version = max(version_folders(directory) + [r.version for r in records] + [0]) + 1
+  temporary = os.path.join(directory, f'{INCOMING_PREFIX}{version}-{os.getpid()}')
+  shutil.rmtree(temporary, ignore_errors=True)
+  try:
+    shutil.copytree(model_dir, temporary)
+  except BaseException:
     shutil.rmtree(temporary, ignore_errors=True)
-    try:
-      shutil.copytree(model_dir, temporary)
-    except BaseException:
-      shutil.rmtree(temporary, ignore_errors=True)
-      raise
-    final = os.path.join(directory, str(version))
-    os.rename(temporary, final)
-    record = VersionRecord(
-        version=version, path=final, run_id=run_id, spans=list(spans or []),
-        metrics=dict(metrics or {}), extra={**(extra or {}),
-                                            **({'repairs': repairs} if repairs else {})},
-        pushed_at=_now())
-    _write_index(directory, records + [record])
-    return record
+    raise
+  final = os.path.join(directory, str(version))
+  os.rename(temporary, final)
+  record = dataclasses.replace(record, version=version, path=final, pushed_at=_now())
+  _write_index(directory, records + [record], pin=pin)
+  return record
+
+
+def _copy_of(source: VersionRecord) -> VersionRecord:
+  """What a copy of `source` as a new version records: its run, data and metrics."""
+  extra = {k: v for k, v in source.extra.items() if k not in ('repairs', 'rollback_of')}
+  return VersionRecord(version=0, path='', run_id=source.run_id, spans=list(source.spans),
+                       metrics=dict(source.metrics),
+                       extra={**extra, 'rollback_of': source.version})
+
+
+def _existing(directory: str, version: int, purpose: str) -> VersionRecord:
+  source = find(directory, version)
+  if source is None or not os.path.isdir(source.path):
+    present = ', '.join(str(r.version) for r in read_index(directory)) or 'none'
+    raise LookupError(f'{directory}: no version {version} {purpose} (versions: {present})')
+  return source
 
 
 def rollback(directory: str, version: int, lock_timeout: float = LOCK_TIMEOUT_S
@@ -180,16 +243,41 @@ def rollback(directory: str, version: int, lock_timeout: float = LOCK_TIMEOUT_S
 
   A new, higher version rather than deleting newer ones: TF Serving serves the highest version
   it finds, a folder it already loaded is never removed under it, and the index keeps the whole
-  history (`extra.rollback_of`).
+  history (`extra.rollback_of`). Refused while pinned: `pin` moves a pin.
   """
-  source = find(directory, version)
-  if source is None or not os.path.isdir(source.path):
-    present = ', '.join(str(r.version) for r in read_index(directory)) or 'none'
-    raise LookupError(f'{directory}: no version {version} to roll back to (versions: {present})')
-  extra = {k: v for k, v in source.extra.items() if k not in ('repairs', 'rollback_of')}
-  return push(directory, source.path, run_id=source.run_id, spans=source.spans,
-              metrics=source.metrics, extra={**extra, 'rollback_of': version},
-              lock_timeout=lock_timeout)
+  with lock(directory, lock_timeout):
+    reconcile(directory)
+    source = _existing(directory, version, 'to roll back to')
+    pin = read_pin(directory)
+    if pin is not None:
+      raise RegistryPinned(f'{pin.describe(directory)}; `recfusion registry pin {version}` '
+                           'moves the pin instead')
+    return _copy_in(directory, source.path, _copy_of(source))
+
+
+def pin(directory: str, version: int, reason: str = '',
+        lock_timeout: float = LOCK_TIMEOUT_S) -> Tuple[VersionRecord, Pin]:
+  """Serves `version` and keeps serving it: when it is not the newest folder, a copy of it
+  becomes the next version (as `rollback`), all under one lock, and the pin names the version
+  in production. Returns that record and the pin."""
+  with lock(directory, lock_timeout):
+    reconcile(directory)
+    source = _existing(directory, version, 'to pin')
+    current = latest(directory)
+    served = (source if current is not None and current.version == source.version
+              else _copy_in(directory, source.path, _copy_of(source)))
+    new_pin = Pin(version=served.version, pinned_at=_now(), reason=reason)
+    _write_index(directory, read_index(directory), pin=new_pin)
+    return served, new_pin
+
+
+def unpin(directory: str, lock_timeout: float = LOCK_TIMEOUT_S) -> Optional[Pin]:
+  """Lets pushes go live again; returns the pin that was lifted (None: there was none)."""
+  with lock(directory, lock_timeout):
+    previous = read_pin(directory)
+    if previous is not None:
+      _write_index(directory, read_index(directory), pin=None)
+    return previous
 
 
 def prune(directory: str, keep: int, lock_timeout: float = LOCK_TIMEOUT_S) -> List[int]:
@@ -201,9 +289,13 @@ def prune(directory: str, keep: int, lock_timeout: float = LOCK_TIMEOUT_S) -> Li
     reconcile(directory)
     records = sorted(read_index(directory), key=lambda r: r.version)
     removed = records[:-keep] if len(records) > keep else []
+    pinned = read_pin(directory)
+    # The pinned version is what an operator chose to serve: never pruned.
+    removed = [r for r in removed if pinned is None or r.version != pinned.version]
     # Index first: a crash after it leaves unindexed folders, which are only removed below
     # (reconcile would re-add them with `recovered`, and a rerun removes them again).
-    _write_index(directory, records[len(removed):])
+    kept = [r for r in records if r not in removed]
+    _write_index(directory, kept)
     for record in removed:
       shutil.rmtree(record.path, ignore_errors=True)
   return [r.version for r in removed]

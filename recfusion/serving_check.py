@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -50,16 +50,28 @@ class OutputCheck:
   evaluator_ndcg10: float
   served_low: float
   served_high: float
+  # > 0: a model that may rank worse than the one evaluated (the compact export), by at most
+  # this much NDCG@10; better is fine. 0: the scores the Evaluator gated, within ties.
+  allowed_loss: float = 0.0
 
   @property
   def passed(self) -> bool:
+    if self.allowed_loss > 0:
+      return self.served_high + NDCG_SLACK + self.allowed_loss >= self.evaluator_ndcg10
     return (self.served_low - NDCG_SLACK <= self.evaluator_ndcg10
             <= self.served_high + NDCG_SLACK)
+
+  @property
+  def loss(self) -> float:
+    """How much lower the served NDCG@10 is than the Evaluator's (the best order of ties)."""
+    return self.evaluator_ndcg10 - self.served_high
 
   def __str__(self) -> str:
     served = (f'{self.served_low:.6f}' if self.served_low == self.served_high
               else f'{self.served_low:.6f} to {self.served_high:.6f} (ties)')
-    return f'{self.output}: served NDCG@10 {served}, Evaluator {self.evaluator_ndcg10:.6f}'
+    allowed = (f' (may be up to {self.allowed_loss:g} lower)' if self.allowed_loss > 0 else '')
+    return (f'{self.output}: served NDCG@10 {served}, Evaluator {self.evaluator_ndcg10:.6f}'
+            + allowed)
 
 
 def non_finite(outputs: Mapping[str, np.ndarray]) -> List[str]:
@@ -73,7 +85,8 @@ def non_finite(outputs: Mapping[str, np.ndarray]) -> List[str]:
 
 
 def compare(request_ids: np.ndarray, gains: np.ndarray, outputs: Mapping[str, np.ndarray],
-            evaluator_ndcg10: Mapping[str, float]) -> List[OutputCheck]:
+            evaluator_ndcg10: Mapping[str, float],
+            allowed_loss: Optional[Mapping[str, float]] = None) -> List[OutputCheck]:
   """One check per output the Evaluator computed NDCG@10 for; an output it computed but the
   served model lacks is a served range of NaN, which fails."""
   ndcg = NDCG(request_ids, gains, 10)
@@ -83,7 +96,8 @@ def compare(request_ids: np.ndarray, gains: np.ndarray, outputs: Mapping[str, np
       low, high = ndcg.bounds(outputs[name], TIE_TOLERANCE)
     else:
       low = high = float('nan')
-    checks.append(OutputCheck(name, float(evaluator_ndcg10[name]), low, high))
+    checks.append(OutputCheck(name, float(evaluator_ndcg10[name]), low, high,
+                              float((allowed_loss or {}).get(name, 0.0))))
   return checks
 
 
@@ -115,20 +129,24 @@ def score_in_fresh_process(model_path: str, files: Sequence[str]) -> Dict[str, n
       return {name: scored[name] for name in scored.files}
 
 
-def check(model_path: str, examples_uri: str,
-          evaluator_ndcg10: Mapping[str, float]) -> Dict[str, object]:
-  """Raises ServingCheckError saying what is wrong; returns what was checked otherwise."""
+def check(model_path: str, examples_uri: str, evaluator_ndcg10: Mapping[str, float],
+          allowed_loss: Optional[Mapping[str, float]] = None) -> Dict[str, object]:
+  """Raises ServingCheckError saying what is wrong; returns what was checked otherwise.
+
+  `allowed_loss`: per output, how much lower than the Evaluator's its NDCG@10 may be (for a
+  model that is not exactly the one evaluated, the compact export); unnamed outputs: none."""
   scored = score_in_fresh_process(model_path, eval_files(examples_uri))
   request_ids, gains = scored.pop(keys.REQUEST_ID_KEY), scored.pop(keys.LABEL_KEY)
   latency, candidates = scored.pop(LATENCY_KEY), scored.pop(CANDIDATES_KEY)
   problems = non_finite(scored)
-  checks = compare(request_ids, gains, scored, evaluator_ndcg10)
+  checks = compare(request_ids, gains, scored, evaluator_ndcg10, allowed_loss)
   problems += [f'{c} (not the scores the Evaluator gated)' for c in checks if not c.passed]
   if problems:
     raise ServingCheckError(f'{model_path}: the served model fails its smoke test, so it is '
                             'not pushed: ' + '; '.join(problems))
   return {'examples': int(len(request_ids)), 'requests': int(len(np.unique(request_ids))),
           'outputs': sorted(scored), 'ndcg@10': [str(c) for c in checks],
+          'ndcg@10_loss': {c.output: round(c.loss, 6) for c in checks},
           'serving': serving_cost(model_path, latency, candidates)}
 
 

@@ -215,3 +215,64 @@ def test_run_without_its_pseudonymization_key_exits_2_before_running(runner, han
   assert ('data.pseudonymize_user_ids: environment variable SHOP_USER_KEY is not set'
           in result.stderr.replace('\n', ''))
   assert not (tmp_path / 'home' / 'metadata.sqlite').exists()
+
+
+def test_run_progress_shows_position_epoch_and_clocks_and_prints_finished_lines():
+  from recfusion.cli import run as run_commands
+  from recfusion.pipeline.local_runner import ProgressEvent
+  from rich.console import Console
+  from rich.text import Text
+  now = [100.0]
+  output = Console(record=True, width=120, force_terminal=False)
+  display = run_commands.RunProgress(started=100.0, clock=lambda: now[0], output=output)
+  assert display.description().startswith('importing TFX … 00:00')
+  now[0] = 130.0
+  display.on_event(ProgressEvent('Trainer.dcn', 'running', 7, 14))
+  now[0] = 171.0
+  display.on_event(ProgressEvent('Trainer.dcn', 'epoch', 7, 14, detail='epoch 2/3'))
+  assert Text.from_markup(display.description()).plain == \
+      '[ 7/14] Trainer.dcn epoch 2/3 … 00:41 (run 01:11)'
+  display.on_event(ProgressEvent('Trainer.dcn', 'finished', 7, 14, seconds=41.04))
+  display.on_event(ProgressEvent('Fusion', 'failed', 8, 14))
+  printed = output.export_text().splitlines()
+  assert printed == [f'  ✔ [ 7/14] {"Trainer.dcn":<22}   41.0 s', '  ✘ [ 8/14] Fusion failed']
+
+
+def test_the_closing_summary_says_where_the_report_and_the_tensorboard_logs_are():
+  from recfusion.cli import run as run_commands
+  from recfusion.runs.summary import ComponentRecord, RunSummary
+  record = RunSummary(run_id='r', components=[
+      ComponentRecord('Trainer.text', 'complete', 1.0, {'model_run': ['/p/Trainer.text/model_run/4']}),
+      ComponentRecord('Trainer.dcn', 'cached', None, {'model_run': ['/p/Trainer.dcn/model_run/2']}),
+      ComponentRecord('RunReport', 'complete', 1.0, {'report': ['/p/RunReport/report/9']})])
+  assert run_commands.locations(record) == [
+      'report: /p/RunReport/report/9/report.html',
+      'TensorBoard: tensorboard --logdir_spec dcn:/p/Trainer.dcn/model_run/2,'
+      'text:/p/Trainer.text/model_run/4']
+  assert run_commands.locations(RunSummary(run_id='r')) == []
+
+
+def test_quick_runs_train_briefly_on_small_data_in_their_own_home(runner, tmp_path,
+                                                                   monkeypatch):
+  from recfusion.cli import run as run_commands
+  seen = {}
+
+  def fake_run(config, run_home, data_dir, run_id, enable_cache, fail_if_not_blessed=False):
+    seen.update(config=config, home=run_home.root, data_dir=data_dir)
+    return 0
+
+  monkeypatch.setattr(run_commands, '_run', fake_run)
+  home = tmp_path / 'home'
+  result = runner.invoke(cli.main, ['run', '--quick', '--home', str(home),
+                                    '--set', 'trainers.dcn.epochs=2'])
+  assert result.exit_code == 0, result.stderr
+  config = seen['config']
+  assert seen['home'] == str(home / 'quick')
+  assert seen['data_dir'].startswith(str(home / 'quick'))  # generated there, small
+  assert (config.generate.num_days, config.generate.requests_per_day) == (4, 150)
+  assert config.data.window_spans == 3 and config.fusion.grid_step == 0.25
+  # One epoch everywhere but where --set said otherwise; the forest gets 30 trees.
+  assert {name: h.get('epochs', h.get('num_trees')) for name, h in config.trainers.items()} == {
+      'text': 1, 'dcn': 2, 'sequence': 1, 'gbt': 30}
+  assert 'quick run (--quick)' in result.stderr
+  assert not (home / 'registry').exists() and not (home / 'metadata.sqlite').exists()

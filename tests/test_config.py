@@ -53,6 +53,11 @@ def test_file_then_set_overrides(tmp_path):
                                       'it must be in [0, 1), got 2'),
     ('data.pseudonymize_user_ids=hunter2', "data.pseudonymize_user_ids is where the key is: "
                                            "'env:NAME' or 'file:PATH', got 'hunter2'"),
+    ('fusion.compact.prune_below=lots', 'fusion.compact.prune_below is a fusion weight: null '
+                                        "(off) or a number in [0, 1), got 'lots'"),
+    ('fusion.compact.prune_below=1', 'fusion.compact.prune_below is a fusion weight'),
+    ('fusion.compact.max_ndcg_loss=-0.01', 'fusion.compact.max_ndcg_loss is a loss of NDCG@10: '
+                                           'it must be in [0, 1), got -0.01'),
     ('evaluation.max_coverage_drop=-0.1', 'evaluation.max_coverage_drop is a share of the eval '
                                           'items: it must be in [0, 1] (1 turns the check off), '
                                           'got -0.1'),
@@ -106,3 +111,10 @@ def test_exponent_notation_is_a_number():
   # PyYAML reads 1e-3 (no dot) as text; the config takes it as the number it means.
   assert load_config(overrides=['trainers.dcn.learning_rate=1e-3']).trainers['dcn'][
       'learning_rate'] == 0.001
+
+
+def test_compact_export_is_off_by_default_and_takes_exponent_notation():
+  assert load_config().fusion.compact.prune_below is None
+  compact = load_config(overrides=['fusion.compact.prune_below=1e-3']).fusion.compact
+  assert (compact.prune_below, compact.max_ndcg_loss) == (0.001, 0.002)
+  assert load_config(overrides=['fusion.compact.prune_below=0']).fusion.compact.prune_below == 0

@@ -43,6 +43,12 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
       wanted = urllib.parse.parse_qs(path.query).get('filter', [''])[0]
       found = [e for e in self.state['experiments'] if e['display_name'] in wanted]
       return self._reply(200, {'experiments': found, 'total_size': len(found)})
+    if '/runs/' in path.path:
+      # Each GET of a run answers the next of its scripted states; the last one repeats.
+      script = self.state['runs'].get(path.path.rsplit('/', 1)[-1])
+      if script is None:
+        return self._reply(404, {'error': 'run not found', 'code': 5})
+      return self._reply(200, script.pop(0) if len(script) > 1 else script[0])
     if path.path.endswith('/recurringruns'):
       runs = list(self.state['recurring'].values())
       # The real API's list responses spell this key in camelCase.
@@ -52,6 +58,13 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
   def do_POST(self):  # noqa: N802
     body = json.loads(self.rfile.read(int(self.headers['Content-Length'])) or b'{}')
     self._record(body)
+    for verb, status in ((':disable', 'DISABLED'), (':enable', 'ENABLED')):
+      if self.path.endswith(verb):
+        identifier = self.path[:-len(verb)].rsplit('/', 1)[-1]
+        if identifier not in self.state['recurring']:
+          return self._reply(404, {'error': f'recurring run {identifier} not found'})
+        self.state['recurring'][identifier]['status'] = status
+        return self._reply(200, {})
     if self.path.endswith('/experiments'):
       experiment = {'experiment_id': f'exp-{len(self.state["experiments"]) + 1}',
                     'display_name': body['display_name']}
@@ -61,6 +74,7 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
       if self.state.get('reject'):
         return self._reply(400, {'error': 'pipeline spec is invalid: unknown executor',
                                  'code': 3})
+        self.state['runs'].setdefault('run-1', [_run_json('run-1', 'SUCCEEDED')])
       return self._reply(200, {'run_id': 'run-1', 'display_name': body['display_name'],
                                'experiment_id': body.get('experiment_id')})
     if self.path.endswith('/recurringruns'):
@@ -78,9 +92,22 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
     return self._reply(200, {})
 
 
+def _run_json(run_id, state, tasks=(), error=None):
+  """A v2beta1 run as the API returns it; tasks are (name, state, error message or None)."""
+  return {'run_id': run_id, 'display_name': 'nightly', 'state': state,
+          'created_at': '2026-12-02T03:00:00Z',
+          **({'finished_at': '2026-12-02T03:40:00Z'} if state in ('SUCCEEDED', 'FAILED') else {}),
+          **({'error': {'code': 2, 'message': error}} if error else {}),
+          'run_details': {'task_details': [
+              {'display_name': name, 'state': task_state,
+               'start_time': f'2026-12-02T03:{i:02d}:00Z',
+               **({'error': {'code': 2, 'message': message}} if message else {})}
+              for i, (name, task_state, message) in enumerate(tasks)]}}
+
+
 @pytest.fixture
 def kfp_server():
-  FakeKfp.state = {'requests': [], 'experiments': [], 'recurring': {}}
+  FakeKfp.state = {'requests': [], 'experiments': [], 'recurring': {}, 'runs': {}}
   server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), FakeKfp)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
@@ -223,4 +250,121 @@ def test_a_malformed_cron_is_bad_usage_before_any_request(kfp_server, package):
   result = CliRunner(mix_stderr=False).invoke(cli.main, [
       'schedule', 'create', '--host', host, '--package', package, '--cron', 'every night'])
   assert result.exit_code == 2 and 'needs 5 fields' in result.stderr
+  assert state['requests'] == []
+
+
+def test_submit_watch_follows_the_run_and_exits_with_its_result(kfp_server, package):
+  host, state = kfp_server
+  state['runs']['run-1'] = [
+      _run_json('run-1', 'RUNNING', [('LogJoinExampleGen', 'RUNNING', None)]),
+      _run_json('run-1', 'RUNNING', [('LogJoinExampleGen', 'SUCCEEDED', None),
+                                     ('Transform', 'RUNNING', None)]),
+      _run_json('run-1', 'RUNNING', [('LogJoinExampleGen', 'SUCCEEDED', None),
+                                     ('Transform', 'RUNNING', None)]),
+      _run_json('run-1', 'SUCCEEDED', [('LogJoinExampleGen', 'SUCCEEDED', None),
+                                       ('Transform', 'SUCCEEDED', None)])]
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'submit', '--host', host, '--package', package, '--watch', '--poll-seconds', '0.1'])
+  assert result.exit_code == 0, result.stderr + repr(result.exception)
+  lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+  # A line per change only: the unchanged third poll prints nothing.
+  assert lines[1:] == ['▶ LogJoinExampleGen        RUNNING', 'run run-1: RUNNING',
+                       '✔ LogJoinExampleGen        SUCCEEDED', '▶ Transform                RUNNING',
+                       '✔ Transform                SUCCEEDED', 'run run-1: SUCCEEDED']
+  gets = [r for r in state['requests'] if r['method'] == 'GET' and '/runs/run-1' in r['path']]
+  assert len(gets) == 4
+
+
+def test_a_failed_run_under_watch_exits_1_naming_the_task(kfp_server, package):
+  host, state = kfp_server
+  state['runs']['run-1'] = [_run_json(
+      'run-1', 'FAILED', [('LogJoinExampleGen', 'SUCCEEDED', None),
+                          ('Trainer.dcn', 'FAILED', 'OOMKilled')], error='task failed')]
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'submit', '--host', host, '--package', package, '--watch', '--poll-seconds', '0.1'])
+  assert result.exit_code == 1
+  assert result.stderr.strip().splitlines()[-1] == 'run run-1 FAILED: Trainer.dcn: OOMKilled'
+
+
+def test_watch_gives_up_after_its_timeout_and_says_the_run_goes_on(kfp_server):
+  host, state = kfp_server
+  state['runs']['run-7'] = [_run_json('run-7', 'RUNNING')]
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'status', '--host', host, 'run-7', '--watch', '--poll-seconds', '0.5', '--timeout', '1'])
+  assert result.exit_code == 1
+  assert 'run run-7 still RUNNING after 1 s (--timeout); it goes on' in result.stderr
+
+
+def test_status_shows_the_run_and_each_task(kfp_server):
+  host, state = kfp_server
+  state['runs']['run-3'] = [_run_json('run-3', 'RUNNING', [('LogJoinExampleGen', 'SUCCEEDED',
+                                                            None),
+                                                           ('Trainer.text', 'RUNNING', None)])]
+  runner = CliRunner(mix_stderr=False)
+  shown = runner.invoke(cli.main, ['status', '--host', host, 'run-3', '--json'])
+  assert shown.exit_code == 0, shown.stderr
+  run = json.loads(shown.stdout)
+  assert (run['run_id'], run['state'], run['finished']) == ('run-3', 'RUNNING', '')
+  assert [(t['name'], t['state'], t['started']) for t in run['tasks']] == [
+      ('LogJoinExampleGen', 'SUCCEEDED', '2026-12-02T03:00:00+00:00'),
+      ('Trainer.text', 'RUNNING', '2026-12-02T03:01:00+00:00')]
+  table = runner.invoke(cli.main, ['status', '--host', host, 'run-3'])
+  assert table.exit_code == 0
+  assert table.stdout.splitlines()[0] == 'run run-3 (nightly): RUNNING'
+  assert 'Trainer.text' in table.stdout
+  missing = runner.invoke(cli.main, ['status', '--host', host, 'run-404'])
+  assert missing.exit_code == 1 and 'HTTP 404' in missing.stderr
+
+
+def test_schedule_pause_and_resume(kfp_server, package):
+  host, state = kfp_server
+  runner = CliRunner(mix_stderr=False)
+  created = runner.invoke(cli.main, ['schedule', 'create', '--host', host, '--package', package,
+                                     '--cron', '0 3 * * *'])
+  assert created.exit_code == 0, created.stderr
+  paused = runner.invoke(cli.main, ['schedule', 'pause', '--host', host, 'rr-1'])
+  assert paused.exit_code == 0, paused.stderr
+  assert state['recurring']['rr-1']['status'] == 'DISABLED'
+  assert _posts(state, '/recurringruns/rr-1:disable')
+  listed = runner.invoke(cli.main, ['schedule', 'list', '--host', host, '--json'])
+  assert json.loads(listed.stdout)['status'] == 'DISABLED'
+  resumed = runner.invoke(cli.main, ['schedule', 'resume', '--host', host, 'rr-1'])
+  assert resumed.exit_code == 0 and state['recurring']['rr-1']['status'] == 'ENABLED'
+  unknown = runner.invoke(cli.main, ['schedule', 'pause', '--host', host, 'rr-9'])
+  assert unknown.exit_code == 1 and 'HTTP 404' in unknown.stderr
+
+
+def test_params_reach_the_run_typed_as_the_pipeline_declares_them(kfp_server, package):
+  host, state = kfp_server
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'submit', '--host', host, '--package', package, '--param', 'window_spans=2',
+      '--param', 'text_epochs=1', '--param', 'ndcg10_floor=0.25',
+      '--param', 'data_dir=gs://shop/2026-12'])
+  assert result.exit_code == 0, result.stderr + repr(result.exception)
+  (run,) = _posts(state, '/runs')
+  assert run['body']['runtime_config']['parameters'] == {
+      'window_spans': 2, 'text_epochs': 1, 'ndcg10_floor': 0.25, 'data_dir': 'gs://shop/2026-12'}
+  scheduled = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'schedule', 'create', '--host', host, '--package', package, '--cron', '0 3 * * *',
+      '--param', 'dcn_epochs=5'])
+  assert scheduled.exit_code == 0, scheduled.stderr
+  (recurring,) = _posts(state, '/recurringruns')
+  assert recurring['body']['runtime_config']['parameters'] == {'dcn_epochs': 5}
+
+
+@pytest.mark.parametrize('param, message', [
+    ('epochs=3', '--param epochs: the compiled pipeline has no such parameter (it has: data_dir, '
+                 'dcn_epochs, ndcg10_floor, sequence_epochs, text_epochs, tolerance, '
+                 'window_spans)'),
+    ('window_spans=two', '--param window_spans=two: expected a whole number'),
+    ('window_spans=0', '--param window_spans=0: must be at least 1'),
+    ('ndcg10_floor=7', '--param ndcg10_floor=7: must be between 0.0 and 1.0'),
+    ('tolerance', "--param 'tolerance': expected NAME=VALUE"),
+])
+def test_a_bad_param_is_bad_usage_before_any_request(kfp_server, package, param, message):
+  host, state = kfp_server
+  result = CliRunner(mix_stderr=False).invoke(cli.main, [
+      'submit', '--host', host, '--package', package, '--param', param])
+  assert result.exit_code == 2
+  assert ' '.join(result.stderr.split()) == f'error: {message}'
   assert state['requests'] == []

@@ -9,22 +9,27 @@ After TFMA, the gate's checks (recfusion/evaluation/gate.py) are read from its r
 fused model's member health; the model is blessed only when TFMA's thresholds AND every check
 pass. The checks go to `gate.json` beside TFMA's result and onto the blessing artifact.
 """
+import dataclasses
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
+import tensorflow_model_analysis as tfma
 from absl import logging
 from tfx.components.evaluator import executor as stock_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils
+from tfx.utils import io_utils, proto_utils
 
 from recfusion import keys
-from recfusion.evaluation import gate, results
+from recfusion.evaluation import eval_config, gate, results
 from recfusion.models import saved_models
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 GATE_KEY = 'gate'
+FLOOR_KEY = 'ndcg10_floor'
+TOLERANCE_KEY = 'tolerance'
+EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
 # The marker files TFX's Evaluator writes into the blessing folder.
 BLESSED_FILE, NOT_BLESSED_FILE = 'BLESSED', 'NOT_BLESSED'
 
@@ -39,11 +44,32 @@ class Executor(stock_executor.Executor):
     if baselines and not all(keys.baseline_found(b) for b in baselines):
       logging.info('Evaluator: no model in production; evaluating without a baseline')
       input_dict = {k: v for k, v in input_dict.items() if k != BASELINE_KEY}
-    tfma_properties = {k: v for k, v in exec_properties.items() if k != GATE_KEY}
+    settings = (gate.Settings(**json.loads(exec_properties[GATE_KEY]))
+                if exec_properties.get(GATE_KEY) else None)
+    tfma_properties, settings = with_thresholds(exec_properties, settings)
     super().Do(input_dict, output_dict, tfma_properties)
-    if exec_properties.get(GATE_KEY):
-      apply_gate(input_dict, output_dict,
-                 gate.Settings(**json.loads(exec_properties[GATE_KEY])))
+    if settings is not None:
+      apply_gate(input_dict, output_dict, settings)
+
+
+def with_thresholds(exec_properties: Dict[str, Any], settings: Optional[gate.Settings]
+                    ) -> Tuple[Dict[str, Any], Optional[gate.Settings]]:
+  """The stock executor's properties and the gate's settings with the `ndcg10_floor` and
+  `tolerance` parameters applied, when set: to the settings and to TFMA's NDCG@10 threshold."""
+  properties = {k: v for k, v in exec_properties.items()
+                if k not in (GATE_KEY, FLOOR_KEY, TOLERANCE_KEY)}
+  floor, tolerance = exec_properties.get(FLOOR_KEY), exec_properties.get(TOLERANCE_KEY)
+  if floor is None and tolerance is None:
+    return properties, settings
+  if settings is None:
+    raise ValueError(f'{FLOOR_KEY}/{TOLERANCE_KEY} need the gate settings ({GATE_KEY})')
+  settings = dataclasses.replace(
+      settings, ndcg10_floor=float(settings.ndcg10_floor if floor is None else floor),
+      tolerance=float(settings.tolerance if tolerance is None else tolerance))
+  config = proto_utils.json_to_proto(properties[EVAL_CONFIG_KEY], tfma.EvalConfig())
+  properties[EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
+      eval_config.with_gate(config, settings.ndcg10_floor, settings.tolerance))
+  return properties, settings
 
 
 def apply_gate(input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],

@@ -1,4 +1,5 @@
 """The baseline-aware Evaluator executor, its gate, and the EvalConfig it is given."""
+import dataclasses
 import json
 import os
 
@@ -44,6 +45,43 @@ def test_gate_is_on_ndcg10_of_the_fused_score_and_the_overall_slice_only():
   assert list(threshold.slicing_specs) == [tfma.SlicingSpec()]
   assert threshold.threshold.value_threshold.lower_bound.value == 0.4
   assert threshold.threshold.change_threshold.absolute.value == -0.02
+
+
+def _gate_threshold(config):
+  (metric,) = [metric for spec in config.metrics_specs for metric in spec.metrics
+               if metric.per_slice_thresholds]
+  threshold = metric.per_slice_thresholds[0].threshold
+  return threshold.value_threshold.lower_bound.value, threshold.change_threshold.absolute.value
+
+
+def test_run_time_floor_and_tolerance_reach_tfma_and_the_gate(monkeypatch):
+  from tfx.utils import proto_utils
+  seen = {}
+  monkeypatch.setattr(stock_executor.Executor, 'Do',
+                      lambda self, inputs, outputs, properties: seen.update(properties))
+  monkeypatch.setattr(executor, 'apply_gate',
+                      lambda inputs, outputs, settings: seen.update(settings=settings))
+  compiled = eval_config.build(0.4, 0.02, rankers=('text',))
+  settings = gate.Settings(ndcg10_floor=0.4, tolerance=0.02, min_eval_requests=1,
+                           material_change=0.0, member_tolerance=0.0)
+  executor.Executor().Do({'model': [standard_artifacts.Model()]}, {}, {
+      'eval_config': proto_utils.proto_to_json(compiled),
+      executor.GATE_KEY: json.dumps(dataclasses.asdict(settings)),
+      executor.FLOOR_KEY: 0.25, executor.TOLERANCE_KEY: 0.005})
+  passed = proto_utils.json_to_proto(seen['eval_config'], tfma.EvalConfig())
+  assert _gate_threshold(passed) == (0.25, -0.005)
+  assert (seen['settings'].ndcg10_floor, seen['settings'].tolerance) == (0.25, 0.005)
+  # TFMA gets none of recfusion's own parameters.
+  assert not {executor.GATE_KEY, executor.FLOOR_KEY, executor.TOLERANCE_KEY} & set(seen)
+  # Everything but the gate's threshold is as compiled.
+  assert passed.metrics_specs[1:] == compiled.metrics_specs[1:]
+  assert _gate_threshold(compiled) == (0.4, -0.02)
+
+
+def test_without_run_time_thresholds_the_compiled_ones_stay():
+  properties = {'eval_config': '{}', executor.GATE_KEY: '{}'}
+  settings = gate.Settings(0.4, 0.02, 1, 0.0, 0.0)
+  assert executor.with_thresholds(properties, settings) == ({'eval_config': '{}'}, settings)
 
 
 def test_slices_are_request_level_features():

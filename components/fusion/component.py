@@ -2,11 +2,12 @@
 
 Inputs: one Model channel per ranker (`<ranker>_model`, as many as the run trains), the
 Transform graph and the transformed examples (its `validation` split). Outputs: the fused Model
-(recfusion/models/fusion/fused_model.py) and a FusionReport with the weights and each model's
-and the fusion's NDCG@10 and AUC on `validation`.
+(recfusion/models/fusion/fused_model.py), with its compact export beside it when `prune_below`
+is set (recfusion/models/fusion/compact.py), and a FusionReport with the weights and each
+model's and the fusion's NDCG@10 and AUC on `validation`.
 """
 import functools
-from typing import Mapping, Tuple
+from typing import Mapping, Optional, Tuple
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -29,6 +30,8 @@ def spec_class(rankers: Tuple[str, ...]) -> type:
       'PARAMETERS': {
           'method': ExecutionParameter(type=str),
           'grid_step': ExecutionParameter(type=float),
+          # The compact export's threshold (fusion.compact.prune_below); absent: none.
+          'prune_below': ExecutionParameter(type=float, optional=True),
       },
       'INPUTS': inputs,
       'OUTPUTS': {
@@ -44,7 +47,7 @@ class Fusion(base_component.BaseComponent):
 
   def __init__(self, rankers: Mapping[str, types.BaseChannel],
                transform_graph: types.BaseChannel, examples: types.BaseChannel, method: str,
-               grid_step: float):
+               grid_step: float, prune_below: Optional[float] = None):
     if not rankers:
       raise ValueError('Fusion needs at least one ranker')
     spec_cls = spec_class(tuple(sorted(rankers)))
@@ -52,6 +55,6 @@ class Fusion(base_component.BaseComponent):
     super().__init__(spec=spec_cls(
         **{executor.ranker_input_key(name): channel for name, channel in rankers.items()},
         transform_graph=transform_graph, examples=examples, method=method,
-        grid_step=grid_step,
+        grid_step=grid_step, prune_below=prune_below,
         model=types.Channel(type=standard_artifacts.Model),
         fusion_report=types.Channel(type=FusionReport)))

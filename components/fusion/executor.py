@@ -12,7 +12,7 @@ from tfx.utils import path_utils
 
 from recfusion import keys
 from recfusion.models import training
-from recfusion.models.fusion import fitting, fused_model
+from recfusion.models.fusion import compact, fitting, fused_model
 from recfusion.models.fusion.scoring import score_split
 
 REPORT_FILE = 'fusion_report.json'
@@ -54,15 +54,16 @@ class Executor(base_executor.BaseExecutor):
                          float(exec_properties['grid_step']))
 
     model_artifact = artifact_utils.get_single_instance(output_dict['model'])
-    module = fused_model.FusedRanker(
-        tft_output, ranker_dirs, {n: (s.mean, s.std) for n, s in fitted.standardizers.items()},
-        fitted.fusion, fitted.platt, dropped=sorted(dropped))
-    fused_model.save(module, path_utils.serving_model_path(model_artifact.uri))
+    fused_model.save(_fused_ranker(tft_output, ranker_dirs, fitted, sorted(dropped)),
+                     path_utils.serving_model_path(model_artifact.uri))
+    compact_info = export_compact(exec_properties.get('prune_below'), model_artifact.uri,
+                                  tft_output, ranker_dirs, fitted, dropped=sorted(dropped))
 
     # What each member had to learn from: the run summary names the features this log lacks.
     members = {name: {k: v for k, v in info.items() if k not in ('trained', 'reason')}
                for name, info in infos.items()}
-    report = {**fitted.report, 'dropped': dropped, 'members': members}
+    report = {**fitted.report, 'dropped': dropped, 'members': members,
+              **({keys.COMPACT: compact_info} if compact_info else {})}
     report_artifact = artifact_utils.get_single_instance(output_dict['fusion_report'])
     fileio.makedirs(report_artifact.uri)
     with fileio.open(os.path.join(report_artifact.uri, REPORT_FILE), 'w') as f:
@@ -70,7 +71,37 @@ class Executor(base_executor.BaseExecutor):
     report_artifact.set_string_custom_property(keys.FUSION_REPORT,
                                                json.dumps(report, sort_keys=True))
     model_artifact.set_string_custom_property(keys.FUSION_METHOD, report['method'])
+    if compact_info:
+      model_artifact.set_string_custom_property(keys.COMPACT,
+                                                json.dumps(compact_info, sort_keys=True))
     model_artifact.set_string_custom_property(keys.MEMBER_HEALTH,
                                               json.dumps(report['member_health'], sort_keys=True))
     logging.info('Fusion (%s): weights %s; validation metrics %s', report['method'],
                  report['weights'], report['metrics'])
+
+
+def _fused_ranker(tft_output: tft.TFTransformOutput, ranker_dirs: Dict[str, str],
+                  fitted: fitting.FittedFusion, dropped: List[str],
+                  pruned: List[str] = ()) -> fused_model.FusedRanker:
+  return fused_model.FusedRanker(
+      tft_output, ranker_dirs, {n: (s.mean, s.std) for n, s in fitted.standardizers.items()},
+      fitted.fusion, fitted.platt, dropped=dropped, pruned=pruned)
+
+
+def export_compact(prune_below: Any, model_uri: str, tft_output: tft.TFTransformOutput,
+                   ranker_dirs: Dict[str, str], fitted: fitting.FittedFusion,
+                   dropped: List[str]) -> Dict[str, Any]:
+  """Saves the fused model without its near-zero members beside the full one, when asked and
+  when some member is that light; returns what was done ({} when not asked)."""
+  if prune_below is None:
+    return {}
+  weights = fitted.fusion.mean_weights
+  pruned = compact.pruned_members(weights, float(prune_below))
+  info = compact.describe(float(prune_below), weights, pruned)
+  if pruned:
+    fused_model.save(_fused_ranker(tft_output, ranker_dirs, fitted, dropped, sorted(pruned)),
+                     os.path.join(model_uri, compact.COMPACT_DIR))
+    logging.info('Fusion: compact export without %s (weights %s)', sorted(pruned), pruned)
+  else:
+    logging.info('Fusion: no member weighs at most %s; no compact export', prune_below)
+  return info

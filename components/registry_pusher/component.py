@@ -17,7 +17,9 @@ from recfusion.components.registry_pusher import executor
 class RegistryPusherSpec(ComponentSpec):
   PARAMETERS = {'registry_dir': ExecutionParameter(type=str),
                 # Recorded in the index so the next run can tell it has nothing new.
-                'inputs_digest': ExecutionParameter(type=str, optional=True)}
+                'inputs_digest': ExecutionParameter(type=str, optional=True),
+                # How much NDCG@10 the compact export may lose on eval and still be pushed.
+                'max_compact_ndcg_loss': ExecutionParameter(type=float, optional=True)}
   INPUTS = {
       'model': ChannelParameter(type=standard_artifacts.Model),
       'model_blessing': ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -34,8 +36,10 @@ class RegistryPusher(base_component.BaseComponent):
 
   def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                evaluation: types.BaseChannel, examples: types.BaseChannel, registry_dir: str,
-               baseline_model: types.BaseChannel = None, inputs_digest: str = ''):
+               baseline_model: types.BaseChannel = None, inputs_digest: str = '',
+               max_compact_ndcg_loss: float = 0.0):
     super().__init__(spec=RegistryPusherSpec(
         model=model, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
         baseline_model=baseline_model, registry_dir=registry_dir, inputs_digest=inputs_digest,
+        max_compact_ndcg_loss=max_compact_ndcg_loss,
         pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -16,11 +16,12 @@ REQUESTS = [('r1', 0.0, 3.0), ('r1', 2.0, 2.0), ('r1', 0.0, 1.0),
 
 
 class _ScoreFeatureX(tf.Module):
-  """A served model in miniature: the `x` feature is the score (NaN times it when broken)."""
+  """A served model in miniature: the `x` feature is the score (NaN times it when broken, or
+  another factor: 2 ranks the same, -1 ranks worse)."""
 
-  def __init__(self, broken: bool):
+  def __init__(self, broken: bool = False, factor: float = 1.0):
     super().__init__()
-    self._factor = float('nan') if broken else 1.0
+    self._factor = float('nan') if broken else factor
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve(self, examples):
@@ -143,3 +144,83 @@ def test_a_model_evaluated_against_a_replaced_baseline_is_not_pushed(tmp_path, m
   baseline.set_int_custom_property(keys.BASELINE_VERSION, 2)
   executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
   assert pushed.get_string_custom_property(keys.PUSHED_VERSION) == '3'
+
+
+def test_a_pinned_registry_refuses_the_push_and_the_run_says_why(tmp_path, monkeypatch,
+                                                                 evaluated):
+  checked = []
+  monkeypatch.setattr(executor.serving_check, 'check',
+                      lambda *args: checked.append(args) or {'serving': {}})
+  directory = str(tmp_path / 'registry')
+  (tmp_path / 'v1').mkdir()
+  registry.push(directory, str(tmp_path / 'v1'))
+  registry.pin(directory, 1, reason='incident 42')
+  inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
+  executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
+  assert pushed.get_int_custom_property(keys.PUSHED) == 0
+  record = keys.push_record(pushed)
+  assert record['pushed'] is False
+  assert 'pinned to version 1' in record['refused'] and 'incident 42' in record['refused']
+  assert registry.version_folders(directory) == [1]
+  assert checked == []  # the pin is read before the smoke test's TensorFlow process
+  registry.unpin(directory)
+  executor.Executor().Do(inputs, outputs, {'registry_dir': directory})
+  assert pushed.get_string_custom_property(keys.PUSHED_VERSION) == '2'
+
+
+def _with_compact_export(model, factor: float) -> None:
+  """A compact export beside the full model, as the Fusion writes it (one member pruned)."""
+  from recfusion.models.fusion import compact
+  module = _ScoreFeatureX(factor=factor)
+  tf.saved_model.save(module, os.path.join(model.uri, compact.COMPACT_DIR),
+                      signatures={keys.SERVING_SIGNATURE: module.serve})
+  model.set_string_custom_property(keys.COMPACT, json.dumps(
+      compact.describe(0.0, {'dcn': 1.0, 'text': 0.0}, {'text': 0.0})))
+
+
+def _served_scores(path: str) -> list:
+  serve = tf.saved_model.load(path).signatures[keys.SERVING_SIGNATURE]
+  return serve(examples=tf.constant([_example('r', 0.0, 1.5)]))[keys.SCORE_KEY].numpy().tolist()
+
+
+def test_a_compact_export_that_ranks_as_evaluated_is_what_gets_pushed(tmp_path, evaluated):
+  inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
+  _with_compact_export(inputs['model'][0], factor=2.0)  # other scores, the same ranking
+  directory = str(tmp_path / 'registry')
+  executor.Executor().Do(inputs, outputs, {'registry_dir': directory,
+                                            'max_compact_ndcg_loss': 0.0})
+  record = registry.latest(directory)
+  assert _served_scores(record.path) == [3.0]  # the compact model, not the full one
+  compact_record = record.extra[keys.COMPACT]
+  assert compact_record['pruned'] == ['text'] and compact_record['ndcg_loss'] == 0.0
+  assert compact_record['full']['size_mb'] > 0 and compact_record['compact']['size_mb'] > 0
+  assert record.extra[keys.SERVING_COST] == compact_record['compact']
+  assert keys.push_record(pushed)[keys.COMPACT] == compact_record
+
+
+def test_a_compact_export_that_ranks_worse_than_allowed_is_refused_and_the_full_model_pushed(
+    tmp_path, evaluated):
+  inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
+  _with_compact_export(inputs['model'][0], factor=-1.0)  # every request ranked upside down
+  directory = str(tmp_path / 'registry')
+  executor.Executor().Do(inputs, outputs, {'registry_dir': directory,
+                                            'max_compact_ndcg_loss': 0.002})
+  record = registry.latest(directory)
+  assert _served_scores(record.path) == [1.5]  # the full model
+  refused = record.extra[keys.COMPACT]
+  assert refused['pruned'] == ['text'] and refused['max_ndcg_loss'] == 0.002
+  assert 'score: served NDCG@10' in refused['refused'] and 'may be up to 0.002 lower' in \
+      refused['refused']
+  assert 'compact' not in refused
+  # A looser limit takes the same export.
+  inputs, outputs, pushed = _artifacts(tmp_path / 'again', blessed=True)
+  _with_compact_export(inputs['model'][0], factor=-1.0)
+  executor.Executor().Do(inputs, outputs, {'registry_dir': directory,
+                                            'max_compact_ndcg_loss': 0.9})
+  record = registry.latest(directory)
+  assert _served_scores(record.path) == [-1.5]
+  loss = record.extra[keys.COMPACT]['ndcg_loss']
+  ids, gains, x = (np.array(column) for column in zip(*REQUESTS))
+  assert loss == pytest.approx(_served_ndcg10() - ranking_metrics.ndcg_at_k(ids, gains, -x, 10),
+                               abs=1e-6)
+  assert loss > 0.002

@@ -25,3 +25,5 @@ def main():
 for _command in (*run.COMMANDS, *kubeflow.COMMANDS, *history.COMMANDS,
                  *registry_commands.COMMANDS):
   main.add_command(_command)
+# `models` is the name operators reach for, `registry` the folder's: both work.
+main.add_command(registry_commands.registry_group, name='models')

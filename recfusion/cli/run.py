@@ -8,12 +8,14 @@ import time
 from typing import Optional
 
 import click
+from rich.markup import escape
 
 from recfusion.cli import common
 from recfusion.cli.common import console
 from recfusion.config import Config, ConfigError
 from recfusion.data.contract import DataContractError
 from recfusion.home import HomeBusyError
+from recfusion import registry
 from recfusion.registry import RegistryError
 
 
@@ -82,6 +84,27 @@ def data_check(data_dir, config_file, overrides):
                    'skipped' if counts['skipped_unknown_item'] else ''))
 
 
+QUICK_HOME = 'quick'
+QUICK_SPANS = 3
+# A shop big enough for every ranker and the gate's checks to say something, small enough that
+# the run is mostly TFX's fixed costs.
+QUICK_SHOP = {'num_items': 200, 'num_users': 150, 'num_days': 4, 'requests_per_day': 150}
+
+
+def quick_overrides(config: Config) -> list:
+  """--set pairs of a quick run: one epoch per ranker trained in epochs, 30 trees for a forest,
+  the newest spans only, a coarse fusion grid and a small generated shop."""
+  pairs = [f'generate.{key}={value}' for key, value in QUICK_SHOP.items()]
+  pairs += [f'data.window_spans={min(config.data.window_spans, QUICK_SPANS)}',
+            'fusion.grid_step=0.25']
+  for name, hparams in config.trainers.items():
+    if 'epochs' in hparams:
+      pairs.append(f'trainers.{name}.epochs=1')
+    if 'num_trees' in hparams:
+      pairs.append(f'trainers.{name}.num_trees={min(int(hparams["num_trees"]), 30)}')
+  return pairs
+
+
 @click.command('run')
 @common.home_option('Run home: pipeline root, ML Metadata, run logs.')
 @click.option('--data', 'data_dir', type=click.Path(),
@@ -96,9 +119,14 @@ def data_check(data_dir, config_file, overrides):
 @click.option('--fail-if-not-blessed', is_flag=True,
               help='Exit 1 when the run completes but the gate rejects the model (for CI '
                    'jobs and schedulers); "nothing new" still exits 0.')
+@click.option('--quick', is_flag=True,
+              help='Try a config change in a few minutes: a small generated shop (or the '
+                   f'newest {QUICK_SPANS} spans of --data), one epoch per ranker, a small '
+                   'forest, in its own home (<home>/quick), so production runs and models are '
+                   'never touched. --set still wins over these settings.')
 @common.with_config_options
-def run_command(home, data_dir, beam_extra, no_cache, force, fail_if_not_blessed, config_file,
-                overrides):
+def run_command(home, data_dir, beam_extra, no_cache, force, fail_if_not_blessed, quick,
+                config_file, overrides):
   """Run the pipeline locally (LocalDagRunner, ML Metadata in SQLite under --home).
 
   A run whose data files, resolved config and recfusion code are those the registry's latest
@@ -111,6 +139,10 @@ def run_command(home, data_dir, beam_extra, no_cache, force, fail_if_not_blessed
   if beam_extra:
     overrides.append('beam.extra_args=' + json.dumps(list(beam_extra)))
   config = common.config_from(config_file, overrides)
+  if quick:
+    config = common.config_from(config_file, quick_overrides(config) + overrides)
+    home = os.path.join(home, QUICK_HOME)
+    console.print(f'quick run (--quick): small data, short training, home {home}')
   run_home = common.run_home(home)
   data_dir = data_dir or config.data.dir
   try:
@@ -123,6 +155,13 @@ def run_command(home, data_dir, beam_extra, no_cache, force, fail_if_not_blessed
   except (DataContractError, ConfigError) as e:
     raise common.bad_input(e)
   console.print(f'data: {data_dir} ({counts["spans"]} spans, {counts["event_rows"]} event rows)')
+  try:
+    pin = registry.read_pin(run_home.registry_dir(config))
+  except RegistryError as e:
+    raise common.failed(e)
+  if pin is not None:
+    console.print(f'[yellow]note:[/] {escape(pin.describe(run_home.registry_dir(config)))}; '
+                  'this run trains and evaluates only', soft_wrap=True)
   if not (force or no_cache):
     try:
       production = unchanged_since(config, run_home, data_dir)
@@ -137,6 +176,62 @@ def run_command(home, data_dir, beam_extra, no_cache, force, fail_if_not_blessed
   sys.exit(_run(config, run_home, data_dir, new_run_id(), not no_cache, fail_if_not_blessed))
 
 
+def _clock(seconds: float) -> str:
+  minutes, seconds = divmod(int(seconds), 60)
+  return f'{minutes:02d}:{seconds:02d}'
+
+
+class RunProgress:
+  """The terminal's view of a run: `[7/14] Trainer.dcn epoch 2/3 … 00:41` while a component
+  runs (its elapsed time, then the run's), and `✔ [ 7/14] Trainer.dcn  41.0 s` when it ends.
+  The live line is transient; on a pipe only the finished lines are written."""
+
+  def __init__(self, started: float, clock=time.monotonic, output=None):
+    from rich.progress import Progress, ProgressColumn, SpinnerColumn
+    from rich.text import Text
+
+    class LiveLine(ProgressColumn):  # re-rendered at every refresh, so the clocks tick
+      def render(column, task):  # pylint: disable=no-self-argument,unused-argument
+        return Text.from_markup(self.description())
+
+    self._started = started
+    self._clock = clock
+    self._component_started = started
+    self._label = 'importing TFX'
+    self._detail = ''
+    self._progress = Progress(SpinnerColumn(), LiveLine(), console=output or console,
+                              transient=True)
+    self._progress.add_task('run', total=None)
+
+  def start(self) -> None:
+    self._progress.start()
+
+  def stop(self) -> None:
+    self._progress.stop()
+
+  def description(self) -> str:
+    now = self._clock()
+    detail = f' {self._detail}' if self._detail else ''
+    return (f'{escape(self._label)}{detail} … {_clock(now - self._component_started)} '
+            f'[dim](run {_clock(now - self._started)})[/]')
+
+  def on_event(self, event) -> None:
+    width = len(str(event.total))
+    position = f'[{event.index:>{width}}/{event.total}]'
+    if event.event == 'running':
+      self._label, self._detail = f'{position} {event.component}', ''
+      self._component_started = self._clock()
+    elif event.event == 'epoch':
+      self._detail = event.detail
+    elif event.event == 'finished':
+      self._progress.console.print(
+          f'  [green]✔[/] {escape(position)} {escape(event.component):<22} '
+          f'{event.seconds:6.1f} s')
+    else:
+      self._progress.console.print(
+          f'  [red]✘[/] {escape(position)} {escape(event.component)} failed')
+
+
 class _Terminated(BaseException):
   """SIGTERM as an exception, so a stopped run ends with a message instead of silently."""
 
@@ -147,27 +242,20 @@ def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
 
 def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: bool,
          fail_if_not_blessed: bool = False) -> int:
-  """Runs with a line per finished component; the exit code."""
+  """Runs with a live line for the running component and a line per finished one; the exit
+  code."""
   from recfusion.pipeline import local_runner
   console.print(f'run {run_id}: home {run_home.root}')
   started = time.monotonic()
-  status = console.status('importing TFX...')
-  status.start()
-
-  def progress(component: str, event: str, seconds: Optional[float]) -> None:
-    if event == 'running':
-      status.update(f'{component} running...')
-    elif event == 'finished':
-      console.print(f'  [green]✔[/] {component:<22} {seconds:6.1f} s')
-    else:
-      console.print(f'  [red]✘[/] {component} failed')
-
+  display = RunProgress(started)
+  display.start()
+  progress = display.on_event
   previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     result = local_runner.run_pipeline(config, run_home, data_dir, progress,
                                        enable_cache=enable_cache, run_id=run_id)
   except (KeyboardInterrupt, _Terminated) as e:
-    status.stop()
+    display.stop()
     name, code = (('SIGTERM', 143) if isinstance(e, _Terminated) else ('SIGINT', 130))
     console.print(f'[bold red]run {run_id} stopped by {name}[/]: the registry is unchanged '
                   'unless RegistryPusher had finished; `recfusion runs` lists this run as '
@@ -175,23 +263,23 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
                   soft_wrap=True)
     return code
   except HomeBusyError as e:
-    status.stop()
+    display.stop()
     console.print(f'[bold red]error:[/] {common.user_message(e)}', soft_wrap=True)
     return common.EXIT_FAILED
   except (DataContractError, ConfigError) as e:
-    status.stop()
+    display.stop()
     console.print(f'[bold red]error:[/] {common.user_message(e)}', soft_wrap=True)
     console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
     return common.EXIT_BAD_INPUT
   except Exception as e:  # pylint: disable=broad-except
-    status.stop()
+    display.stop()
     console.print(f'[bold red]run failed:[/] {type(e).__name__}: {common.user_message(e)}',
                   soft_wrap=True)
     console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
     return common.EXIT_FAILED
   finally:
     signal.signal(signal.SIGTERM, previous_handler)
-  status.stop()
+  display.stop()
   record = _print_summary(config, run_home, result, time.monotonic() - started)
   if fail_if_not_blessed and not record.blessed:
     console.print('[bold red]not blessed[/] (--fail-if-not-blessed): exit 1', soft_wrap=True)
@@ -207,8 +295,29 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float):
   summary.save(record, result.run_dir, wall_seconds)
   out = common.stdout_console()
   text.write(collect.from_summary(record, result.run_dir), out)
-  out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/')
+  for line in locations(record):
+    out.print(line, markup=False, soft_wrap=True)
+  out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/',
+            soft_wrap=True)
   return record
+
+
+def locations(record) -> list:
+  """Where to look next: the run's report page and its Trainers' TensorBoard logs (the pushed
+  model's folder is on the push line)."""
+  from recfusion.components.run_report.executor import report_path
+  lines = []
+  outputs = {component.name: component.outputs for component in record.components}
+  reports = outputs.get('RunReport', {}).get('report') or []
+  if reports:
+    lines.append(f'report: {report_path(reports[0])}')
+  logs = [(name.split('.', 1)[1], uris[0]) for name, component_outputs in outputs.items()
+          if name.startswith('Trainer.')
+          for uris in [component_outputs.get('model_run') or []] if uris]
+  if logs:
+    lines.append('TensorBoard: tensorboard --logdir_spec '
+                 + ','.join(f'{ranker}:{uri}' for ranker, uri in sorted(logs)))
+  return lines
 
 
 @click.command()

@@ -41,6 +41,21 @@ def gate(ndcg10_floor: float, tolerance: float) -> tfma.PerSliceMetricThreshold:
               absolute={'value': -tolerance})))
 
 
+def with_gate(config: tfma.EvalConfig, ndcg10_floor: float, tolerance: float
+              ) -> tfma.EvalConfig:
+  """A copy of `config` (from `build`) whose NDCG@10 gate has this floor and tolerance: how a
+  run's own thresholds (Kubeflow runtime parameters) reach TFMA."""
+  result = tfma.EvalConfig()
+  result.CopyFrom(config)
+  gated = [metric for spec in result.metrics_specs for metric in spec.metrics
+           if metric.class_name == 'NDCG' and metric.per_slice_thresholds]
+  if len(gated) != 1:
+    raise ValueError(f'expected one gated NDCG metric in the EvalConfig, found {len(gated)}')
+  del gated[0].per_slice_thresholds[:]
+  gated[0].per_slice_thresholds.append(gate(ndcg10_floor, tolerance))
+  return result
+
+
 def build(ndcg10_floor: float, tolerance: float, rankers: Sequence[str]) -> tfma.EvalConfig:
   """`rankers`: the base rankers whose own scores the fused model also returns.
 

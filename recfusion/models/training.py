@@ -292,7 +292,7 @@ def train_and_export(fn_args, ranker: str,
                                    keep=model.input_names)
   # Epoch lines go to the run log, not to the terminal the progress display owns.
   log_epoch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logging.info(
-      '%s epoch %d: %s', model.name, epoch + 1,
+      '%s epoch %d/%d: %s', model.name, epoch + 1, hparams.epochs,
       ', '.join(f'{k} {v:.4f}' for k, v in sorted((logs or {}).items()))))
   model.fit(train, validation_data=validation, epochs=hparams.epochs, verbose=0,
             callbacks=[

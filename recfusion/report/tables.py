@@ -55,6 +55,8 @@ def verdict_line(report: ReportData) -> str:
   pushed = report.run.push
   if pushed.get('pushed'):
     return f'{word}: pushed as registry version {pushed.get("version")}'
+  if pushed.get('refused'):
+    return f'{word}: not pushed (registry pinned)'
   return f'{word}: not pushed' if pushed else word
 
 
@@ -65,8 +67,11 @@ def push_line(report: ReportData) -> Optional[str]:
     return None
   if pushed.get('pushed'):
     cost = serving_cost_text(pushed.get('serving') or {})
+    compact = compact_text(pushed.get('compact') or {})
     return (f'pushed version {pushed.get("version")}: {pushed.get("path")}'
-            + (f' ({cost})' if cost else ''))
+            + (f' ({cost})' if cost else '') + (f'; {compact}' if compact else ''))
+  if pushed.get('refused'):
+    return f'not pushed: {pushed["refused"]}'
   return 'not pushed: the model was not blessed' if report.blessed is False else 'not pushed'
 
 
@@ -77,6 +82,24 @@ def serving_cost_text(cost: Mapping) -> str:
     parts.append(f'{cost["latency_ms_p50"]:.1f} ms p50, {cost["latency_ms_p99"]:.1f} ms p99 a '
                  f'request of {cost["candidates_per_request"]:g} candidates')
   return '; '.join(parts)
+
+
+def compact_text(compact: Mapping) -> str:
+  """What the compact export did: pushed with its cost and gain, or why it was refused."""
+  if not compact:
+    return ''
+  pruned = ', '.join(compact.get('pruned') or []) or 'none'
+  if 'refused' in compact:
+    return (f'compact export without {pruned} refused (the full model was pushed): '
+            f'{compact["refused"]}')
+  full, small = compact.get('full') or {}, compact.get('compact') or {}
+  gain = ''
+  if full.get('latency_ms_p50') and small.get('latency_ms_p50'):
+    gain = (f', p50 {small["latency_ms_p50"]:.1f} ms vs {full["latency_ms_p50"]:.1f} ms full')
+  if full.get('size_mb') and small.get('size_mb'):
+    gain += f', {small["size_mb"]:.1f} MB vs {full["size_mb"]:.1f} MB'
+  return (f'compact export without {pruned}: NDCG@10 {-(compact.get("ndcg_loss") or 0.0):+.4f} '
+          f'vs the full model{gain}')
 
 
 def baseline_title(report: ReportData) -> str:

@@ -28,13 +28,17 @@ class FusedRanker(tf.Module):
 
   def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, str],
                standardizers: Mapping[str, Tuple[float, float]], fusion: methods.FusionMethod,
-               platt: Tuple[float, float], dropped: Sequence[str] = ()):
+               platt: Tuple[float, float], dropped: Sequence[str] = (),
+               pruned: Sequence[str] = ()):
     """`dropped`: rankers left out of the fusion; their outputs are 0, so the signature keeps
-    one output per ranker of the run."""
+    one output per ranker of the run. `pruned`: members of the fusion left out of this graph
+    (the compact export): their standardized score counts as 0 and their output is 0."""
     super().__init__(name='fused_ranker')
-    self._dropped = tuple(dropped)
+    self._dropped = tuple(dropped) + tuple(pruned)
+    self._pruned = tuple(pruned)
     self.tft_layer = tft_output.transform_features_layer()
-    self.rankers = {name: saved_models.load(path) for name, path in ranker_dirs.items()}
+    self.rankers = {name: saved_models.load(path) for name, path in ranker_dirs.items()
+                    if name not in self._pruned}
     self._inputs = {name: ranker_inputs(model) for name, model in self.rankers.items()}
     self._standardizers = dict(standardizers)
     self._fusion = fusion
@@ -53,6 +57,8 @@ class FusedRanker(tf.Module):
       outputs[name] = score
       mean, std = self._standardizers[name]
       standardized[name] = (score - mean) / std
+    for name in self._pruned:
+      standardized[name] = tf.zeros_like(next(iter(outputs.values())))
     fused = self._fusion.score_tf(
         standardized, {k: transformed[k] for k in methods.CONTEXT_FEATURES})
     for name in self._dropped:
