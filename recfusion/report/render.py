@@ -31,7 +31,7 @@ def _png(figure) -> str:
 
 
 def chart_slices(report: ReportData) -> Optional[str]:
-  names = sorted(report.slices, key=lambda name: (name != OVERALL, name))
+  names = tables.slice_order(report.slices)
   if not names:
     return None
   figure, axis = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))

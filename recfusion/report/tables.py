@@ -3,6 +3,7 @@
 No plotting imports: the terminal summary, which `recfusion run` prints after every run, loads
 this and not the charts.
 """
+import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from recfusion.keys import SPLITS
@@ -13,8 +14,12 @@ THRESHOLD_COLUMNS = ('metric', 'threshold', 'value', 'bound', 'result')
 CHECK_COLUMNS = ('check', 'result', 'detail')
 HEADLINE_COLUMNS = ('metric', 'candidate', 'baseline', 'change')
 COMPONENT_COLUMNS = ('component', 'state', 'seconds')
-SLICE_COLUMNS = (('ndcg@10', 'NDCG@10'), ('mrr', 'MRR'), ('auc', 'AUC'),
-                 ('example_count', 'examples'))
+# Per slice: its size first (a change on 20 requests is noise), then the candidate against
+# production. `baseline ` and `change ` keys read the baseline's value and the difference.
+SLICE_COLUMNS = (('requests', 'requests'), ('example_count', 'examples'),
+                 ('ndcg@10', 'NDCG@10'), ('baseline ndcg@10', 'production'),
+                 ('change ndcg@10', 'change'), ('mrr', 'MRR'), ('auc', 'AUC'))
+BASELINE_PREFIX, CHANGE_PREFIX = 'baseline ', 'change '
 # What shoppers see (recfusion/evaluation/diversity.py), each with how to read it.
 DIVERSITY_COLUMNS = ('metric', 'candidate', 'baseline', 'change', 'how to read it')
 DIVERSITY_METRICS = (
@@ -157,10 +162,30 @@ def diversity_rows(report: ReportData) -> List[List[str]]:
           if key in overall]
 
 
+def slice_order(names) -> List[str]:
+  """Overall first, then by name with numbers in numeric order (`3-5` before `11+`)."""
+  def natural(name: str):
+    return [(0, int(part), '') if part.isdigit() else (1, 0, part)
+            for part in re.split(r'(\d+)', name)]
+  return sorted(names, key=lambda name: (name != OVERALL, natural(name)))
+
+
+def _slice_cell(report: ReportData, name: str, key: str) -> str:
+  if key.startswith(BASELINE_PREFIX):
+    return fmt(_metric(report, report.baseline_slices.get(name, {}), key[len(BASELINE_PREFIX):]))
+  if key.startswith(CHANGE_PREFIX):
+    key = key[len(CHANGE_PREFIX):]
+    value = _metric(report, report.slices[name], key)
+    before = _metric(report, report.baseline_slices.get(name, {}), key)
+    if value is None or before is None or value != value or before != before:
+      return '-'
+    return f'{value - before:+.4f}'
+  return fmt(_metric(report, report.slices[name], key))
+
+
 def slice_rows(report: ReportData) -> List[List[str]]:
-  ordered = sorted(report.slices, key=lambda name: (name != OVERALL, name))
-  return [[name] + [fmt(_metric(report, report.slices[name], key)) for key, _ in SLICE_COLUMNS]
-          for name in ordered]
+  return [[name] + [_slice_cell(report, name, key) for key, _ in SLICE_COLUMNS]
+          for name in slice_order(report.slices)]
 
 
 def model_rows(fusion: Mapping, eval_ndcg10: Mapping[str, Optional[float]]) -> List[List[str]]:

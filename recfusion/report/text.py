@@ -13,7 +13,8 @@ def _table(title: str, header: Sequence[str], rows: List[List[str]]) -> Table:
   # A title wider than its table would wrap, and a wrapped title cannot be searched for.
   table = Table(title=title, title_justify='left', min_width=len(title))
   for i, column in enumerate(header):
-    table.add_column(column, justify='left' if i == 0 else 'right')
+    # The first column names the row (a slice, a model): never cut, the numbers wrap first.
+    table.add_column(column, justify='left' if i == 0 else 'right', no_wrap=i == 0)
   for row in rows:
     table.add_row(*row)
   return table
