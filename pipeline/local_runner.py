@@ -4,7 +4,8 @@ A run home (default ./recfusion_home) holds everything a run writes:
   pipeline_root/          TFX artifacts of every component execution
   metadata.sqlite         ML Metadata of all runs (caching reads it too)
   data/generated-<key>/   the simulator's data when no --data is given
-  runs/<run_id>/          config.yaml (resolved config), run.log (full log), summary.json
+  runs/<run_id>/          config.yaml (resolved config), run.log (full log), summary.json,
+                          report.json (recfusion/report/data.py)
   registry/<pipeline>/    pushed models, one folder per version, and index.json
                           (push.dir in the config moves the registry elsewhere)
 """

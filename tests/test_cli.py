@@ -276,3 +276,24 @@ def test_quick_runs_train_briefly_on_small_data_in_their_own_home(runner, tmp_pa
       'text': 1, 'dcn': 2, 'sequence': 1, 'gbt': 30}
   assert 'quick run (--quick)' in result.stderr
   assert not (home / 'registry').exists() and not (home / 'metadata.sqlite').exists()
+
+
+def test_report_of_a_finished_run_reads_its_saved_report_without_tensorflow(one_run_home):
+  import subprocess
+  import sys
+  from recfusion.report import data as report_data
+  from recfusion.runs.summary import RunSummary
+  saved = report_data.ReportData(
+      run=RunSummary(run_id='run-1', push={'pushed': True, 'version': '3', 'path': '/r/3'}),
+      blessed=True, slices={'overall': {'ndcg@10': 0.71, 'requests': 30.0}})
+  report_data.save(saved, os.path.join(one_run_home, 'runs', 'run-1'))
+  recfusion = os.path.join(os.path.dirname(sys.executable), 'recfusion')
+  done = subprocess.run([sys.executable, '-X', 'importtime', recfusion, 'report', '--format',
+                         'text', '--run', 'run-1', '--home', one_run_home],
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert done.stdout.splitlines()[0].startswith('BLESSED: pushed as registry version 3')
+  imported = {line.rsplit('|', 1)[-1].strip() for line in done.stderr.splitlines()
+              if line.startswith('import time:')}
+  assert 'recfusion.report.text' in imported  # the import log is read right
+  assert not {'tensorflow', 'tensorflow_model_analysis', 'tfx'} & imported

@@ -318,3 +318,15 @@ def test_slices_in_natural_order_with_size_and_change_against_production():
                                       'history_bucket=11+', 'request_type=search']
   assert rows[2][:6] == ['history_bucket=3-5', '40', '400', '0.6000', '0.5500', '+0.0500']
   assert rows[1][4:6] == ['-', '-']  # no production value for that slice
+
+
+def test_a_saved_report_reads_back_as_it_was_and_prints_the_same(report, tmp_path):
+  from recfusion.report import data as report_data
+  path = report_data.save(report, str(tmp_path))
+  assert os.path.basename(path) == 'report.json'
+  loaded = report_data.load(str(tmp_path))
+  assert loaded == report
+  assert render.render(loaded, 'text') == render.render(report, 'text')
+  assert report_data.load(str(tmp_path / 'elsewhere')) is None
+  (tmp_path / 'report.json').write_text('{"run": ')  # cut short: read from TFMA instead
+  assert report_data.load(str(tmp_path)) is None

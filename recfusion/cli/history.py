@@ -38,10 +38,8 @@ def report(run_id, out_file, fmt, home, config_file, overrides):
   html is one self-contained page (charts inlined, no network); text prints rich tables; markdown
   suits pull requests. html also prints the text summary.
   """
-  from recfusion.report import collect, text
+  from recfusion.report import data as report_data, text
   from recfusion.runs import selection
-  # TFMA's readers warn about deprecated TF APIs on every load; not the user's concern.
-  logging.getLogger('tensorflow').setLevel(logging.ERROR)
   config = common.config_from(config_file, overrides)
   store = _store(home)
   run_home = common.run_home(home)
@@ -49,10 +47,17 @@ def report(run_id, out_file, fmt, home, config_file, overrides):
   if run_id is None:
     raise common.bad_input(ValueError(f'{run_home.metadata_path}: no run with an evaluation '
                                       'yet'))
-  try:
-    data = collect.from_run(store, config.pipeline.name, run_id, run_home.run_dir(run_id))
-  except LookupError as e:
-    raise common.bad_input(e)
+  # A finished local run kept its report; others (killed, from before, on a cluster) are read
+  # from TFMA's result, which needs TensorFlow.
+  data = report_data.load(run_home.run_dir(run_id))
+  if data is None:
+    from recfusion.report import collect
+    # TFMA's readers warn about deprecated TF APIs on every load; not the user's concern.
+    logging.getLogger('tensorflow').setLevel(logging.ERROR)
+    try:
+      data = collect.from_run(store, config.pipeline.name, run_id, run_home.run_dir(run_id))
+    except LookupError as e:
+      raise common.bad_input(e)
   if fmt == 'text':
     text.write(data, common.stdout_console())
     return

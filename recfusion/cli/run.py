@@ -288,13 +288,16 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
 
 
 def _print_summary(config: Config, run_home, result, wall_seconds: float):
-  from recfusion.report import collect, text
+  from recfusion.report import collect, data, text
   from recfusion.runs import summary
   record = summary.summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id,
                                  result.durations)
   summary.save(record, result.run_dir, wall_seconds)
+  report = collect.from_summary(record, result.run_dir)
+  # `recfusion report` reads this back instead of TFMA's result: seconds, not TensorFlow.
+  data.save(report, result.run_dir)
   out = common.stdout_console()
-  text.write(collect.from_summary(record, result.run_dir), out)
+  text.write(report, out)
   for line in locations(record):
     out.print(line, markup=False, soft_wrap=True)
   out.print(f'wall time {wall_seconds:.0f} s; summary and full log: {result.run_dir}/',

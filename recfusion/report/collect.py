@@ -16,42 +16,8 @@ from tfx.dsl.io import fileio
 from recfusion.evaluation import gate
 from recfusion.evaluation.results import metric_name, metric_values
 from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
+from recfusion.report.data import OVERALL, ReportData, Threshold  # noqa: F401 (re-exported)
 from recfusion.runs.summary import RunSummary, saved_durations, summarize_run
-
-OVERALL = 'overall'
-SLICE_METRICS = ('ndcg@10', 'mrr', 'auc', 'example_count')
-
-
-@dataclasses.dataclass
-class Threshold:
-  metric: str
-  kind: str  # 'value' or 'change vs baseline'
-  value: Optional[float]
-  bound: float
-  passed: Optional[bool]  # None: not checked (no baseline for a change threshold)
-
-
-@dataclasses.dataclass
-class ReportData:
-  """A run (what ran, its data, fusion, verdict and push) and its evaluation read in full."""
-  run: RunSummary = dataclasses.field(default_factory=RunSummary)
-  # The run's verdict; without one (no blessing artifact), the thresholds' own.
-  blessed: Optional[bool] = None
-  thresholds: List[Threshold] = dataclasses.field(default_factory=list)
-  # The gate's checks (recfusion/evaluation/gate.py) as dicts: name, passed, detail.
-  checks: List[Dict] = dataclasses.field(default_factory=list)
-  # slice name -> metric -> value, for the candidate and (when there is one) the baseline.
-  slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
-  baseline_slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
-  ndcg_curve: Dict[int, float] = dataclasses.field(default_factory=dict)
-  baseline_ndcg_curve: Dict[int, float] = dataclasses.field(default_factory=dict)
-  per_model_ndcg10: Dict[str, float] = dataclasses.field(default_factory=dict)
-  # (mean prediction, mean label, weighted examples) per calibration bucket that has examples.
-  calibration: List[Tuple[float, float, float]] = dataclasses.field(default_factory=list)
-  anomalies: List[str] = dataclasses.field(default_factory=list)
-  models: Dict[str, str] = dataclasses.field(default_factory=dict)  # name -> artifact URI
-  config_yaml: str = ''
-
 
 def slice_name(slice_key) -> str:
   keys = slice_key.single_slice_keys

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 from rich.console import Console  # noqa: E402
 
 from recfusion.report import tables, text  # noqa: E402
-from recfusion.report.collect import OVERALL, ReportData  # noqa: E402
+from recfusion.report.data import OVERALL, ReportData  # noqa: E402
 
 
 # ---- charts -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from recfusion.keys import SPLITS
-from recfusion.report.collect import OVERALL, ReportData
+from recfusion.report.data import OVERALL, ReportData
 
 MODEL_COLUMNS = ('model', 'weight', 'NDCG@10 validation', 'AUC validation', 'NDCG@10 eval')
 THRESHOLD_COLUMNS = ('metric', 'threshold', 'value', 'bound', 'result')

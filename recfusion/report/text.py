@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recfusion.report import tables
-from recfusion.report.collect import ReportData
+from recfusion.report.data import ReportData
 
 
 def _table(title: str, header: Sequence[str], rows: List[List[str]]) -> Table:

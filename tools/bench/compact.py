@@ -11,13 +11,13 @@ latency ratios are fair on a noisy machine; the absolute milliseconds are not po
 Writes bench/compact.json and bench/compact.md.
 """
 import argparse
-import json
 import os
 import time
 from typing import Dict, List, Sequence
 
 
 from recfusion import keys, serving_check
+from tools.bench import output
 from recfusion.ranking_metrics import NDCG
 
 
@@ -119,13 +119,7 @@ def main(argv=None) -> None:
   parser.add_argument('--out', default='bench/compact.json')
   args = parser.parse_args(argv)
   result = run(args.home, args.methods, args.prune, args.overrides)
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, 'w') as f:
-    json.dump(result, f, indent=2, sort_keys=True)
-  table = markdown(result)
-  with open(os.path.splitext(args.out)[0] + '.md', 'w') as f:
-    f.write(table)
-  print(table)
+  output.write(result, markdown(result), args.out)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ position and the share of requests with any engagement.
 """
 import argparse
 import glob
-import json
 import os
 import time
 from typing import Dict, List, Optional
@@ -29,6 +28,7 @@ import pandas as pd
 
 from recfusion import features, ranking_metrics
 from recfusion.config import RANKING_LOSSES, default_dict
+from tools.bench import output
 
 # The rankers the default config trains.
 RANKERS = tuple(default_dict()['trainers'])
@@ -518,13 +518,7 @@ def main() -> None:
   result = run(args.home, args.requests_per_day, overrides,
                [loss for loss in args.compare_losses.split(',') if loss], args.seeds, data_dir,
                args.profile)
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, 'w') as f:
-    json.dump(result, f, indent=2, sort_keys=True)
-  table = markdown(result)
-  with open(os.path.splitext(args.out)[0] + '.md', 'w') as f:
-    f.write(table)
-  print(table)
+  output.write(result, markdown(result), args.out)
 
 
 if __name__ == '__main__':
