@@ -11,6 +11,7 @@ emulator), three times in one home.
 import glob
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -89,8 +90,9 @@ def runs(shop_in_bucket, tmp_path_factory):
 def test_first_run_completes_every_component_and_pushes_version_1(runs):
   home, (result, summary, run_dir), _, _ = runs
   assert _states(summary) == {name: 'complete' for name in COMPONENTS}
+  total = len(COMPONENTS)
   for name in COMPONENTS:
-    assert f'✔ {name}' in result.stderr
+    assert re.search(rf'✔ \[ ?\d+/{total}\] {re.escape(name)} ', result.stderr), name
   assert summary['evaluation']['blessed'] is True, summary['evaluation'].get('gate')
   checks = {c['name']: c for c in summary['evaluation']['gate']}
   assert list(checks) == ['tfma_thresholds', 'eval_requests', 'fused_vs_members',
