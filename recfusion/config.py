@@ -38,7 +38,7 @@ class ShopConfig:
       raise ConfigError('generate: sizes must all be at least 1')
     if self.impressions_per_request > self.num_items:
       raise ConfigError('generate.impressions_per_request cannot exceed generate.num_items')
-    from recfusion.data.profiles import PROFILES
+    from recfusion.data.profile_names import PROFILES
     if self.profile not in PROFILES:
       raise ConfigError(f'generate.profile must be one of {", ".join(PROFILES)}, '
                         f'not {self.profile!r}')

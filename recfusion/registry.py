@@ -111,8 +111,12 @@ def read_pin(directory: str) -> Optional[Pin]:
 
 def latest(directory: str) -> Optional[VersionRecord]:
   """The newest version in the index whose folder exists, or None for an empty registry."""
-  records = [r for r in read_index(directory) if os.path.isdir(r.path)]
-  return max(records, key=lambda r: r.version) if records else None
+  return _newest(read_index(directory))
+
+
+def _newest(records: List[VersionRecord]) -> Optional[VersionRecord]:
+  present = [r for r in records if os.path.isdir(r.path)]
+  return max(present, key=lambda r: r.version) if present else None
 
 
 def find(directory: str, version: int) -> Optional[VersionRecord]:
@@ -187,10 +191,10 @@ def push(directory: str, model_dir: str, run_id: str = '', spans: Optional[List[
   """
   with lock(directory, lock_timeout):
     repairs = reconcile(directory)
-    pin = read_pin(directory)
+    records, pin = _read_document(directory)
     if pin is not None:
       raise RegistryPinned(pin.describe(directory))
-    current = latest(directory)
+    current = _newest(records)
     current_version = current.version if current else None
     if expected_latest != -1 and current_version != expected_latest:
       raise RegistryError(
@@ -200,12 +204,13 @@ def push(directory: str, model_dir: str, run_id: str = '', spans: Optional[List[
     return _copy_in(directory, model_dir, VersionRecord(
         version=0, path='', run_id=run_id, spans=list(spans or []),
         metrics=dict(metrics or {}),
-        extra={**(extra or {}), **({'repairs': repairs} if repairs else {})}))
+        extra={**(extra or {}), **({'repairs': repairs} if repairs else {})}), records, pin)
 
 
-def _copy_in(directory: str, model_dir: str, record: VersionRecord) -> VersionRecord:
-  """Copies a model in as the next version; call with the lock held."""
-  records, pin = _read_document(directory)
+def _copy_in(directory: str, model_dir: str, record: VersionRecord,
+             records: List[VersionRecord], pin: Optional[Pin]) -> VersionRecord:
+  """Copies a model in as the next version after `records`, keeping `pin`; call with the
+  lock held and the index as read under it."""
   version = max(version_folders(directory) + [r.version for r in records] + [0]) + 1
   temporary = os.path.join(directory, f'{INCOMING_PREFIX}{version}-{os.getpid()}')
   shutil.rmtree(temporary, ignore_errors=True)
@@ -229,10 +234,11 @@ def _copy_of(source: VersionRecord) -> VersionRecord:
                        extra={**extra, 'rollback_of': source.version})
 
 
-def _existing(directory: str, version: int, purpose: str) -> VersionRecord:
-  source = find(directory, version)
+def _existing(directory: str, records: List[VersionRecord], version: int,
+              purpose: str) -> VersionRecord:
+  source = next((r for r in records if r.version == version), None)
   if source is None or not os.path.isdir(source.path):
-    present = ', '.join(str(r.version) for r in read_index(directory)) or 'none'
+    present = ', '.join(str(r.version) for r in records) or 'none'
     raise LookupError(f'{directory}: no version {version} {purpose} (versions: {present})')
   return source
 
@@ -247,12 +253,12 @@ def rollback(directory: str, version: int, lock_timeout: float = LOCK_TIMEOUT_S
   """
   with lock(directory, lock_timeout):
     reconcile(directory)
-    source = _existing(directory, version, 'to roll back to')
-    pin = read_pin(directory)
+    records, pin = _read_document(directory)
+    source = _existing(directory, records, version, 'to roll back to')
     if pin is not None:
       raise RegistryPinned(f'{pin.describe(directory)}; `recfusion registry pin {version}` '
                            'moves the pin instead')
-    return _copy_in(directory, source.path, _copy_of(source))
+    return _copy_in(directory, source.path, _copy_of(source), records, pin)
 
 
 def pin(directory: str, version: int, reason: str = '',
@@ -262,21 +268,25 @@ def pin(directory: str, version: int, reason: str = '',
   in production. Returns that record and the pin."""
   with lock(directory, lock_timeout):
     reconcile(directory)
-    source = _existing(directory, version, 'to pin')
-    current = latest(directory)
-    served = (source if current is not None and current.version == source.version
-              else _copy_in(directory, source.path, _copy_of(source)))
+    records, pin = _read_document(directory)
+    source = _existing(directory, records, version, 'to pin')
+    current = _newest(records)
+    if current is None or current.version != source.version:
+      served = _copy_in(directory, source.path, _copy_of(source), records, pin)
+      records = records + [served]
+    else:
+      served = source
     new_pin = Pin(version=served.version, pinned_at=_now(), reason=reason)
-    _write_index(directory, read_index(directory), pin=new_pin)
+    _write_index(directory, records, pin=new_pin)
     return served, new_pin
 
 
 def unpin(directory: str, lock_timeout: float = LOCK_TIMEOUT_S) -> Optional[Pin]:
   """Lets pushes go live again; returns the pin that was lifted (None: there was none)."""
   with lock(directory, lock_timeout):
-    previous = read_pin(directory)
+    records, previous = _read_document(directory)
     if previous is not None:
-      _write_index(directory, read_index(directory), pin=None)
+      _write_index(directory, records, pin=None)
     return previous
 
 
@@ -287,15 +297,15 @@ def prune(directory: str, keep: int, lock_timeout: float = LOCK_TIMEOUT_S) -> Li
     raise ValueError('keep must be at least 1: the latest version is the one in production')
   with lock(directory, lock_timeout):
     reconcile(directory)
-    records = sorted(read_index(directory), key=lambda r: r.version)
+    records, pinned = _read_document(directory)
+    records = sorted(records, key=lambda r: r.version)
     removed = records[:-keep] if len(records) > keep else []
-    pinned = read_pin(directory)
     # The pinned version is what an operator chose to serve: never pruned.
     removed = [r for r in removed if pinned is None or r.version != pinned.version]
     # Index first: a crash after it leaves unindexed folders, which are only removed below
     # (reconcile would re-add them with `recovered`, and a rerun removes them again).
     kept = [r for r in records if r not in removed]
-    _write_index(directory, kept)
+    _write_index(directory, kept, pin=pinned)
     for record in removed:
       shutil.rmtree(record.path, ignore_errors=True)
   return [r.version for r in removed]

@@ -210,6 +210,8 @@ def test_text_summary(report):
   # requests, examples, then NDCG@10 against production.
   assert re.search(r'│ request_type=search +│ +\d+ │ +\d+ │ +\d\.\d{4} │ +\d\.\d{4} │ +[+-]\d\.\d{4} │',
                    text), text
+  # ... and the best member on the slice, named.
+  assert re.search(r'│ overall +│.*│ +\d\.\d{4} (dcn|text|sequence) │', text), text
   assert lines[-1] == 'pushed version 4: /r/4'
 
 
@@ -330,3 +332,98 @@ def test_a_saved_report_reads_back_as_it_was_and_prints_the_same(report, tmp_pat
   assert report_data.load(str(tmp_path / 'elsewhere')) is None
   (tmp_path / 'report.json').write_text('{"run": ')  # cut short: read from TFMA instead
   assert report_data.load(str(tmp_path)) is None
+
+
+def test_each_members_ndcg_by_slice_matches_an_independent_computation(report, tfma_result):
+  _, rows = tfma_result
+  for member in ('text', 'dcn', 'sequence'):
+    assert report.member_slices['overall'][member] == pytest.approx(_ndcg(rows, member), abs=1e-6)
+    assert report.member_slices['request_type=search'][member] == pytest.approx(
+        _ndcg(rows, member, where=lambda r: r['request_type'] == 'search'), abs=1e-6)
+  header = tables.slice_header(report)
+  assert header[-3:] == ['dcn NDCG@10', 'sequence NDCG@10', 'text NDCG@10']
+  overall = tables.slice_rows(report)[0]
+  assert overall[-1] == f'{report.member_slices["overall"]["text"]:.4f}'
+  best = max(report.member_slices['overall'].items(), key=lambda kv: kv[1])
+  assert tables.slice_rows(report, compact=True)[0][-1] == f'{best[1]:.4f} {best[0]}'
+
+
+def test_the_ndcg10_change_carries_its_bootstrap_interval(report):
+  change, lower, upper = report.ndcg10_change
+  overall, production = report.slices['overall'], report.baseline_slices['overall']
+  assert change == pytest.approx(overall['ndcg@10'] - production['ndcg@10'], abs=1e-6)
+  assert lower <= change <= upper and lower < upper
+  ndcg10 = next(row for row in tables.headline_rows(report) if row[0] == 'ndcg@10')
+  assert ndcg10[3] == f'{change:+.4f} [{lower:+.4f}, {upper:+.4f}]'
+  assert tables.change_text([0.01, 0.01, 0.01]) == '+0.0100'
+
+
+def test_slice_chart_shows_changes_against_production_and_the_best_member(report):
+  changes = render.slice_changes(report)
+  for name, (vs_production, vs_member) in changes.items():
+    value = report.slices[name]['ndcg@10']
+    assert vs_production == pytest.approx(value - report.baseline_slices[name]['ndcg@10'])
+    assert vs_member == pytest.approx(value - max(report.member_slices[name].values()))
+
+
+def test_history_lists_registry_versions_and_where_this_run_stands(tmp_path):
+  from recfusion import registry
+  from recfusion.report.data import ReportData
+  model = tmp_path / 'model'
+  model.mkdir()
+  directory = str(tmp_path / 'registry')
+  registry.push(directory, str(model), run_id='run-1', metrics={'ndcg@10': 0.61})
+  registry.push(directory, str(model), run_id='run-2', metrics={'ndcg@10': 0.63})
+  registry.rollback(directory, 1)
+  history = collect.registry_history(directory)
+  assert [(v['version'], v['run_id'], v['ndcg@10'], v['rollback_of']) for v in history] == [
+      (1, 'run-1', 0.61, None), (2, 'run-2', 0.63, None), (3, 'run-1', 0.61, 1)]
+  assert collect.registry_history(str(tmp_path / 'none')) == []
+  rejected = ReportData(run=RunSummary(run_id='run-4'), history=history,
+                        slices={'overall': {'ndcg@10': 0.6}})
+  rows = tables.history_rows(rejected)
+  assert [row[0] for row in rows] == ['1', '2', '3', '-']
+  assert rows[2][4] == 'rollback to 1'
+  assert rows[3] == ['-', '-', 'run-4', '0.6000', 'this run (not pushed)']
+  pushed = dataclasses.replace(rejected, run=RunSummary(run_id='run-2'))
+  assert [row[4] for row in tables.history_rows(pushed)] == ['', 'this run', 'rollback to 1']
+  assert render.chart_history(rejected).startswith('data:image/png;base64,')
+
+
+def test_training_curves_and_warm_start_come_from_the_trainers_model_run(tmp_path):
+  """A real Keras fit with the TensorBoard callback the Trainers use."""
+  import json as json_lib
+  import tf_keras as keras
+  from recfusion.report import training
+  from recfusion.report.data import ReportData
+  run_dir = str(tmp_path / 'model_run')
+  features = np.random.default_rng(0).normal(size=(64, 3)).astype('float32')
+  labels = (features[:, 0] > 0).astype('float32')
+  model = keras.Sequential([keras.layers.Dense(1, activation='sigmoid', input_shape=(3,))])
+  model.compile(optimizer='adam', loss='binary_crossentropy',
+                metrics=[keras.metrics.AUC(name='auc')])
+  fitted = model.fit(features, labels, validation_data=(features, labels), epochs=3, verbose=0,
+                     callbacks=[keras.callbacks.TensorBoard(log_dir=run_dir)])
+  with open(os.path.join(run_dir, 'warm_start.json'), 'w') as f:
+    json_lib.dump({'warm_started': False, 'reason': 'no production model'}, f)
+  trained = training.trainers({'Trainer.dcn': {'model_run': [run_dir]}, 'Fusion': {}})
+  epochs = trained['dcn']['epochs']
+  assert [e['epoch'] for e in epochs] == [1, 2, 3]
+  assert [e['loss'] for e in epochs] == pytest.approx(fitted.history['loss'], abs=1e-5)
+  assert [e['val_loss'] for e in epochs] == pytest.approx(fitted.history['val_loss'], abs=1e-5)
+  assert [e['val_auc'] for e in epochs] == pytest.approx(fitted.history['val_auc'], abs=1e-5)
+  report = ReportData(run=RunSummary(run_id='r'), training=trained)
+  (row,) = tables.training_rows(report)
+  best = int(np.argmin(fitted.history['val_loss']))
+  assert row[:3] == ['dcn', 'scratch: no production model', '3']
+  assert row[4] == f'{fitted.history["val_loss"][best]:.4f} ({best + 1})'
+  assert render.chart_training(report).startswith('data:image/png;base64,')
+  page = render.html(report)
+  assert f'tensorboard --logdir_spec dcn:{run_dir}' in page
+
+
+def test_markdown_and_html_explain_every_metric(report):
+  page, text = render.html(report), render.markdown(report)
+  for name, _ in tables.METRIC_GUIDE:
+    assert f'**{name}**' in text
+    assert f'<dt><b>{name}</b></dt>' in page

@@ -28,6 +28,14 @@ def _single(input_dict, key):
   return artifacts[0] if artifacts else None
 
 
+def _registry_dir(push: Dict[str, Any], baseline) -> str:
+  """The registry this run pushed to, or holds its production model: the folder above a
+  version's ('' when neither is known)."""
+  path = push.get('path') or (keys.string_property(baseline, keys.BASELINE_PATH)
+                              if baseline is not None else '')
+  return os.path.dirname(path.rstrip('/')) if path else ''
+
+
 class Executor(base_executor.BaseExecutor):
 
   def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
@@ -53,8 +61,9 @@ class Executor(base_executor.BaseExecutor):
             'blessed': keys.is_blessed(blessing) if blessing is not None else None,
             'baseline_version': keys.baseline_version(baseline) if baseline is not None else None},
         push=push)
-    report = collect.from_artifacts(evaluation.uri, run,
-                                    anomalies_uri=anomalies.uri if anomalies else None)
+    report = collect.from_artifacts(
+        evaluation.uri, run, anomalies_uri=anomalies.uri if anomalies else None,
+        history=collect.registry_history(_registry_dir(push, baseline)))
     output = artifact_utils.get_single_instance(output_dict['report'])
     path = report_path(output.uri)
     fileio.makedirs(os.path.dirname(path))

@@ -55,7 +55,8 @@ def report(run_id, out_file, fmt, home, config_file, overrides):
     # TFMA's readers warn about deprecated TF APIs on every load; not the user's concern.
     logging.getLogger('tensorflow').setLevel(logging.ERROR)
     try:
-      data = collect.from_run(store, config.pipeline.name, run_id, run_home.run_dir(run_id))
+      data = collect.from_run(store, config.pipeline.name, run_id, run_home.run_dir(run_id),
+                              run_home.registry_dir(config))
     except LookupError as e:
       raise common.bad_input(e)
   if fmt == 'text':

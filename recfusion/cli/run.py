@@ -13,7 +13,7 @@ from rich.markup import escape
 from recfusion.cli import common
 from recfusion.cli.common import console
 from recfusion.config import Config, ConfigError
-from recfusion.data.contract import DataContractError
+from recfusion.data.errors import DataContractError
 from recfusion.home import HomeBusyError
 from recfusion import registry
 from recfusion.registry import RegistryError
@@ -293,7 +293,7 @@ def _print_summary(config: Config, run_home, result, wall_seconds: float):
   record = summary.summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id,
                                  result.durations)
   summary.save(record, result.run_dir, wall_seconds)
-  report = collect.from_summary(record, result.run_dir)
+  report = collect.from_summary(record, result.run_dir, run_home.registry_dir(config))
   # `recfusion report` reads this back instead of TFMA's result: seconds, not TensorFlow.
   data.save(report, result.run_dir)
   out = common.stdout_console()

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from recfusion.data.errors import DataContractError  # pylint: disable=unused-import  (raised here, caught by its old name)
+
 EVENT_GAINS: Dict[str, float] = {
     'impression': 0.0, 'click': 1.0, 'add_to_cart': 2.0, 'purchase': 3.0}
 EVENT_REQUIRED = ('request_id', 'timestamp', 'item_id', 'event')
@@ -34,14 +36,6 @@ _SPAN_NUMBER = re.compile(r'^[0-9]+$')  # ASCII digits only: str.isdigit() accep
 # row, not split silently.
 EARLIEST_TIMESTAMP = 946684800
 FUTURE_SLACK_S = 86400
-
-
-class DataContractError(ValueError):
-  """Input data that breaks the contract. The message is meant for the user, as is.
-
-  Constructed from one message string so that Beam, which re-raises a DoFn's exception as
-  `type(exn)(message + step)`, keeps the type.
-  """
 
 
 def contract_error(path: str, message: str, row: Optional[int] = None,

@@ -32,9 +32,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pandas as pd
 
+from recfusion.data.profile_names import PROFILES  # pylint: disable=unused-import
 from recfusion.data.simulator import START_EPOCH, _SYLLABLES
-
-PROFILES = ('shop', 'search_graded', 'sessions')
 
 # Product types as (modifier words, head noun); a type's head decides what it is.
 PRODUCT_TYPES: Tuple[Tuple[str, str], ...] = (

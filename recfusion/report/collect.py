@@ -13,9 +13,11 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx.dsl.io import fileio
 
-from recfusion.evaluation import gate
+from recfusion import registry
+from recfusion.evaluation import gate, results
 from recfusion.evaluation.results import metric_name, metric_values
 from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
+from recfusion.report import training
 from recfusion.report.data import OVERALL, ReportData, Threshold  # noqa: F401 (re-exported)
 from recfusion.runs.summary import RunSummary, saved_durations, summarize_run
 
@@ -34,7 +36,7 @@ def slice_name(slice_key) -> str:
 def _metrics_by_slice(evaluation_uri: str, baseline: bool):
   slices: Dict[str, Dict[str, float]] = {}
   curve: Dict[int, float] = {}
-  per_model: Dict[str, float] = {}
+  members: Dict[str, Dict[str, float]] = {}
   for slice_key, key, value in metric_values(evaluation_uri, baseline):
     name = slice_name(slice_key)
     metric = metric_name(key)
@@ -42,9 +44,9 @@ def _metrics_by_slice(evaluation_uri: str, baseline: bool):
       slices.setdefault(name, {})[metric] = value
       if name == OVERALL and key.output_name == SCORE_KEY and key.name == 'ndcg':
         curve[key.sub_key.top_k.value] = value
-    elif name == OVERALL and metric == 'ndcg@10':
-      per_model[key.output_name] = value
-  return slices, dict(sorted(curve.items())), per_model
+    elif metric == 'ndcg@10':
+      members.setdefault(name, {})[key.output_name] = value
+  return slices, dict(sorted(curve.items())), members
 
 
 def _calibration(evaluation_uri: str) -> List[Tuple[float, float, float]]:
@@ -115,13 +117,15 @@ def read_anomalies(anomalies_uri: Optional[str]) -> List[str]:
 
 def from_artifacts(evaluation_uri: str, run: Optional[RunSummary] = None,
                    anomalies_uri: Optional[str] = None, **extra) -> ReportData:
-  """`extra`: models, config_yaml."""
+  """`extra`: models, config_yaml, history, training."""
   run = run or RunSummary()
-  slices, curve, per_model = _metrics_by_slice(evaluation_uri, baseline=False)
+  slices, curve, members = _metrics_by_slice(evaluation_uri, baseline=False)
   baseline_slices, baseline_curve, _ = _metrics_by_slice(evaluation_uri, baseline=True)
   report = ReportData(
       run=run, blessed=run.blessed, slices=slices, baseline_slices=baseline_slices,
-      ndcg_curve=curve, baseline_ndcg_curve=baseline_curve, per_model_ndcg10=per_model,
+      ndcg_curve=curve, baseline_ndcg_curve=baseline_curve,
+      per_model_ndcg10=members.get(OVERALL, {}), member_slices=members,
+      ndcg10_change=_ndcg10_change(evaluation_uri),
       calibration=_calibration(evaluation_uri), anomalies=read_anomalies(anomalies_uri),
       **extra)
   report.thresholds = thresholds(evaluation_uri, slices, baseline_slices)
@@ -132,15 +136,37 @@ def from_artifacts(evaluation_uri: str, run: Optional[RunSummary] = None,
   return report
 
 
-def from_summary(run: RunSummary, run_dir: Optional[str] = None) -> ReportData:
-  """The report of a run read from ML Metadata; `run_dir` adds its resolved config."""
+def _ndcg10_change(evaluation_uri: str) -> List[float]:
+  change = results.gate_numbers(evaluation_uri).change
+  return [] if change is None else [change.value, change.lower, change.upper]
+
+
+def registry_history(registry_dir: Optional[str]) -> List[Dict]:
+  """The registry's versions with the NDCG@10 each was pushed with ([] without a registry,
+  or with one this run cannot read: the report still renders)."""
+  if not registry_dir or not os.path.isdir(registry_dir):
+    return []
+  try:
+    records = registry.read_index(registry_dir)
+  except registry.RegistryError:
+    return []
+  return [{'version': r.version, 'pushed_at': r.pushed_at, 'run_id': r.run_id,
+           'ndcg@10': r.metrics.get('ndcg@10'), 'rollback_of': r.extra.get('rollback_of')}
+          for r in sorted(records, key=lambda r: r.version)]
+
+
+def from_summary(run: RunSummary, run_dir: Optional[str] = None,
+                 registry_dir: Optional[str] = None) -> ReportData:
+  """The report of a run read from ML Metadata; `run_dir` adds its resolved config,
+  `registry_dir` the NDCG@10 of every version pushed so far."""
   outputs = {c.name: c.outputs for c in run.components}
   models = {name: uris[0] for name, out in outputs.items()
             for key, uris in out.items() if key == 'model'}
+  history = registry_history(registry_dir)
   evaluation_uri = run.evaluation.get('uri')
   if not evaluation_uri:
     # Still worth showing: which components ran, and on what data.
-    return ReportData(run=run, blessed=run.blessed, models=models)
+    return ReportData(run=run, blessed=run.blessed, models=models, history=history)
   config_yaml = ''
   if run_dir and os.path.exists(os.path.join(run_dir, 'config.yaml')):
     with open(os.path.join(run_dir, 'config.yaml')) as f:
@@ -148,13 +174,15 @@ def from_summary(run: RunSummary, run_dir: Optional[str] = None) -> ReportData:
   return from_artifacts(
       evaluation_uri, run,
       anomalies_uri=(outputs.get('ExampleValidator', {}).get('anomalies') or [None])[0],
-      models=models, config_yaml=config_yaml)
+      models=models, config_yaml=config_yaml, history=history,
+      training=training.trainers(outputs))
 
 
-def from_run(metadata, pipeline: str, run_id: str, run_dir: Optional[str] = None) -> ReportData:
+def from_run(metadata, pipeline: str, run_id: str, run_dir: Optional[str] = None,
+             registry_dir: Optional[str] = None) -> ReportData:
   """The report of one run, its artifacts found through ML Metadata (a MetadataStore or the
   path of a run home's SQLite file); LookupError when the run has no evaluation."""
   run = summarize_run(metadata, pipeline, run_id, saved_durations(run_dir))
   if not run.evaluation.get('uri'):
     raise LookupError(f'run {run_id} has no Evaluator result (did it stop earlier?)')
-  return from_summary(run, run_dir)
+  return from_summary(run, run_dir, registry_dir)

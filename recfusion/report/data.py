@@ -40,6 +40,16 @@ class ReportData:
   ndcg_curve: Dict[int, float] = dataclasses.field(default_factory=dict)
   baseline_ndcg_curve: Dict[int, float] = dataclasses.field(default_factory=dict)
   per_model_ndcg10: Dict[str, float] = dataclasses.field(default_factory=dict)
+  # slice name -> member ranker -> its own NDCG@10 (scored beside the fused model).
+  member_slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+  # The fused model's NDCG@10 minus production's: [change, lower, upper] of TFMA's 95% bootstrap
+  # interval over requests ([] without a production model).
+  ndcg10_change: List[float] = dataclasses.field(default_factory=list)
+  # The registry's versions, oldest first: version, pushed_at, run_id, ndcg@10, rollback_of.
+  history: List[Dict] = dataclasses.field(default_factory=list)
+  # ranker -> {'warm_start': what the Trainer started from, 'epochs': [{'epoch', 'loss',
+  # 'val_loss', 'auc', 'val_auc'}], 'logdir': its TensorBoard logs}.
+  training: Dict[str, Dict] = dataclasses.field(default_factory=dict)
   # (mean prediction, mean label, weighted examples) per calibration bucket that has examples.
   calibration: List[Tuple[float, float, float]] = dataclasses.field(default_factory=list)
   anomalies: List[str] = dataclasses.field(default_factory=list)

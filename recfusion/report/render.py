@@ -30,44 +30,128 @@ def _png(figure) -> str:
   return 'data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _zoomed(values: Sequence[float], margin: float = 0.02) -> tuple:
+  """An axis range around the values: on a 0-1 axis a change of 0.005 is invisible."""
+  return max(0.0, min(values) - margin), min(1.0, max(values) + margin)
+
+
+def slice_changes(report: ReportData) -> dict:
+  """Per slice: the candidate's NDCG@10 minus production's, and minus its best member's
+  (None where there is nothing to compare)."""
+  out = {}
+  for name in tables.slice_order(report.slices):
+    value = report.slices[name].get('ndcg@10')
+    before = report.baseline_slices.get(name, {}).get('ndcg@10')
+    members = report.member_slices.get(name, {})
+    out[name] = (None if value is None or before is None else value - before,
+                 None if value is None or not members else value - max(members.values()))
+  return out
+
+
 def chart_slices(report: ReportData) -> Optional[str]:
+  """Changes, not levels: per slice the candidate minus production and minus its best member,
+  around 0, with the bootstrap interval on the overall change. Levels (zoomed) only when
+  there is nothing to compare with."""
   names = tables.slice_order(report.slices)
   if not names:
     return None
+  changes = slice_changes(report)
   figure, axis = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
-  positions = range(len(names))
-  values = [report.slices[n].get('ndcg@10', 0.0) for n in names]
-  if report.baseline_slices:
-    before = [report.baseline_slices.get(n, {}).get('ndcg@10', 0.0) for n in names]
-    axis.barh([p + 0.2 for p in positions], before, height=0.4, label='baseline',
-              color='#b0b7c3')
-    axis.barh([p - 0.2 for p in positions], values, height=0.4, label='candidate',
-              color='#2b6cb0')
-    axis.legend(loc='lower right')
+  positions = list(range(len(names)))
+  if any(c != (None, None) for c in changes.values()):
+    series = (('vs production', 0, '#2b6cb0', -0.2), ('vs best member', 1, '#dd6b20', 0.2))
+    for label, index, colour, offset in series:
+      values = [changes[n][index] for n in names]
+      if all(v is None for v in values):
+        continue
+      axis.barh([p + offset for p in positions], [v or 0.0 for v in values], height=0.4,
+                label=label, color=colour)
+    if report.ndcg10_change and OVERALL in names:
+      value, lower, upper = report.ndcg10_change
+      axis.errorbar([value], [names.index(OVERALL) - 0.2], xerr=[[value - lower], [upper - value]],
+                    fmt='none', ecolor='#1a202c', capsize=4, label='95% interval')
+    axis.axvline(0, color='#1a202c', linewidth=0.8)
+    axis.legend(loc='best', fontsize='small')
+    axis.set_xlabel('NDCG@10 change (eval): candidate minus ...')
   else:
-    axis.barh(list(positions), values, height=0.6, color='#2b6cb0')
-  axis.set_yticks(list(positions), names)
+    values = [report.slices[n].get('ndcg@10', 0.0) for n in names]
+    axis.barh(positions, values, height=0.6, color='#2b6cb0')
+    axis.set_xlim(*_zoomed(values))
+    axis.set_xlabel('NDCG@10 (eval)')
+  axis.set_yticks(positions, names)
   axis.invert_yaxis()
-  axis.set_xlabel('NDCG@10 (eval)')
-  axis.set_xlim(0, 1)
+  axis.grid(axis='x', alpha=0.3)
   return _png(figure)
 
 
 def chart_ndcg_curve(report: ReportData) -> Optional[str]:
+  """NDCG@k of both models, and below it their difference: two close curves hide each other."""
   if not report.ndcg_curve:
     return None
-  figure, axis = plt.subplots(figsize=(7, 3.2))
   ks = list(report.ndcg_curve)
+  compared = [k for k in ks if k in report.baseline_ndcg_curve]
+  rows = 2 if compared else 1
+  figure, axes = plt.subplots(rows, 1, figsize=(7, 3.2 * rows), sharex=True, squeeze=False)
+  axis = axes[0][0]
   axis.plot(ks, list(report.ndcg_curve.values()), marker='o', label='candidate',
             color='#2b6cb0')
-  if report.baseline_ndcg_curve:
+  if compared:
     axis.plot(list(report.baseline_ndcg_curve), list(report.baseline_ndcg_curve.values()),
               marker='.', linestyle='--', label='baseline', color='#718096')
     axis.legend()
-  axis.set_xlabel('k')
+    below = axes[1][0]
+    below.bar(compared, [report.ndcg_curve[k] - report.baseline_ndcg_curve[k] for k in compared],
+              color='#2b6cb0')
+    below.axhline(0, color='#1a202c', linewidth=0.8)
+    below.set_ylabel('candidate - baseline')
+    below.grid(alpha=0.3)
+  axes[-1][0].set_xlabel('k')
   axis.set_ylabel('NDCG@k')
-  axis.set_xticks(ks)
+  axes[-1][0].set_xticks(ks)
   axis.grid(alpha=0.3)
+  return _png(figure)
+
+
+def chart_history(report: ReportData) -> Optional[str]:
+  """NDCG@10 of every registry version (each on its own run's eval split), and this run's."""
+  points = [(v['version'], v['ndcg@10']) for v in report.history if v.get('ndcg@10') is not None]
+  if not points:
+    return None
+  figure, axis = plt.subplots(figsize=(7, 2.8))
+  axis.plot([p[0] for p in points], [p[1] for p in points], marker='o', color='#718096',
+            label='registry versions')
+  values = [p[1] for p in points]
+  candidate = report.slices.get(OVERALL, {}).get('ndcg@10')
+  if candidate is not None:
+    axis.scatter([points[-1][0] + 1 if report.run.push.get('pushed') is not True
+                  else points[-1][0]], [candidate], color='#2b6cb0', zorder=3, label='this run')
+    values.append(candidate)
+  axis.set_ylim(*_zoomed(values))
+  axis.set_xlabel('registry version')
+  axis.set_ylabel('NDCG@10 (eval)')
+  axis.legend(fontsize='small')
+  axis.grid(alpha=0.3)
+  return _png(figure)
+
+
+def chart_training(report: ReportData) -> Optional[str]:
+  """Loss per epoch on train and validation, one panel per ranker."""
+  trained = {name: t['epochs'] for name, t in sorted(report.training.items()) if t.get('epochs')}
+  if not trained:
+    return None
+  figure, axes = plt.subplots(1, len(trained), figsize=(3.2 * len(trained), 2.8), squeeze=False)
+  for axis, (name, epochs) in zip(axes[0], trained.items()):
+    for key, style in (('loss', '-'), ('val_loss', '--')):
+      points = [(e['epoch'], e[key]) for e in epochs if key in e]
+      if points:
+        axis.plot([p[0] for p in points], [p[1] for p in points], linestyle=style, marker='o',
+                  label='validation' if key == 'val_loss' else 'train')
+    axis.set_title(name)
+    axis.set_xlabel('epoch')
+    axis.set_xticks([e['epoch'] for e in epochs])
+    axis.grid(alpha=0.3)
+  axes[0][0].set_ylabel('loss')
+  axes[0][0].legend(fontsize='small')
   return _png(figure)
 
 
@@ -104,7 +188,7 @@ def chart_fusion(report: ReportData) -> Optional[str]:
   right.bar(names, [metrics[n].get('ndcg@10', 0) for n in names],
             color=['#2b6cb0' if n == 'fused' else '#a0aec0' for n in names])
   right.set_title('NDCG@10 on validation')
-  right.set_ylim(0, 1)
+  right.set_ylim(*_zoomed([metrics[n].get('ndcg@10', 0) for n in names]))
   return _png(figure)
 
 
@@ -117,14 +201,18 @@ _TEMPLATE = jinja2.Environment(
 
 def html(report: ReportData) -> str:
   charts = {'slices': chart_slices(report), 'ndcg_curve': chart_ndcg_curve(report),
-            'calibration': chart_calibration(report), 'fusion': chart_fusion(report)}
+            'calibration': chart_calibration(report), 'fusion': chart_fusion(report),
+            'history': chart_history(report), 'training': chart_training(report)}
   return _TEMPLATE.get_template('report.html.j2').render(
       report=report, run=report.run, verdict=tables.verdict_line(report),
       thresholds=tables.threshold_rows(report), checks=tables.check_rows(report),
       baseline=tables.baseline_title(report),
       headline=tables.headline_rows(report), slices=tables.slice_rows(report),
       diversity=tables.diversity_rows(report), diversity_columns=tables.DIVERSITY_COLUMNS,
-      slice_columns=[label for _, label in tables.SLICE_COLUMNS],
+      slice_columns=tables.slice_header(report)[1:],
+      history=tables.history_rows(report), history_columns=tables.HISTORY_COLUMNS,
+      training=tables.training_rows(report), training_columns=tables.TRAINING_COLUMNS,
+      guide=tables.METRIC_GUIDE,
       fusion=tables.fusion_rows(report), model_columns=tables.MODEL_COLUMNS,
       fusion_notes=tables.fusion_notes(report.run.fusion),
       data=tables.data_rows(report), charts=charts,
@@ -156,8 +244,13 @@ def markdown(report: ReportData) -> str:
     parts.append('### What shoppers see')
     parts.append(_markdown_table(tables.DIVERSITY_COLUMNS, tables.diversity_rows(report)))
   parts.append('### By slice')
-  parts.append(_markdown_table(['slice'] + [label for _, label in tables.SLICE_COLUMNS],
-                               tables.slice_rows(report)))
+  parts.append(_markdown_table(tables.slice_header(report), tables.slice_rows(report)))
+  if tables.history_rows(report):
+    parts.append('### NDCG@10 across registry versions')
+    parts.append(_markdown_table(tables.HISTORY_COLUMNS, tables.history_rows(report)))
+  if report.training:
+    parts.append('### Training')
+    parts.append(_markdown_table(tables.TRAINING_COLUMNS, tables.training_rows(report)))
   if report.run.fusion:
     parts.append(f'### Fusion ({report.run.fusion.get("method")})')
     parts.append(_markdown_table(tables.MODEL_COLUMNS, tables.fusion_rows(report)))
@@ -168,6 +261,9 @@ def markdown(report: ReportData) -> str:
     parts.extend(f'- {_md(note)}' for note in tables.data_notes(report))
   parts.append('### Anomalies')
   parts.append('\n'.join(f'- {_md(a)}' for a in report.anomalies) or 'none')
+  parts.append('### How to read this')
+  parts.append('\n'.join(f'- **{_md(name)}**: {_md(meaning)}'
+                         for name, meaning in tables.METRIC_GUIDE))
   return '\n\n'.join(parts) + '\n'
 
 

@@ -4,7 +4,7 @@ No plotting imports: the terminal summary, which `recfusion run` prints after ev
 this and not the charts.
 """
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from recfusion.keys import SPLITS
 from recfusion.report.data import OVERALL, ReportData
@@ -142,12 +142,23 @@ def _metric(report: ReportData, metrics: Mapping, key: str):
   return metrics.get(key)
 
 
+def change_text(change: Sequence[float]) -> str:
+  """`+0.0123 [-0.0031, +0.0270]`; the point alone when TFMA computed no interval."""
+  value, lower, upper = change
+  if lower == upper == value:
+    return f'{value:+.4f}'
+  return f'{value:+.4f} [{lower:+.4f}, {upper:+.4f}]'
+
+
 def _compared(report: ReportData, key: str) -> List[str]:
-  """[candidate, baseline, change] of one overall metric."""
+  """[candidate, baseline, change] of one overall metric; NDCG@10's change with its
+  interval."""
   value = _metric(report, report.slices.get(OVERALL, {}), key)
   before = _metric(report, report.baseline_slices.get(OVERALL, {}), key)
   diff = (value - before if value is not None and before is not None and value == value
           and before == before else None)
+  if key == 'ndcg@10' and report.ndcg10_change:
+    return [fmt(value), fmt(before), change_text(report.ndcg10_change)]
   return [fmt(value), fmt(before), '-' if diff is None else f'{diff:+.4f}']
 
 
@@ -183,9 +194,114 @@ def _slice_cell(report: ReportData, name: str, key: str) -> str:
   return fmt(_metric(report, report.slices[name], key))
 
 
-def slice_rows(report: ReportData) -> List[List[str]]:
-  return [[name] + [_slice_cell(report, name, key) for key, _ in SLICE_COLUMNS]
-          for name in slice_order(report.slices)]
+def _members(report: ReportData) -> List[str]:
+  return sorted(report.member_slices.get(OVERALL, {}))
+
+
+# A terminal has room for the best member or for MRR and AUC per slice (both are in the
+# overall table above it); the member answers more.
+_NOT_IN_COMPACT = ('mrr', 'auc')
+
+
+def _slice_columns(compact: bool) -> List[Tuple[str, str]]:
+  return [c for c in SLICE_COLUMNS if not compact or c[0] not in _NOT_IN_COMPACT]
+
+
+def slice_header(report: ReportData, compact: bool = False) -> List[str]:
+  """The slice table's columns: the candidate against production, then each member's own
+  NDCG@10 on the same slice (is the fusion behind one of its members there?); `compact` (a
+  terminal): the best member only."""
+  members = _members(report)
+  extra = (['best member'] if compact and members else
+           [f'{member} NDCG@10' for member in members])
+  return ['slice'] + [label for _, label in _slice_columns(compact)] + extra
+
+
+def _best_member(scores: Mapping[str, float]) -> str:
+  if not scores:
+    return '-'
+  name = max(sorted(scores), key=lambda n: scores[n])
+  return f'{fmt(scores[name])} {name}'
+
+
+def slice_rows(report: ReportData, compact: bool = False) -> List[List[str]]:
+  members = _members(report)
+  rows = []
+  for name in slice_order(report.slices):
+    scores = report.member_slices.get(name, {})
+    extra = (([_best_member(scores)] if members else []) if compact
+             else [fmt(scores.get(member)) for member in members])
+    rows.append([name] + [_slice_cell(report, name, key) for key, _ in _slice_columns(compact)]
+                + extra)
+  return rows
+
+
+HISTORY_COLUMNS = ('version', 'pushed (UTC)', 'run', 'NDCG@10 eval', 'note')
+
+
+def history_rows(report: ReportData) -> List[List[str]]:
+  """Every registry version, then this run's candidate when it was not pushed: is the model
+  getting better over time, and where does this one stand?"""
+  rows = []
+  for version in report.history:
+    note = (f'rollback to {version["rollback_of"]}' if version.get('rollback_of') is not None
+            else 'this run' if version.get('run_id') == report.run.run_id else '')
+    rows.append([str(version['version']), (version.get('pushed_at') or '')[:16].replace('T', ' '),
+                 version.get('run_id') or '-', fmt(version.get('ndcg@10')), note])
+  candidate = report.slices.get(OVERALL, {}).get('ndcg@10')
+  pushed_here = any(v.get('run_id') == report.run.run_id for v in report.history)
+  if rows and candidate is not None and not pushed_here:
+    rows.append(['-', '-', report.run.run_id or '-', fmt(candidate),
+                 'this run (not pushed)'])
+  return rows
+
+
+TRAINING_COLUMNS = ('ranker', 'started from', 'epochs', 'train loss first -> last',
+                    'best validation loss (epoch)', 'its validation AUC')
+
+
+def _started_from(warm: Mapping) -> str:
+  if not warm:
+    return '-'
+  if warm.get('warm_started'):
+    return 'production weights' + (f' ({warm["reason"]})' if warm.get('reason') else '')
+  return 'scratch' + (f': {warm["reason"]}' if warm.get('reason') else '')
+
+
+def training_rows(report: ReportData) -> List[List[str]]:
+  """Per ranker: warm start or scratch (and why), and its curves in two numbers each: train
+  loss falling while validation loss rises is overfitting; EarlyStopping keeps the best epoch."""
+  rows = []
+  for ranker, trained in sorted(report.training.items()):
+    epochs = trained.get('epochs') or []
+    losses = [e['loss'] for e in epochs if 'loss' in e]
+    validated = [e for e in epochs if 'val_loss' in e]
+    best = min(validated, key=lambda e: e['val_loss']) if validated else None
+    rows.append([
+        ranker, _started_from(trained.get('warm_start') or {}), str(len(epochs)) if epochs else '-',
+        f'{fmt(losses[0])} -> {fmt(losses[-1])}' if losses else '-',
+        f'{fmt(best["val_loss"])} ({best["epoch"]})' if best else '-',
+        fmt(best.get('val_auc')) if best else '-'])
+  return rows
+
+
+# What each number means, for a reviewer who does not read ranking papers.
+METRIC_GUIDE = (
+    ('NDCG@k', 'how close the top k is to the best order of the logged gains (purchase 3, cart '
+     '2, click 1), 1 = ideal; averaged over requests. NDCG@10 is what the gate checks.'),
+    ('change [interval]', 'candidate minus production on the same eval requests; the brackets '
+     'are a 95% bootstrap interval over requests. An interval that contains 0 is no evidence '
+     'of a difference, however large the point change.'),
+    ('MRR', 'mean of 1 / rank of the first engaged item: how far down the first click is.'),
+    ('AUC', 'the chance an engaged item scores above an unengaged one, across requests; 0.5 is '
+     'a coin flip. Engagement only (gain > 0), so it ignores purchase vs click.'),
+    ('calibration', 'mean predicted engagement probability over mean observed engagement; 1 '
+     'means the probability output can be read as a rate.'),
+    ('slices', 'the same metrics on one kind of request; read the request count first: a '
+     'change on a few dozen requests is mostly noise.'),
+    ('members', "each ranker's own NDCG@10 on the slice: the fused model should not trail its "
+     'best member; where it does, that member carries the slice.'),
+)
 
 
 def model_rows(fusion: Mapping, eval_ndcg10: Mapping[str, Optional[float]]) -> List[List[str]]:

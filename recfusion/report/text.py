@@ -45,9 +45,15 @@ def write(report: ReportData, console: Console) -> None:
     for note in tables.fusion_notes(report.run.fusion):
       console.print(f'  {note}', markup=False)
   if report.slices:
-    console.print(_table('by slice (eval)',
-                         ['slice'] + [label for _, label in tables.SLICE_COLUMNS],
-                         tables.slice_rows(report)))
+    console.print(_table('by slice (eval)', tables.slice_header(report, compact=True),
+                         tables.slice_rows(report, compact=True)))
+  if report.training:
+    console.print(_table('training', tables.TRAINING_COLUMNS, tables.training_rows(report)))
+  history = tables.history_rows(report)
+  if history:
+    # The newest versions: the whole history is on the HTML page.
+    console.print(_table('NDCG@10 across registry versions', tables.HISTORY_COLUMNS,
+                         history[-5:]))
   if report.anomalies:
     console.print('anomalies: ' + '; '.join(report.anomalies), markup=False)
   push = tables.push_line(report)

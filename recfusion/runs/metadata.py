@@ -12,7 +12,6 @@ from typing import Callable, Dict, List, Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from recfusion import keys
 from recfusion.runs.summary import (RunSummary, execution_state, open_store, run_contexts,
                                    summarize_run)
 
@@ -56,6 +55,12 @@ def mark_abandoned(rows: List[RunRow], active_run_id: Optional[str],
 
 
 def _summary_from_store(store, pipeline: str, run_id: str) -> RunSummary:
+  """What ML Metadata says of the run, the Evaluator's TFMA result read back only for runs
+  whose blessing does not carry the NDCG@10 (recorded by older versions): TFMA's import alone
+  takes seconds."""
+  summary = summarize_run(store, pipeline, run_id, read_evaluation=False)
+  if not summary.evaluated or summary.ndcg10 is not None:
+    return summary
   try:
     return summarize_run(store, pipeline, run_id)
   except Exception as e:  # pylint: disable=broad-except  (TFMA, TensorFlow's file systems)
@@ -63,18 +68,20 @@ def _summary_from_store(store, pipeline: str, run_id: str) -> RunSummary:
     # credentials): the run is still listed, without its metrics.
     logging.warning('run %s: evaluation result not readable (%s); listed without metrics',
                     run_id, e)
-    return summarize_run(store, pipeline, run_id, read_evaluation=False)
+    return summary
+
+
+def newest_run_contexts(store, pipeline: str) -> List:
+  return sorted(run_contexts(store, pipeline), key=lambda c: c.create_time_since_epoch,
+                reverse=True)
 
 
 def list_runs(store, pipeline: str, limit: int = 10,
               saved: Callable[[str], Optional[dict]] = lambda run_id: None) -> List[RunRow]:
-  """Newest first. `saved(run_id)`: the summary a finished local run kept (runs/summary.py);
-  its verdict and metrics stand in for reading the Evaluator's TFMA result back, which is what
-  makes a listing slow (TFMA's import alone takes seconds)."""
-  contexts = sorted(run_contexts(store, pipeline),
-                    key=lambda c: c.create_time_since_epoch, reverse=True)
+  """Newest first. `saved(run_id)`: the summary a finished local run kept (runs/summary.py),
+  which spares reading the run's components back from ML Metadata."""
   rows = []
-  for context in contexts[:limit]:
+  for context in newest_run_contexts(store, pipeline)[:limit]:
     executions = store.get_executions_by_context(context.id)
     if not executions:
       continue
@@ -92,7 +99,7 @@ def list_runs(store, pipeline: str, limit: int = 10,
         seconds=(max(e.last_update_time_since_epoch for e in executions) -
                  min(e.create_time_since_epoch for e in executions)) / 1000,
         status=status, components={c.name: c.state for c in summary.components},
-        ndcg10=summary.evaluation.get('metrics', {}).get(keys.SCORE_KEY, {}).get('ndcg@10'),
+        ndcg10=summary.ndcg10,
         blessed=summary.blessed,
         pushed_version=(summary.push.get('version') or None) if summary.push.get('pushed')
         else None))

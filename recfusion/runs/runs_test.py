@@ -252,3 +252,42 @@ def test_run_list_takes_a_finished_runs_saved_summary_over_reading_the_evaluatio
   assert (row.ndcg10, row.blessed, row.pushed_version) == (0.61, True, '3')
   assert row.components == {c.name: c.state for c in record.components}
   assert summary.load_saved(str(tmp_path / 'no-run')) is None
+
+
+def _add_evaluated_run(home: str, run_id: str, ndcg10=None) -> None:
+  """Another run in the home's store: one Evaluator execution whose result folder does not
+  exist, so any attempt to read TFMA's result would find nothing."""
+  config = mlmd.ConnectionConfig()
+  config.sqlite.filename_uri = os.path.join(home, 'metadata.sqlite')
+  store = metadata_store.MetadataStore(config)
+  run = mlmd.Context(type_id=store.get_context_type('pipeline_run').id, name=run_id)
+  run.id = store.put_contexts([run])[0]
+  node = store.get_context_by_type_and_name('node', f'{PIPELINE}.Evaluator')
+  blessing = {keys.BLESSED: 0}
+  evaluation = _artifact(store, 'ModelEvaluation', f'{home}/missing/{run_id}/evaluation')
+  blessing = _artifact(store, 'ModelBlessing', f'{home}/missing/{run_id}/blessing', **blessing)
+  if ndcg10 is not None:
+    blessing.custom_properties[keys.NDCG10].double_value = ndcg10
+    store.put_artifacts([blessing])
+  events = []
+  for key, artifact in (('evaluation', evaluation), ('blessing', blessing)):
+    event = mlmd.Event(type=mlmd.Event.OUTPUT)
+    event.path.steps.add().key = key
+    events.append((artifact, event))
+  store.put_execution(mlmd.Execution(type_id=store.get_execution_type('Component').id,
+                                     last_known_state=mlmd.Execution.COMPLETE),
+                      artifact_and_events=events, contexts=[run, node])
+
+
+def test_run_list_and_default_run_need_no_evaluation_result(home):
+  """The Evaluator records the NDCG@10 on its blessing: listing runs and choosing the one to
+  report read ML Metadata only (the result folders here do not exist)."""
+  _add_evaluated_run(home, 'run-2', ndcg10=0.4375)
+  store = metadata.connect(os.path.join(home, 'metadata.sqlite'))
+  rows = metadata.list_runs(store, PIPELINE)
+  assert [(r.run_id, r.ndcg10, r.blessed) for r in rows] == [
+      ('run-2', 0.4375, False), (RUN_ID, None, True)]
+  assert selection.latest_evaluated_run(store, PIPELINE) == 'run-2'
+  record = summary.summarize_run(store, PIPELINE, 'run-2', read_evaluation=False)
+  assert (record.evaluated, record.ndcg10) == (True, 0.4375)
+  assert record.evaluation['uri'] == f'{home}/missing/run-2/evaluation'

@@ -43,6 +43,18 @@ class RunSummary:
     return self.evaluation.get('blessed')
 
   @property
+  def evaluated(self) -> bool:
+    """Whether the Evaluator wrote a result in this run."""
+    return bool(self.evaluation.get('uri'))
+
+  @property
+  def ndcg10(self) -> Optional[float]:
+    """The fused model's NDCG@10 on eval: from the Evaluator's result when it was read, else
+    from what the Evaluator recorded on its blessing (runs from before it did: None)."""
+    read = self.evaluation.get('metrics', {}).get(keys.SCORE_KEY, {}).get('ndcg@10')
+    return read if read is not None else self.evaluation.get('ndcg10')
+
+  @property
   def baseline_version(self) -> Optional[int]:
     return self.evaluation.get('baseline_version')
 
@@ -194,8 +206,12 @@ def summarize_run(metadata, pipeline_name: str, run_id: str,
       checks = keys.string_property(artifact, keys.GATE_CHECKS)
       if checks:
         evaluation['gate'] = json.loads(checks)
+      ndcg10 = keys.float_property(artifact, keys.NDCG10)
+      if ndcg10 is not None:
+        evaluation['ndcg10'] = ndcg10
     for artifact in outputs.get('evaluation', []):
       evaluation_uri = artifact.uri
+      evaluation['uri'] = evaluation_uri
     for artifact in outputs.get('pushed_model', []):
       push = keys.push_record(artifact)
   if evaluation_uri and read_evaluation:
@@ -203,7 +219,6 @@ def summarize_run(metadata, pipeline_name: str, run_id: str,
     evaluation['metrics'] = results.overall_metrics(evaluation_uri)
     evaluation['baseline_metrics'] = results.overall_metrics(evaluation_uri, baseline=True)
     evaluation['failed_thresholds'] = results.failed_thresholds(evaluation_uri)
-    evaluation['uri'] = evaluation_uri
   components = [record for _, record in sorted(ordered, key=lambda pair: pair[0])]
   return RunSummary(run_id=run_id, pipeline=pipeline_name, components=components,
                     join_report=join_report, fusion=fusion, evaluation=evaluation, push=push)

@@ -1,0 +1,338 @@
+"""`make bench-perf`: what a run costs, against the bare work it does, at 1x and 10x data.
+
+Everything below is measured in one invocation, each DAG run in a fresh process
+(tools/bench/perf_dag.py), so ratios are fair on a noisy machine:
+  1. per scale (1x: the embedded shop; 10x: ten times the requests, items and users), a cold
+     DAG in an empty home: seconds, peak RSS and examples/s per component;
+  2. the floor: the same work bare in one process (tools/bench/perf_floor.py), DAG/floor per
+     component and in total;
+  3. at 1x, then: serving latency of the fused model vs its members called separately
+     (tools/bench/perf_serving.py); `recfusion run` with nothing new; `recfusion run` after one
+     new span lands; `recfusion runs`, `report --format text` and `lineage` on that home;
+     `recfusion run --quick`;
+  4. from the 1x and 10x profiles, each component's seconds and peak RSS projected to 100x
+     (a fixed cost plus a cost per example, fitted through the two points).
+Writes bench/perf.json and bench/perf.md, with every target of the issue met or not.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from tools.bench import output
+
+# What grows with a shop: at scale x, x times the requests, items and users of the base config
+# (the embedded shop's 800 requests a day, 600 items, 500 users, unless --set says otherwise).
+GROWING = ('requests_per_day', 'num_items', 'num_users')
+SCALES = (1, 10)
+
+
+def scaled_overrides(overrides: Sequence[str], scale: int) -> List[str]:
+  from recfusion.config import load_config
+  shop = load_config(overrides=list(overrides)).generate
+  return [*overrides, *(f'generate.{name}={getattr(shop, name) * scale}' for name in GROWING)]
+
+
+# The simulator writes one day more than the window: the newest span is held back, then added
+# for the "one new span" run.
+DAYS = 8
+
+
+def _python(module: str, *args: str) -> List[str]:
+  return [sys.executable, '-m', module, *args]
+
+
+def _recfusion(*args: str) -> List[str]:
+  return [os.path.join(os.path.dirname(sys.executable), 'recfusion'), *args]
+
+
+def _sets(overrides: Sequence[str]) -> List[str]:
+  return [arg for o in overrides for arg in ('--set', o)]
+
+
+def timed_command(command: List[str], expect: str = '', timeout: float = 3600) -> Dict:
+  """Wall seconds, exit code and the last lines of output of one command; `said`: whether its
+  output contains `expect`."""
+  started = time.monotonic()
+  done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+  text = done.stdout + done.stderr
+  result = {'seconds': round(time.monotonic() - started, 2), 'exit': done.returncode,
+            'tail': text.strip().splitlines()[-3:]}
+  if expect:
+    result['said'] = expect in text
+  return result
+
+
+def _json_child(command: List[str], out: str) -> Dict:
+  result = timed_command(command)
+  if result['exit'] != 0:
+    raise RuntimeError(f'{" ".join(command)} failed: {result["tail"]}')
+  with open(out) as f:
+    return json.load(f)
+
+
+def write_shop(data_dir: str, overrides: Sequence[str]) -> str:
+  """The simulated shop with its newest span held back in `<data_dir>.next-span`; returns the
+  held span's folder name."""
+  from recfusion.config import load_config
+  from recfusion.data import simulator
+  settings = load_config(overrides=[*overrides, f'generate.num_days={DAYS}']).generate
+  partial = data_dir + '.partial'
+  shutil.rmtree(partial, ignore_errors=True)
+  simulator.generate(partial, simulator.ShopConfig(**dataclasses.asdict(settings)))
+  held = f'span-{DAYS - 1}'
+  os.replace(os.path.join(partial, 'events', held), data_dir + '.next-span')
+  os.replace(partial, data_dir)
+  return held
+
+
+def examples_per_second(component: str, seconds: float, join_report: Dict,
+                        models_evaluated: int = 1) -> Optional[float]:
+  """What each component works through: every example (join, Transform), the train split
+  (Trainers, once per epoch not counted), validation (Fusion), eval x models (Evaluator)."""
+  counts = {s: join_report.get(f'examples_{s}', 0) for s in ('train', 'validation', 'eval')}
+  work = {'LogJoinExampleGen': sum(counts.values()), 'Transform': sum(counts.values()),
+          'StatisticsGen': counts['train'] + counts['validation'] + counts['eval'],
+          'Fusion': counts['validation'], 'Evaluator': counts['eval'] * models_evaluated}
+  if component.startswith('Trainer.'):
+    work[component] = counts['train']
+  if component not in work or seconds <= 0:
+    return None
+  return round(work[component] / seconds, 1)
+
+
+def component_rows(dag: Dict, floor: Dict[str, Dict]) -> List[Dict]:
+  # TFMA evaluates the production model beside the candidate when there is one.
+  models = 1 if dag.get('baseline_version') is None else 2
+  rows = []
+  for component in dag['components']:
+    name, seconds = component['name'], component['seconds']
+    bare = floor.get(name, {}).get('seconds')
+    rows.append({'component': name, 'state': component['state'], 'seconds': seconds,
+                 'peak_rss_mb': component['peak_rss_mb'], 'floor_seconds': bare,
+                 'ratio': round(seconds / bare, 2) if bare else None,
+                 'examples_per_s': examples_per_second(name, seconds, dag['join_report'],
+                                                       models)})
+  return rows
+
+
+def totals(rows: List[Dict], wall: float) -> Dict:
+  """DAG/floor over the components that have a floor, and the whole run's wall over the sum of
+  floors (the components without one count against the DAG there)."""
+  covered = [r for r in rows if r['floor_seconds']]
+  floor = sum(r['floor_seconds'] for r in covered)
+  dag_covered = sum(r['seconds'] for r in covered)
+  return {'floor_seconds': round(floor, 1), 'dag_seconds_with_floor': round(dag_covered, 1),
+          'ratio_with_floor': round(dag_covered / floor, 2) if floor else None,
+          'wall_seconds': wall, 'wall_ratio': round(wall / floor, 2) if floor else None,
+          'seconds_without_floor': round(sum(r['seconds'] for r in rows
+                                             if not r['floor_seconds']), 1)}
+
+
+def project(small: Dict[str, float], large: Dict[str, float], ratio: float,
+            target: float) -> Dict[str, float]:
+  """Per name, the value at `target` x from a fixed part plus a part proportional to data,
+  through the values at 1x (`small`) and `ratio` x (`large`). Never below the 10x value."""
+  projected = {}
+  for name in small.keys() & large.keys():
+    per_x = (large[name] - small[name]) / (ratio - 1)
+    projected[name] = round(max(large[name], small[name] + per_x * (target - 1)), 1)
+  return projected
+
+
+def run_scale(root: str, scale: int, overrides: Sequence[str], log) -> Dict:
+  home = os.path.abspath(os.path.join(root, f'home-{scale}x'))
+  shutil.rmtree(home, ignore_errors=True)  # cold: nothing cached, no production model
+  os.makedirs(home)
+  all_overrides = scaled_overrides(overrides, scale)
+  data_dir = os.path.join(home, 'shop')
+  log(f'bench-perf {scale}x: generating the shop')
+  write_shop(data_dir, all_overrides)
+  dag_file = os.path.join(home, 'dag.json')
+  log(f'bench-perf {scale}x: cold DAG run')
+  dag = _json_child(_python('tools.bench.perf_dag', '--home', home, '--data-dir', data_dir,
+                            '--out', dag_file, *_sets(all_overrides)), dag_file)
+  log(f'bench-perf {scale}x: DAG {dag["wall_seconds"]} s; the floor')
+  floor_file = os.path.join(home, 'floor.json')
+  floor = _json_child(_python('tools.bench.perf_floor', '--dag', dag_file, '--out', floor_file,
+                              *_sets(all_overrides)), floor_file)
+  rows = component_rows(dag, floor)
+  result = {'home': home, 'data_dir': data_dir, 'overrides': all_overrides,
+            'examples': {k: v for k, v in dag['join_report'].items()
+                         if k.startswith('examples_') and '_without_' not in k},
+            'wall_seconds': dag['wall_seconds'], 'peak_rss_mb': dag['peak_rss_mb'],
+            'components': rows, 'totals': totals(rows, dag['wall_seconds']),
+            'floor': floor, 'blessed': dag['blessed'], 'pushed': dag['push'].get('pushed')}
+  result['dag_file'] = dag_file
+  return result
+
+
+def after_first_run(first: Dict, overrides: Sequence[str], log) -> Dict:
+  """Serving, "nothing new", one new span, the history commands and --quick, on the home of
+  the first (cold) run."""
+  home, data_dir = first['home'], first['data_dir']
+  sets = _sets(first['overrides'])
+  out: Dict = {}
+  log('bench-perf: serving latency')
+  serving_file = os.path.join(home, 'serving.json')
+  out['serving'] = _json_child(_python('tools.bench.perf_serving', '--dag', first['dag_file'],
+                                       '--out', serving_file), serving_file)
+  log('bench-perf: a run with nothing new')
+  out['nothing_new'] = timed_command(_recfusion('run', '--home', home, '--data', data_dir, *sets),
+                                     expect='nothing new since registry version')
+  log('bench-perf: a run after one new span')
+  os.replace(data_dir + '.next-span', os.path.join(data_dir, 'events', f'span-{DAYS - 1}'))
+  new_span = timed_command(_recfusion('run', '--home', home, '--data', data_dir, *sets))
+  out['new_span'] = {**new_span, **_latest_run_components(home)}
+  log('bench-perf: history commands')
+  out['cli'] = {name: timed_command(_recfusion(*args, '--home', home)) for name, args in {
+      'runs': ['runs'], 'report_text': ['report', '--format', 'text'],
+      'lineage': ['lineage', '1']}.items()}
+  out['cli']['runs_in_home'] = len(os.listdir(os.path.join(home, 'runs')))
+  log('bench-perf: recfusion run --quick')
+  out['quick'] = timed_command(_recfusion('run', '--quick', '--home', home, *sets))
+  return out
+
+
+def _latest_run_components(home: str) -> Dict:
+  """The newest run folder's saved summary: how many Trainers executed (not cached), what was
+  pushed."""
+  runs_dir = os.path.join(home, 'runs')
+  latest = sorted(os.listdir(runs_dir))[-1]
+  path = os.path.join(runs_dir, latest, 'summary.json')
+  if not os.path.exists(path):
+    return {'run_id': latest, 'summary': None}
+  with open(path) as f:
+    saved = json.load(f)
+  states = {c['name']: c['state'] for c in saved['components']}
+  return {'run_id': latest,
+          'trainers_executed': sum(1 for n, s in states.items()
+                                   if n.startswith('Trainer.') and s == 'complete'),
+          'components': {c['name']: [c['state'], c['seconds']] for c in saved['components']},
+          'pushed': saved.get('push', {}).get('pushed', False)}
+
+
+def targets(result: Dict) -> List[Dict]:
+  """Every target of the issue with what was measured; `met` None when it was not measured."""
+  scales = result['scales']
+  one, ten = scales.get('1'), scales.get('10')
+  checks = []
+
+  def check(name: str, measured, met) -> None:
+    checks.append({'target': name, 'measured': measured, 'met': met})
+
+  def evaluator_rate(scale):
+    row = next((r for r in scale['components'] if r['component'] == 'Evaluator'), None)
+    return row and row['examples_per_s']
+
+  if one:
+    ratio = one['totals']['wall_ratio']
+    check('DAG at 1x <= 3x the floor', ratio, ratio is not None and ratio <= 3)
+    rate = evaluator_rate(one)
+    check('Evaluator >= 1,000 examples/s per model at 1x', rate, rate is not None and rate >= 1000)
+  if ten:
+    ratio = ten['totals']['wall_ratio']
+    check('DAG at 10x <= 2x the floor', ratio, ratio is not None and ratio <= 2)
+    rate = evaluator_rate(ten)
+    check('Evaluator >= 5,000 examples/s per model at 10x', rate,
+          rate is not None and rate >= 5000)
+    check('peak RSS at 10x <= 4 GiB', ten['peak_rss_mb'], ten['peak_rss_mb'] <= 4096)
+  if one and ten:
+    growth = round(ten['wall_seconds'] / one['wall_seconds'], 2)
+    check('10x data <= 8x the 1x time', growth, growth <= 8)
+  serving = result.get('serving')
+  if serving:
+    check('fused p50 <= 5 ms for 100 candidates', serving['fused']['p50_ms'],
+          serving['fused']['p50_ms'] <= 5)
+    check('fused p50 <= 0.6x the members called separately', serving['p50_ratio'],
+          serving['p50_ratio'] <= 0.6)
+  nothing = result.get('nothing_new')
+  if nothing:
+    check('nothing new: <= 20 s, nothing trained or pushed', nothing['seconds'],
+          nothing['said'] and nothing['seconds'] <= 20)
+  new_span = result.get('new_span')
+  if new_span and 'trainers_executed' in new_span:
+    trainers = sum(1 for name in one['dag_components'] if name.startswith('Trainer.'))
+    check('one new span: each Trainer runs once', new_span['trainers_executed'],
+          new_span['trainers_executed'] == trainers)
+  cli = result.get('cli')
+  if cli:
+    for name in ('runs', 'report_text', 'lineage'):
+      check(f'`{name}` <= 2 s ({cli["runs_in_home"]} runs in the home)', cli[name]['seconds'],
+            cli[name]['exit'] == 0 and cli[name]['seconds'] <= 2)
+  return checks
+
+
+def markdown(result: Dict) -> str:
+  lines = []
+  for scale, measured in sorted(result['scales'].items(), key=lambda kv: int(kv[0])):
+    examples = sum(measured['examples'].values())
+    total = measured['totals']
+    lines += [f'**{scale}x** ({examples:,} examples): DAG {measured["wall_seconds"]:.0f} s, '
+              f'floor {total["floor_seconds"]:.0f} s (DAG/floor {total["wall_ratio"]}; '
+              f'{total["ratio_with_floor"]} over the components with a floor), '
+              f'peak RSS {measured["peak_rss_mb"]:.0f} MB', '',
+              '| component | seconds | floor s | DAG/floor | peak RSS MB | examples/s |',
+              '|---|---|---|---|---|---|']
+    for row in measured['components']:
+      lines.append(
+          f'| {row["component"]} | {row["seconds"]:.1f} | {_cell(row["floor_seconds"])} | '
+          f'{_cell(row["ratio"])} | {row["peak_rss_mb"]:.0f} | {_cell(row["examples_per_s"])} |')
+    lines.append('')
+  if result.get('projection'):
+    lines += ['**100x projected** (fixed + per-example cost through 1x and 10x):', '',
+              '| component | seconds | peak RSS MB |', '|---|---|---|']
+    seconds, rss = result['projection']['seconds'], result['projection']['peak_rss_mb']
+    for name in sorted(seconds, key=lambda n: -seconds[n]):
+      lines.append(f'| {name} | {seconds[name]:.0f} | {rss.get(name, 0):.0f} |')
+    lines.append('')
+  lines += ['| target | measured | met |', '|---|---|---|']
+  for check in result['targets']:
+    lines.append(f'| {check["target"]} | {_cell(check["measured"])} | '
+                 f'{ {True: "yes", False: "**no**", None: "-"}[check["met"]] } |')
+  return '\n'.join(lines) + '\n'
+
+
+def _cell(value) -> str:
+  if value is None:
+    return '-'
+  return f'{value:,.1f}' if isinstance(value, float) else str(value)
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--root', default='bench/perf', help='homes of the measured runs')
+  parser.add_argument('--scales', nargs='+', type=int, default=list(SCALES),
+                      help='data sizes to measure, as multiples of the base shop (the first '
+                           'one also gets the serving, nothing-new, new-span and CLI checks)')
+  parser.add_argument('--set', dest='overrides', action='append', default=[])
+  parser.add_argument('--out', default='bench/perf.json')
+  args = parser.parse_args(argv)
+  started = time.monotonic()
+  log = lambda message: print(f'[{time.monotonic() - started:6.0f} s] {message}', flush=True)
+  result: Dict = {'scales': {}}
+  for scale in args.scales:
+    measured = run_scale(args.root, scale, args.overrides, log)
+    measured['dag_components'] = [r['component'] for r in measured['components']]
+    result['scales'][str(scale)] = measured
+    if scale == args.scales[0]:
+      result.update(after_first_run(measured, args.overrides, log))
+  if len(args.scales) > 1:
+    small, large = (result['scales'][str(s)] for s in args.scales[:2])
+    ratio = args.scales[1] / args.scales[0]
+    per = lambda scale, key: {r['component']: r[key] for r in scale['components']}
+    result['projection'] = {
+        key: project(per(small, key), per(large, key), ratio, 100 / args.scales[0])
+        for key in ('seconds', 'peak_rss_mb')}
+  result['targets'] = targets(result)
+  result['seconds'] = round(time.monotonic() - started, 1)
+  output.write(result, markdown(result), args.out)
+
+
+if __name__ == '__main__':
+  main()
