@@ -46,7 +46,8 @@ def _lookup(tokens, vocab):
 def _share_in(values, candidates):
   """Per row: share of the non-padding `values` that occur in the row's `candidates`."""
   present = tf.not_equal(values, '')
-  hit = tf.reduce_any(tf.equal(values[:, :, None], candidates[:, None, :]), axis=2)
+  hit = tf.reduce_any(tf.equal(lexical.fingerprints(values)[:, :, None],
+                               lexical.fingerprints(candidates)[:, None, :]), axis=2)
   hit = tf.logical_and(hit, present)
   count = tf.reduce_sum(tf.cast(present, tf.float32), axis=1)
   return tf.math.divide_no_nan(tf.reduce_sum(tf.cast(hit, tf.float32), axis=1), count)

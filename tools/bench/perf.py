@@ -285,7 +285,8 @@ def markdown(result: Dict) -> str:
           f'{_cell(row["ratio"])} | {row["peak_rss_mb"]:.0f} | {_cell(row["examples_per_s"])} |')
     lines.append('')
   if result.get('projection'):
-    lines += ['**100x projected** (fixed + per-example cost through 1x and 10x):', '',
+    lines += [f'**{result["projection"]["target"]}x projected** (a fixed cost plus a cost per '
+              f'example, through {" and ".join(result["projection"]["through"])}):', '',
               '| component | seconds | peak RSS MB |', '|---|---|---|']
     seconds, rss = result['projection']['seconds'], result['projection']['peak_rss_mb']
     for name in sorted(seconds, key=lambda n: -seconds[n]):
@@ -329,6 +330,7 @@ def main(argv=None) -> None:
     result['projection'] = {
         key: project(per(small, key), per(large, key), ratio, 100 / args.scales[0])
         for key in ('seconds', 'peak_rss_mb')}
+    result['projection'].update(target=100, through=[f'{s}x' for s in args.scales[:2]])
   result['targets'] = targets(result)
   result['seconds'] = round(time.monotonic() - started, 1)
   output.write(result, markdown(result), args.out)

@@ -48,7 +48,7 @@ def measure_run(home: str, overrides: List[str], data_dir: Optional[str] = None)
   from recfusion.config import load_config
   from recfusion.home import RunHome
   from recfusion.pipeline.local_runner import generated_data, run_pipeline
-  from recfusion.runs.summary import summarize_run
+  from recfusion.runs.summary import save as save_summary, summarize_run
 
   config = load_config(overrides=overrides)
   run_home = RunHome(home)
@@ -58,7 +58,10 @@ def measure_run(home: str, overrides: List[str], data_dir: Optional[str] = None)
   result = run_pipeline(config, run_home, data_dir, progress=meter)
   wall = time.monotonic() - started
   summary = summarize_run(run_home.metadata_path, config.pipeline.name, result.run_id,
-                          read_evaluation=False)
+                          durations=result.durations)
+  # What `recfusion run` keeps at a run's end: without it `recfusion runs` would call this
+  # finished run abandoned.
+  save_summary(summary, result.run_dir, wall)
   states = {c.name: c.state for c in summary.components}
   for component in meter.components:
     component['state'] = states.get(component['name'], 'unknown')

@@ -171,7 +171,9 @@ def measure(dag: Dict, overrides: List[str]) -> Dict:
         lambda: join_floor(config, dag['data_dir'], os.path.join(scratch, 'join')))
     floor['Transform'] = _timed(lambda: transform_floor(transform_graph, raw))
     ranker_dirs = {}
-    for name in config.trainers:
+    # In the DAG's order (Trainer.<name> ids sort by name): the first Keras model a process
+    # builds pays TensorFlow's one-time warm-up, in the floor as in the DAG.
+    for name in sorted(config.trainers):
       ranker = rankers.get(name)
       custom = ranker.custom_config(dict(config.trainers[name]))
       result = _timed(lambda: trainer_floor(name, custom, transformed, transform_graph,

@@ -133,3 +133,11 @@ def test_a_scale_multiplies_what_grows_with_a_shop():
   assert perf.scaled_overrides(['generate.num_items=50'], 10) == [
       'generate.num_items=50', 'generate.requests_per_day=8000', 'generate.num_items=500',
       'generate.num_users=5000']
+
+
+def test_the_table_projects_to_100x_through_the_measured_scales():
+  result = _result(projection={'seconds': {'Evaluator': 984.0}, 'peak_rss_mb': {'Evaluator': 900.0},
+                               'target': 100, 'through': ['1x', '10x']})
+  table = perf.markdown({**result, 'targets': []})
+  assert '**100x projected** (a fixed cost plus a cost per example, through 1x and 10x):' in table
+  assert '| Evaluator | 984 | 900 |' in table
