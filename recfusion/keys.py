@@ -47,7 +47,7 @@ BASELINE_VERSION = 'registry_version'
 BASELINE_PATH = 'registry_path'
 # ModelBlessing (Evaluator) and HTMLReport (RunReport)
 BLESSED = 'blessed'
-# The fused model's NDCG@10 on eval (float): what `recfusion runs` lists without reading TFMA.
+# The fused model's NDCG@10 on eval, as text (repr): what `recfusion runs` lists without TFMA.
 NDCG10 = 'ndcg10'
 # PushedModel (RegistryPusher)
 # Registry index `extra`: a digest of the data files, resolved config and recfusion's code a
@@ -76,15 +76,6 @@ def int_property(artifact: Any, name: str) -> int:
   if value is None:
     return 0
   return int(value.double_value) if value.HasField('double_value') else value.int_value
-
-
-def float_property(artifact: Any, name: str) -> Optional[float]:
-  """A float custom property of a TFX artifact or an MLMD artifact proto (None when unset)."""
-  if hasattr(artifact, 'has_custom_property'):
-    return artifact.get_float_custom_property(name) if artifact.has_custom_property(name) \
-        else None
-  value = artifact.custom_properties.get(name)
-  return value.double_value if value is not None and value.HasField('double_value') else None
 
 
 def string_property(artifact: Any, name: str) -> str:

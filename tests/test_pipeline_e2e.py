@@ -332,7 +332,9 @@ def test_the_dag_writes_the_report_as_an_html_artifact(runs):
     page = f.read()
   assert 'BLESSED: pushed as registry version 2' in page
   assert '(registry version 1)' in page
-  assert page.count('src="data:image/png;base64,') == 4
+  # Slices, NDCG@k, calibration, fusion, and NDCG@10 across registry versions.
+  assert page.count('src="data:image/png;base64,') == 5
+  assert 'NDCG@10 of every registry version' in page
 
 
 def test_runs_lists_every_run_newest_first(runs):

@@ -92,7 +92,8 @@ def apply_gate(input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any
   gate.save(checks, evaluation.uri)
   blessing.set_string_custom_property(keys.GATE_CHECKS,
                                       json.dumps([c.to_dict() for c in checks]))
-  blessing.set_float_custom_property(keys.NDCG10, numbers.ndcg10.value)
+  # As text: ML Metadata's SQLite store keeps 6 significant digits of a double property.
+  blessing.set_string_custom_property(keys.NDCG10, repr(numbers.ndcg10.value))
   for check in checks:
     logging.info('Gate %s %s: %s', 'pass' if check.passed else 'FAIL', check.name,
                  check.detail)

@@ -136,7 +136,7 @@ def test_a_model_every_check_passes_stays_blessed(monkeypatch, tmp_path):
   assert json.loads(blessing.get_string_custom_property(keys.GATE_CHECKS)) == [
       c.to_dict() for c in checks]
   # What `recfusion runs` lists without reading TFMA's result back.
-  assert keys.float_property(blessing, keys.NDCG10) == 0.75
+  assert float(blessing.get_string_custom_property(keys.NDCG10)) == 0.75
 
 
 @pytest.mark.parametrize('numbers, health, failed', [

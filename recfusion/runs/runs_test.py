@@ -267,7 +267,7 @@ def _add_evaluated_run(home: str, run_id: str, ndcg10=None) -> None:
   evaluation = _artifact(store, 'ModelEvaluation', f'{home}/missing/{run_id}/evaluation')
   blessing = _artifact(store, 'ModelBlessing', f'{home}/missing/{run_id}/blessing', **blessing)
   if ndcg10 is not None:
-    blessing.custom_properties[keys.NDCG10].double_value = ndcg10
+    blessing.custom_properties[keys.NDCG10].string_value = repr(ndcg10)
     store.put_artifacts([blessing])
   events = []
   for key, artifact in (('evaluation', evaluation), ('blessing', blessing)):

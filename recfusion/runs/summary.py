@@ -206,9 +206,9 @@ def summarize_run(metadata, pipeline_name: str, run_id: str,
       checks = keys.string_property(artifact, keys.GATE_CHECKS)
       if checks:
         evaluation['gate'] = json.loads(checks)
-      ndcg10 = keys.float_property(artifact, keys.NDCG10)
-      if ndcg10 is not None:
-        evaluation['ndcg10'] = ndcg10
+      ndcg10 = keys.string_property(artifact, keys.NDCG10)
+      if ndcg10:
+        evaluation['ndcg10'] = float(ndcg10)
     for artifact in outputs.get('evaluation', []):
       evaluation_uri = artifact.uri
       evaluation['uri'] = evaluation_uri
