@@ -4,7 +4,9 @@ For each task in dependency order it builds the ExecutorInput that the KFP v2 la
 container (parameters from the spec, input artifacts from upstream tasks' executor outputs,
 output artifacts with fresh URIs under a local root) and runs the task's own container command
 and arguments as a subprocess, with `{{$}}` replaced by that JSON. It proves that the compiled
-spec executes, not only that it compiles; it does not emulate KFP's caching or retries. Given a
+spec executes, not only that it compiles; it does not emulate KFP's caching or retries. A task
+whose trigger condition (a TFX `Cond`, compiled to CEL) is false is skipped, and so is every task
+downstream of a skipped one, as KFP's driver does. Given a
 `metadata_path`, it also records the run into ML Metadata as the KFP v2 backend would
 (pipeline/kfp_metadata_recorder.py).
 """
@@ -74,6 +76,35 @@ def executor_input(spec: Dict[str, Any], task_name: str, root: str,
   return {'inputs': inputs, 'outputs': outputs}
 
 
+def _as_protobuf_numbers(value: Any) -> Any:
+  """Artifact metadata as KFP's driver sees it, a protobuf Struct: every number a double (so
+  TFX's `== 1.0` on an int property holds, as it does on a cluster)."""
+  if isinstance(value, bool):
+    return value
+  if isinstance(value, (int, float)):
+    return float(value)
+  if isinstance(value, dict):
+    return {k: _as_protobuf_numbers(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_as_protobuf_numbers(v) for v in value]
+  return value
+
+
+def condition_holds(condition: str, task_input: Dict[str, Any]) -> bool:
+  """A task's `triggerPolicy.condition`, evaluated with a CEL implementation on the task's
+  inputs, as KFP's driver evaluates it before it starts the container."""
+  import celpy
+  inputs = {
+      'parameterValues': task_input['inputs']['parameterValues'],
+      'artifacts': {name: {'artifacts': [
+          dict(artifact, metadata=_as_protobuf_numbers(artifact.get('metadata', {})))
+          for artifact in listed['artifacts']]}
+          for name, listed in task_input['inputs']['artifacts'].items()}}
+  environment = celpy.Environment()
+  program = environment.program(environment.compile(condition))
+  return bool(program.evaluate({'inputs': celpy.json_to_cel(inputs)}))
+
+
 def _produced_artifacts(task_input: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
   """Output artifacts as the task reported them (custom properties, split names ...)."""
   declared = {k: v['artifacts'] for k, v in task_input['outputs']['artifacts'].items()}
@@ -94,7 +125,8 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
         extra_env: Optional[Dict[str, str]] = None, metadata_path: Optional[str] = None,
         run_id: str = 'local-run', parallelism: int = 1,
         arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, Any]]:
-  """Runs every task of a PipelineJob dict; returns each task's output artifacts. Up to
+  """Runs every task of a PipelineJob dict; returns each run task's output artifacts (a
+  skipped task has none). Up to
   `parallelism` tasks whose upstream tasks are done run at once, as KFP runs them.
   `arguments`: runtime parameter values, as `recfusion submit --param` gives them."""
   spec = job['pipelineSpec']
@@ -109,8 +141,26 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
   # The container's `python` is this environment's, as it is the image's on a cluster.
   env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
   produced: Dict[str, Dict[str, Any]] = {}
+  skipped: List[str] = []
   pending = topological_order(tasks)
   running: Dict[str, tuple] = {}
+
+  def skip(task_name: str) -> bool:
+    """Whether KFP would skip the task: an upstream task was skipped, or its condition is
+    false."""
+    upstream = [t for t in tasks[task_name].get('dependentTasks', []) if t in skipped]
+    condition = tasks[task_name].get('triggerPolicy', {}).get('condition')
+    if upstream:
+      reason = f'upstream {upstream[0]} skipped'
+    elif condition and not condition_holds(
+        condition, executor_input(spec, task_name, root, produced, arguments)):
+      reason = f'condition false: {condition}'
+    else:
+      return False
+    skipped.append(task_name)
+    if log:
+      log(f'{task_name}: skipped ({reason})')
+    return True
 
   def start(task_name: str) -> None:
     container = executors[spec['components'][tasks[task_name]['componentRef']['name']][
@@ -145,8 +195,11 @@ def run(job: Dict[str, Any], root: str, log: Optional[Callable[[str], None]] = N
   completed = False
   try:
     while pending or running:
-      for task_name in [n for n in pending
-                        if set(tasks[n].get('dependentTasks', [])) <= set(produced)]:
+      for task_name in [n for n in pending if set(tasks[n].get('dependentTasks', []))
+                        <= set(produced) | set(skipped)]:
+        if skip(task_name):
+          pending.remove(task_name)
+          continue
         if len(running) >= parallelism:
           break
         pending.remove(task_name)

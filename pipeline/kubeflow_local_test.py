@@ -22,6 +22,57 @@ def test_topological_order_respects_dependencies():
                                       'b': {'dependentTasks': ['a']}})
 
 
+# A task's container: reports one output artifact whose `changed` is its `changed` parameter.
+_REPORTER = """
+import json, sys
+task = json.loads(sys.argv[1])
+changed = task['inputs']['parameterValues'].get('changed', 1)
+with open(task['outputs']['outputFile'], 'w') as f:
+  json.dump({'artifacts': {'result': {'artifacts': [{'metadata': {'changed': changed}}]}}}, f)
+"""
+_CONDITION = "(inputs.artifacts['gate'].artifacts[0].metadata['changed'] == 1.0)"
+
+
+def _conditional_job(changed: int):
+  """check -> train (runs when check's artifact says changed == 1) -> push (no condition of
+  its own), the shape TFX's Cond compiles to."""
+  def component(name):
+    return {'executorLabel': f'{name}_executor', 'outputDefinitions': {'artifacts': {
+        'result': {'artifactType': {'schemaTitle': 'system.Artifact'}}}}}
+  container = {'container': {'image': 'test', 'command': ['python', '-c', _REPORTER],
+                             'args': ['{{$}}']}}
+  return {'pipelineSpec': {
+      'pipelineInfo': {'name': 'conditional'},
+      'components': {name: component(name) for name in ('check', 'train', 'push')},
+      'deploymentSpec': {'executors': {f'{n}_executor': container
+                                       for n in ('check', 'train', 'push')}},
+      'root': {'dag': {'tasks': {
+          'check': {'componentRef': {'name': 'check'}, 'inputs': {'parameters': {
+              'changed': {'runtimeValue': {'constant': changed}}}}},
+          'train': {'componentRef': {'name': 'train'}, 'dependentTasks': ['check'],
+                    'inputs': {'artifacts': {'gate': {'taskOutputArtifact': {
+                        'producerTask': 'check', 'outputArtifactKey': 'result'}}}},
+                    'triggerPolicy': {'condition': _CONDITION}},
+          'push': {'componentRef': {'name': 'push'}, 'dependentTasks': ['train'],
+                   'inputs': {'artifacts': {'model': {'taskOutputArtifact': {
+                       'producerTask': 'train', 'outputArtifactKey': 'result'}}}}}}}}}}
+
+
+def test_a_false_condition_skips_the_task_and_everything_downstream(tmp_path):
+  log = []
+  produced = kubeflow_local.run(_conditional_job(changed=0), str(tmp_path), log=log.append)
+  assert set(produced) == {'check'}
+  # An int property, compared with TFX's 1.0: false because 0, not because of the types.
+  assert produced['check']['result'][0]['metadata'] == {'changed': 0}
+  assert log[1:] == [f'train: skipped (condition false: {_CONDITION})',
+                     'push: skipped (upstream train skipped)']
+
+
+def test_a_true_condition_runs_the_task(tmp_path):
+  produced = kubeflow_local.run(_conditional_job(changed=1), str(tmp_path))
+  assert set(produced) == {'check', 'train', 'push'}
+
+
 def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_path,
                                                            mlmd_grpc_service):
   # Compiled with the cluster's path and the config's epochs; this run's own data folder,
@@ -48,7 +99,7 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
   produced = kubeflow_local.run(job, str(tmp_path / 'tasks'), log=ran.append,
                                 metadata_path=metadata_path, run_id='kfp-run-1',
                                 parallelism=2, arguments=arguments)
-  assert len(ran) == 14  # every component, the four Trainers included
+  assert len(ran) == 15  # every component, the four Trainers and InputsCheck included
   assert ran[-1].startswith('RunReport')
   pushed = produced['RegistryPusher']['pushed_model'][0]['metadata']
   assert pushed['pushed'] == 1
@@ -81,3 +132,15 @@ def test_compiled_spec_runs_task_by_task_to_a_pushed_model(small_shop_dir, tmp_p
   assert row['components'] == {name.split(':')[0]: 'complete' for name in ran}
   assert (row['blessed'], row['pushed_version']) == (True, '1')
   assert 0 < row['ndcg10'] <= 1
+
+  # The same data, config, parameters and code again (a recurring run with no new span):
+  # InputsCheck finds the production model's digest, and KFP skips every other task.
+  again = []
+  produced = kubeflow_local.run(job, str(tmp_path / 'tasks-again'), log=again.append,
+                                arguments=arguments)
+  assert set(produced) == {'InputsCheck'}
+  check = produced['InputsCheck']['result'][0]['metadata']
+  assert (check['changed'], check['unchanged_since_version']) == (0, 1)
+  assert check['inputs_digest'] == record.extra['inputs_digest']
+  assert sum(' skipped (' in line for line in again) == 14
+  assert registry.latest(str(tmp_path / 'registry' / 'recfusion')).version == 1

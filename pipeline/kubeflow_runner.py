@@ -4,8 +4,11 @@ The same pipeline factory builds the DAG; this module only adds runner config:
   * one image for every component (`default_image_path`: the project is baked into it);
   * cpu/memory for every component and GPUs for the deep rankers' trainers (ResourceSpec), plus node
     selectors and tolerations for the GPU pool in KFP's kubernetes platform spec;
-  * caching off for LogJoinExampleGen and BaselineLookup, whose real inputs (the data folder,
-    the registry) live outside the pipeline, so an identical task spec can mean new data;
+  * InputsCheck first, every other task under its condition: a run whose data files, config,
+    runtime parameters and code are those of the production model stops there;
+  * caching off for InputsCheck, LogJoinExampleGen and BaselineLookup, whose real inputs (the
+    data folder, the registry) live outside the pipeline, so an identical task spec can mean
+    new data;
   * the RunReport page typed `system.HTML`, which KFP's UI renders, and every task started
     through pipeline/kfp_executor.py, TFX's entrypoint taught that type.
 Compiling needs no cluster, network or credentials. Outputs, in `output_dir`:
@@ -23,8 +26,11 @@ from recfusion.config import Config, ConfigError
 
 JOB_FILE = 'pipeline_job.json'
 PIPELINE_FILE = 'pipeline.yaml'
-UNCACHED_TASKS = ('LogJoinExampleGen', 'BaselineLookup')
-REGISTRY_TASKS = ('BaselineLookup', 'RegistryPusher')
+INPUTS_CHECK_TASK = 'InputsCheck'
+UNCACHED_TASKS = ('LogJoinExampleGen', 'BaselineLookup', INPUTS_CHECK_TASK)
+# The tasks that read or write the registry volume (RunReport: the version history and the
+# production model's data statistics on its page).
+REGISTRY_TASKS = ('BaselineLookup', 'RegistryPusher', INPUTS_CHECK_TASK, 'RunReport')
 EXAMPLE_GEN_TASK = 'LogJoinExampleGen'
 REPORT_TASK, REPORT_OUTPUT = 'RunReport', 'report'
 TFX_ENTRYPOINT = 'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'
@@ -156,7 +162,9 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
       schema_file=schema_file or IMAGE_SCHEMA_FILE,
       beam_pipeline_args=list(settings['beam_args']),
       # What operators change per run is a runtime parameter: no recompiling for it.
-      parameters=runtime_parameters)
+      parameters=runtime_parameters,
+      # A run with nothing new is InputsCheck alone: KFP skips the rest.
+      check_inputs=True)
   gpu_tasks = gpu_trainer_ids(config)
   for component in pipeline.components:
     is_trainer = component.id.startswith(TRAINER_PREFIX)

@@ -44,10 +44,11 @@ def test_trainers_are_independent_and_fusion_waits_for_all_three(compiled):
   tasks = _tasks(job)
   for ranker in RANKERS:
     upstream = set(tasks[ranker]['dependentTasks'])
-    # BaselineLookup: the production model to warm-start from (trainers.*.warm_start).
-    assert upstream == {'Transform', 'ImportSchemaGen', 'BaselineLookup'}
+    # BaselineLookup: the production model to warm-start from (trainers.*.warm_start);
+    # InputsCheck: its condition (below).
+    assert upstream == {'Transform', 'ImportSchemaGen', 'BaselineLookup', 'InputsCheck'}
   # Trees never warm start: no edge to the production model.
-  assert set(tasks[FOREST]['dependentTasks']) == {'Transform', 'ImportSchemaGen'}
+  assert set(tasks[FOREST]['dependentTasks']) == {'Transform', 'ImportSchemaGen', 'InputsCheck'}
   assert {*RANKERS, FOREST} <= set(tasks['Fusion']['dependentTasks'])
   assert {'Fusion', 'BaselineLookup'} <= set(tasks['Evaluator']['dependentTasks'])
 
@@ -55,13 +56,29 @@ def test_trainers_are_independent_and_fusion_waits_for_all_three(compiled):
 def test_only_container_executors_one_image_and_no_resolver_or_driver_hooks(compiled):
   job = compiled[0]
   executors = job['pipelineSpec']['deploymentSpec']['executors']
-  assert len(executors) == len(_tasks(job)) == 14
+  assert len(executors) == len(_tasks(job)) == 15
   for executor in executors.values():
     assert set(executor) == {'container'}
     assert executor['container']['image'] == IMAGE
   text = json.dumps(job)
   assert 'resolver' not in text.lower()
   assert 'preCacheCheck' not in text and 'lifecycle' not in text
+
+
+def test_every_task_but_the_inputs_check_runs_only_when_it_found_something_new(compiled):
+  tasks = _tasks(compiled[0])
+  assert 'triggerPolicy' not in tasks['InputsCheck']
+  for name, task in tasks.items():
+    if name != 'InputsCheck':
+      assert 'InputsCheck' in task['dependentTasks'], name
+      assert re.fullmatch(r"\(inputs\.artifacts\['[\w.]+'\]\.artifacts\[0\]"
+                          r"\.metadata\['changed'\] == 1\.0\)",
+                          task['triggerPolicy']['condition']), name
+  # Every runtime parameter reaches the check: a run with other epochs or data is new.
+  parameters = tasks['InputsCheck']['inputs']['parameters']
+  declared = compiled[0]['pipelineSpec']['root']['inputDefinitions']['parameters']
+  assert {n: p['componentInputParameter'] for n, p in parameters.items()
+          if 'componentInputParameter' in p} == {n: n for n in declared}
 
 
 def test_every_executor_class_is_importable(compiled):
@@ -89,13 +106,15 @@ def test_gpu_trainers_are_pinned_to_the_gpu_pool_in_the_platform_spec(compiled):
   executors = platform['platforms']['kubernetes']['deploymentSpec']['executors']
   labels = {job['pipelineSpec']['components'][_tasks(job)[r]['componentRef']['name']][
       'executorLabel'] for r in RANKERS}
-  assert set(executors) == labels | {'BaselineLookup_executor', 'RegistryPusher_executor'}
+  registry_labels = {'BaselineLookup_executor', 'RegistryPusher_executor',
+                     'InputsCheck_executor', 'RunReport_executor'}
+  assert set(executors) == labels | registry_labels
   for label in labels:
     config = executors[label]
     assert config['nodeSelector'] == {'labels': {'nvidia.com/gpu.present': 'true'}}
     assert config['tolerations'] == [{'key': 'nvidia.com/gpu', 'operator': 'Exists',
                                       'effect': 'NoSchedule'}]
-  for label in ('BaselineLookup_executor', 'RegistryPusher_executor'):
+  for label in registry_labels:
     assert executors[label] == {'pvcMount': [{'constant': 'recfusion-registry',
                                               'mountPath': '/registry'}]}
 
@@ -138,6 +157,7 @@ def test_tasks_reading_outside_state_are_never_cached_and_all_retry(compiled):
   tasks = _tasks(compiled[0])
   assert tasks['LogJoinExampleGen']['cachingOptions'] == {'enableCache': False}
   assert tasks['BaselineLookup']['cachingOptions'] == {'enableCache': False}
+  assert tasks['InputsCheck']['cachingOptions'] == {'enableCache': False}
   assert tasks['Transform']['cachingOptions'] == {'enableCache': True}
   assert all(t['retryPolicy']['maxRetryCount'] == 2 for t in tasks.values())
 
@@ -167,6 +187,8 @@ def test_what_operators_change_per_run_are_runtime_parameters_with_config_defaul
       'window_spans': ('NUMBER_INTEGER', config.data.window_spans),
       'ndcg10_floor': ('NUMBER_DOUBLE', config.evaluation.ndcg10_floor),
       'tolerance': ('NUMBER_DOUBLE', config.evaluation.tolerance),
+      # 1: run even when nothing is new (InputsCheck).
+      'force': ('NUMBER_INTEGER', 0),
       # One per ranker trained in epochs; the forest (gbt) has none.
       'text_epochs': ('NUMBER_INTEGER', config.trainers['text']['epochs']),
       'dcn_epochs': ('NUMBER_INTEGER', config.trainers['dcn']['epochs']),
@@ -227,7 +249,7 @@ def test_custom_artifact_types_resolve_by_their_spec_title(compiled):
   from tfx.utils import import_utils
   titles = set(re.findall(r'title: ([\w.]+)', json.dumps(compiled[0])))
   custom = {t for t in titles if not t.startswith('tfx.')}
-  assert custom == {'recfusion.FusionReport'}
+  assert custom == {'recfusion.FusionReport', 'recfusion.InputsCheck'}
   for title in custom:
     assert import_utils.import_class_by_path(title).TYPE_NAME == title
 

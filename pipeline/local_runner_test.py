@@ -1,24 +1,8 @@
-"""Unit tests of the local runner: cache keys, and the progress it reports."""
+"""Unit tests of the local runner: "nothing new", and the progress it reports."""
 import logging
-import sys
 
+from recfusion import fingerprints
 from recfusion.pipeline import local_runner
-
-
-def test_code_fingerprint_follows_the_code_and_ignores_tests(tmp_path, monkeypatch):
-  package = tmp_path / 'shop_code'
-  package.mkdir()
-  (package / '__init__.py').write_text('')
-  (package / 'model.py').write_text('WIDTH = 1\n')
-  (package / 'model_test.py').write_text('')
-  monkeypatch.syspath_prepend(str(tmp_path))
-  monkeypatch.setattr(local_runner, 'CODE_PACKAGES', ('shop_code',))
-  first = local_runner.code_fingerprint()
-  (package / 'model_test.py').write_text('assert True\n')
-  assert local_runner.code_fingerprint() == first
-  (package / 'model.py').write_text('WIDTH = 2\n')
-  assert local_runner.code_fingerprint() != first
-  sys.modules.pop('shop_code', None)
 
 
 def _home_with_production_version(tmp_path, config, data_dir, digest):
@@ -39,7 +23,7 @@ def test_the_production_model_is_unchanged_only_for_the_same_data_config_and_cod
   from recfusion.config import load_config
   config = load_config()
   home = _home_with_production_version(
-      tmp_path, config, handmade_dir, local_runner.inputs_digest(config, handmade_dir))
+      tmp_path, config, handmade_dir, fingerprints.inputs_digest(handmade_dir, config.to_yaml()))
   assert local_runner.unchanged_since(config, home, handmade_dir).version == 1
   # Another config: a model trained differently.
   other = load_config(overrides=['trainers.dcn.epochs=1'])
@@ -47,8 +31,8 @@ def test_the_production_model_is_unchanged_only_for_the_same_data_config_and_cod
   # A rotated secret is no new model (secrets are redacted before the digest).
   secret = load_config(overrides=['beam.extra_args=["--s3_secret_access_key=one"]'])
   rotated = load_config(overrides=['beam.extra_args=["--s3_secret_access_key=two"]'])
-  assert (local_runner.inputs_digest(secret, handmade_dir) ==
-          local_runner.inputs_digest(rotated, handmade_dir))
+  assert (fingerprints.inputs_digest(handmade_dir, secret.to_yaml()) ==
+          fingerprints.inputs_digest(handmade_dir, rotated.to_yaml()))
   # A new span: new data.
   table_writer(f'{handmade_dir}/events/span-3/events.csv', pd.DataFrame({
       'request_id': ['r9'], 'timestamp': [1767225600], 'item_id': ['a'], 'event': ['click']}))
@@ -61,7 +45,7 @@ def test_run_with_nothing_new_exits_0_in_seconds_without_a_run(handmade_dir, tmp
   from recfusion.config import load_config
   config = load_config()
   home = _home_with_production_version(
-      tmp_path, config, handmade_dir, local_runner.inputs_digest(config, handmade_dir))
+      tmp_path, config, handmade_dir, fingerprints.inputs_digest(handmade_dir, config.to_yaml()))
   result = CliRunner(mix_stderr=False).invoke(
       cli.main, ['run', '--home', home.root, '--data', handmade_dir])
   assert result.exit_code == 0, result.stderr + result.stdout

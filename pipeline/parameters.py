@@ -15,6 +15,8 @@ DATA_DIR = 'data_dir'
 WINDOW_SPANS = 'window_spans'
 NDCG10_FLOOR = 'ndcg10_floor'
 TOLERANCE = 'tolerance'
+# 1: run even when data, config and code are the production model's (Kubeflow's InputsCheck).
+FORCE = 'force'
 EPOCHS_SUFFIX = '_epochs'
 
 _DESCRIPTIONS = {
@@ -22,6 +24,7 @@ _DESCRIPTIONS = {
     WINDOW_SPANS: 'how many of the newest spans to train on',
     NDCG10_FLOOR: 'the gate: lowest NDCG@10 a model may push with',
     TOLERANCE: 'the gate: how far below production NDCG@10 may fall',
+    FORCE: '1: retrain even when data, config and code are those of the production model',
 }
 
 
@@ -29,6 +32,8 @@ def _allowed_range(name: str):
   """(lowest, highest) a value may take; the config's own ranges, checked before submitting."""
   if name in (NDCG10_FLOOR, TOLERANCE):
     return 0.0, 1.0
+  if name == FORCE:
+    return 0, 1
   if name == WINDOW_SPANS or name.endswith(EPOCHS_SUFFIX):
     return 1, None
   return None, None
@@ -44,7 +49,7 @@ def values(config: Config, data_dir: str) -> Dict[str, Any]:
   result: Dict[str, Any] = {
       DATA_DIR: data_dir, WINDOW_SPANS: int(config.data.window_spans),
       NDCG10_FLOOR: float(config.evaluation.ndcg10_floor),
-      TOLERANCE: float(config.evaluation.tolerance)}
+      TOLERANCE: float(config.evaluation.tolerance), FORCE: 0}
   for name, hparams in config.trainers.items():
     if 'epochs' in hparams:  # a forest has trees, not epochs
       result[epochs_parameter(name)] = int(hparams['epochs'])

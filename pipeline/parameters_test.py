@@ -10,7 +10,7 @@ def test_values_are_the_configs_with_one_epochs_parameter_per_epoch_trained_rank
                                   'trainers.dcn.epochs=2'])
   values = parameters.values(config, '/data/shop')
   assert values == {'data_dir': '/data/shop', 'window_spans': 5, 'ndcg10_floor': 0.3,
-                    'tolerance': config.evaluation.tolerance,
+                    'tolerance': config.evaluation.tolerance, 'force': 0,
                     'text_epochs': config.trainers['text']['epochs'], 'dcn_epochs': 2,
                     'sequence_epochs': config.trainers['sequence']['epochs']}
   runtime = parameters.runtime(config, '/data/shop')
@@ -23,7 +23,7 @@ def test_epochs_parameter_names_are_identifiers():
 
 
 DECLARED = {'window_spans': 'NUMBER_INTEGER', 'tolerance': 'NUMBER_DOUBLE',
-            'data_dir': 'STRING', 'text_epochs': 'NUMBER_INTEGER'}
+            'data_dir': 'STRING', 'text_epochs': 'NUMBER_INTEGER', 'force': 'NUMBER_INTEGER'}
 
 
 def test_typed_arguments():
@@ -38,6 +38,7 @@ def test_typed_arguments():
     ({'tolerance': 'x'}, 'tolerance=x: expected a number'),
     ({'tolerance': '-0.1'}, 'tolerance=-0.1: must be between 0.0 and 1.0'),
     ({'text_epochs': '0'}, 'text_epochs=0: must be at least 1'),
+    ({'force': '2'}, 'force=2: must be between 0 and 1'),
 ])
 def test_bad_arguments_name_the_parameter(given, message):
   with pytest.raises(ValueError, match=message):

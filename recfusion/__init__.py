@@ -12,7 +12,7 @@ __version__ = '0.1.0'
 # Custom artifact types by the names they carry in a compiled Kubeflow spec ('recfusion.X'):
 # the TFX entrypoint imports them as `recfusion.X`. Resolved lazily, so that importing the
 # package stays free of TFX.
-_ARTIFACT_TYPES = ('FusionReport', 'HTMLReport')
+_ARTIFACT_TYPES = ('FusionReport', 'HTMLReport', 'InputsCheck')
 
 
 def __getattr__(name):

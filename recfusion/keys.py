@@ -49,11 +49,18 @@ BASELINE_PATH = 'registry_path'
 BLESSED = 'blessed'
 # The fused model's NDCG@10 on eval, as text (repr): what `recfusion runs` lists without TFMA.
 NDCG10 = 'ndcg10'
+# InputsCheck (Kubeflow): the run's inputs digest; whether it differs from the production
+# model's (1: the rest of the DAG runs), or 0 with the version it equals.
+INPUTS_CHANGED = 'changed'
+UNCHANGED_SINCE_VERSION = 'unchanged_since_version'
 # PushedModel (RegistryPusher)
-# Registry index `extra`: a digest of the data files, resolved config and recfusion's code a
-# version was trained from (pipeline/local_runner.inputs_digest); a run with the same digest
-# has nothing new to learn.
+# Registry index `extra` (and InputsCheck's digest): a digest of the data files, resolved config
+# and recfusion's code a version was trained from (recfusion/fingerprints.inputs_digest); a run
+# with the same digest has nothing new to learn.
 INPUTS_DIGEST = 'inputs_digest'
+# Registry index `extra`: the StatisticsGen output of the run that pushed the version, which
+# later runs' reports compare their data with (recfusion/report/drift.py).
+STATISTICS = 'statistics'
 PUSHED = 'pushed'
 PUSHED_VERSION = 'pushed_version'
 PUSHED_DESTINATION = 'pushed_destination'

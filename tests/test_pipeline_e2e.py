@@ -332,9 +332,16 @@ def test_the_dag_writes_the_report_as_an_html_artifact(runs):
     page = f.read()
   assert 'BLESSED: pushed as registry version 2' in page
   assert '(registry version 1)' in page
-  # Slices, NDCG@k, calibration, fusion, and NDCG@10 across registry versions.
-  assert page.count('src="data:image/png;base64,') == 5
+  # Slices, NDCG@k, calibration, fusion, NDCG@10 across registry versions, training curves.
+  assert page.count('src="data:image/png;base64,') == 6
   assert 'NDCG@10 of every registry version' in page
+  # What `recfusion report` shows beyond the artifacts the page is built from: each Trainer's
+  # logs and the run's resolved config.
+  assert re.search(r'tensorboard --logdir_spec dcn:\S+Trainer\.dcn/model_run/\d+,', page)
+  assert '<summary>resolved config</summary><pre>pipeline:' in page
+  # The same data as version 1 was trained on: compared feature by feature, nothing moved.
+  assert '<h3>Data: this run vs what version 1 was trained on</h3>' in page
+  assert '<td>0.000 L-infinity</td>' in page and 'class="fail">drifted' not in page
 
 
 def test_runs_lists_every_run_newest_first(runs):

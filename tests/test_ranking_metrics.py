@@ -63,3 +63,17 @@ def test_request_auc_compares_candidates_of_the_same_request_only():
 def test_request_auc_without_a_mixed_request_is_nan():
   assert math.isnan(rm.request_auc(np.array(['a', 'b']), np.array([1, 0]), np.array([1., 0.])))
   assert math.isnan(rm.request_auc(np.array([]), np.array([]), np.array([])))
+
+
+def test_ndcg_of_many_score_vectors_equals_one_call_each():
+  rng = np.random.default_rng(0)
+  request_ids = np.repeat([f'r{i}' for i in range(30)], 7)
+  gains = (rng.random(len(request_ids)) < 0.3) * rng.integers(1, 4, len(request_ids))
+  gains[:7] = 0  # a request without gain: left out of the mean, as in one call
+  # Rounded, so candidates tie within a request and the tie averaging is exercised; more
+  # rows than a chunk, so chunks are joined.
+  scores = np.round(rng.normal(size=(300, len(request_ids))), 1)
+  ndcg = rm.NDCG(request_ids, gains, 5)
+  assert ndcg.many(scores, chunk=128).tolist() == [ndcg(row) for row in scores]
+  nothing = rm.NDCG(request_ids, np.zeros(len(request_ids)), 5)
+  assert nothing.many(scores[:3]).tolist() == [0.0, 0.0, 0.0]

@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from recfusion import ranking_metrics
+from recfusion.artifact_types import HTMLReport
 from recfusion.evaluation import eval_config
 from recfusion.report import collect, render, tables
 from recfusion.runs.summary import ComponentRecord, RunSummary
@@ -305,6 +306,16 @@ def test_the_push_line_gives_the_served_models_size_and_latency(report):
   assert tables.serving_cost_text({'size_mb': 1.0}) == '1.0 MB'
 
 
+def test_a_kfp_run_with_nothing_new_says_so_in_its_verdict_and_push_lines():
+  from recfusion.report import tables
+  from recfusion.report.collect import ReportData
+  from recfusion.runs.summary import RunSummary
+  report = ReportData(run=RunSummary(push={'pushed': False, 'unchanged_since': 3}))
+  assert tables.verdict_line(report) == ('nothing new since registry version 3: same data, '
+                                         'config and code; nothing trained')
+  assert tables.push_line(report) == 'not pushed: version 3 was made from the same inputs'
+
+
 def test_slices_in_natural_order_with_size_and_change_against_production():
   from recfusion.report import tables
   from recfusion.report.collect import OVERALL, ReportData
@@ -390,13 +401,11 @@ def test_history_lists_registry_versions_and_where_this_run_stands(tmp_path):
   assert render.chart_history(rejected).startswith('data:image/png;base64,')
 
 
-def test_training_curves_and_warm_start_come_from_the_trainers_model_run(tmp_path):
-  """A real Keras fit with the TensorBoard callback the Trainers use."""
+def _model_run(run_dir):
+  """A Trainer's ModelRun folder from a real Keras fit with the TensorBoard callback the
+  Trainers use, and its warm-start note; Keras's own history."""
   import json as json_lib
   import tf_keras as keras
-  from recfusion.report import training
-  from recfusion.report.data import ReportData
-  run_dir = str(tmp_path / 'model_run')
   features = np.random.default_rng(0).normal(size=(64, 3)).astype('float32')
   labels = (features[:, 0] > 0).astype('float32')
   model = keras.Sequential([keras.layers.Dense(1, activation='sigmoid', input_shape=(3,))])
@@ -406,6 +415,14 @@ def test_training_curves_and_warm_start_come_from_the_trainers_model_run(tmp_pat
                      callbacks=[keras.callbacks.TensorBoard(log_dir=run_dir)])
   with open(os.path.join(run_dir, 'warm_start.json'), 'w') as f:
     json_lib.dump({'warm_started': False, 'reason': 'no production model'}, f)
+  return fitted
+
+
+def test_training_curves_and_warm_start_come_from_the_trainers_model_run(tmp_path):
+  from recfusion.report import training
+  from recfusion.report.data import ReportData
+  run_dir = str(tmp_path / 'model_run')
+  fitted = _model_run(run_dir)
   trained = training.trainers({'Trainer.dcn': {'model_run': [run_dir]}, 'Fusion': {}})
   epochs = trained['dcn']['epochs']
   assert [e['epoch'] for e in epochs] == [1, 2, 3]
@@ -420,6 +437,54 @@ def test_training_curves_and_warm_start_come_from_the_trainers_model_run(tmp_pat
   assert render.chart_training(report).startswith('data:image/png;base64,')
   page = render.html(report)
   assert f'tensorboard --logdir_spec dcn:{run_dir}' in page
+
+
+def test_the_dags_run_report_has_the_training_section_and_the_resolved_config(
+    tfma_result, tmp_path, monkeypatch):
+  """RunReport's executor, called directly: the page the DAG writes has what `recfusion
+  report` shows from ML Metadata, the Trainers' curves, the config and the data drift included."""
+  from tfx.types import standard_artifacts
+  from recfusion import keys
+  from recfusion.components.run_report import component as run_report_component
+  from recfusion.components.run_report import executor as run_report
+  monkeypatch.delenv(keys.REPORT_AT_URI_ENV, raising=False)
+  _model_run(str(tmp_path / 'dcn_run'))
+  # Production is version 1 of a registry, pushed with the statistics of its run's data; this
+  # run's data has another request mix.
+  from recfusion import registry
+  from recfusion.report import drift_test
+  production_statistics = drift_test._statistics(tmp_path / 'stats-1', drift_test._shop(50, 10.0))
+  model = tmp_path / 'model'
+  model.mkdir()
+  (model / 'saved_model.pb').write_text('fused')
+  record = registry.push(str(tmp_path / 'registry'), str(model), run_id='run-1',
+                         extra={keys.STATISTICS: production_statistics})
+  baseline = standard_artifacts.Model()
+  baseline.set_int_custom_property(keys.BASELINE_FOUND, 1)
+  baseline.set_int_custom_property(keys.BASELINE_VERSION, 1)
+  baseline.set_string_custom_property(keys.BASELINE_PATH, record.path)
+  statistics = standard_artifacts.ExampleStatistics()
+  statistics.uri = drift_test._statistics(tmp_path / 'stats-2', drift_test._shop(90, 10.0))
+  evaluation = standard_artifacts.ModelEvaluation()
+  evaluation.uri = tfma_result[0]
+  model_run = standard_artifacts.ModelRun()
+  model_run.uri = str(tmp_path / 'dcn_run')
+  page_artifact = HTMLReport()
+  page_artifact.uri = str(tmp_path / 'report')
+  run_report.Executor().Do(
+      {'evaluation': [evaluation], run_report_component.model_run_key('dcn'): [model_run],
+       'baseline_model': [baseline], 'statistics': [statistics]},
+      {'report': [page_artifact]},
+      {'pipeline_name': 'shop', 'config_yaml': 'trainers:\n  dcn:\n    epochs: 3\n'})
+  with open(tmp_path / 'report' / 'report.html') as f:
+    page = f.read()
+  assert f'tensorboard --logdir_spec dcn:{tmp_path / "dcn_run"}' in page
+  assert '<td>scratch: no production model</td>' in page
+  assert 'alt="loss per epoch on train and validation"' in page
+  assert '<summary>resolved config</summary><pre>trainers:\n  dcn:\n    epochs: 3\n</pre>' in page
+  assert '<h3>Data: this run vs what version 1 was trained on</h3>' in page
+  assert ('<td>request_type</td><td>2 values, top &#39;search&#39; (90%)</td>' in page
+          and '<td>0.400 L-infinity</td><td>0.1</td><td class="fail">drifted</td>' in page)
 
 
 def test_markdown_and_html_explain_every_metric(report):

@@ -11,6 +11,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from recfusion.artifact_types import InputsCheck
 from recfusion.components.registry_pusher import executor
 
 
@@ -26,6 +27,10 @@ class RegistryPusherSpec(ComponentSpec):
       'evaluation': ChannelParameter(type=standard_artifacts.ModelEvaluation),
       'examples': ChannelParameter(type=standard_artifacts.Examples),
       'baseline_model': ChannelParameter(type=standard_artifacts.Model, optional=True),
+      # On Kubeflow the inputs digest is known at run time only: InputsCheck's artifact has it.
+      'inputs_check': ChannelParameter(type=InputsCheck, optional=True),
+      # Recorded with the version: later runs' reports compare their data with it.
+      'statistics': ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
   }
   OUTPUTS = {'pushed_model': ChannelParameter(type=standard_artifacts.PushedModel)}
 
@@ -37,9 +42,11 @@ class RegistryPusher(base_component.BaseComponent):
   def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                evaluation: types.BaseChannel, examples: types.BaseChannel, registry_dir: str,
                baseline_model: types.BaseChannel = None, inputs_digest: str = '',
-               max_compact_ndcg_loss: float = 0.0):
+               max_compact_ndcg_loss: float = 0.0, inputs_check: types.BaseChannel = None,
+               statistics: types.BaseChannel = None):
     super().__init__(spec=RegistryPusherSpec(
         model=model, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
         baseline_model=baseline_model, registry_dir=registry_dir, inputs_digest=inputs_digest,
+        inputs_check=inputs_check, statistics=statistics,
         max_compact_ndcg_loss=max_compact_ndcg_loss,
         pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

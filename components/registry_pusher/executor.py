@@ -23,6 +23,15 @@ def _refuse(pushed: Any, reason: str) -> None:
   pushed.set_string_custom_property(keys.PUSH_REFUSED, reason)
 
 
+def _inputs_digest(input_dict: Dict[str, List[Any]], exec_properties: Dict[str, Any]) -> str:
+  """The digest of what the model was made from: the local runner's, known when it built the
+  pipeline, or InputsCheck's, computed in the run (Kubeflow)."""
+  checks = input_dict.get('inputs_check') or []
+  if checks:
+    return checks[0].get_string_custom_property(keys.INPUTS_DIGEST)
+  return exec_properties.get('inputs_digest') or ''
+
+
 class Executor(base_executor.BaseExecutor):
 
   def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
@@ -53,6 +62,8 @@ class Executor(base_executor.BaseExecutor):
     baseline = input_dict.get('baseline_model') or []
     # What the Evaluator compared against; without a baseline input, no check (-1).
     expected = keys.baseline_version(baseline[0]) if baseline else -1
+    digest = _inputs_digest(input_dict, exec_properties)
+    statistics = input_dict.get('statistics') or []
     try:
       record = registry.push(
           exec_properties['registry_dir'], serving_path,
@@ -61,8 +72,8 @@ class Executor(base_executor.BaseExecutor):
           extra={keys.FUSION_METHOD: model.get_string_custom_property(keys.FUSION_METHOD),
                  keys.SERVING_COST: smoke['serving'],
                  **({keys.COMPACT: smoke[keys.COMPACT]} if keys.COMPACT in smoke else {}),
-                 **({keys.INPUTS_DIGEST: exec_properties['inputs_digest']}
-                    if exec_properties.get('inputs_digest') else {})},
+                 **({keys.INPUTS_DIGEST: digest} if digest else {}),
+                 **({keys.STATISTICS: statistics[0].uri} if statistics else {})},
           expected_latest=expected)
     except registry.RegistryPinned as e:  # pinned while the smoke test ran
       return _refuse(pushed, str(e))

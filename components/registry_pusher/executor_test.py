@@ -111,6 +111,23 @@ def test_a_blessed_model_that_serves_becomes_the_next_version(tmp_path, evaluate
   assert keys.push_record(pushed)[keys.SERVING_COST] == cost
 
 
+def test_on_kubeflow_the_digest_comes_from_inputs_check_and_the_statistics_are_recorded(
+    tmp_path, evaluated):
+  from recfusion.artifact_types import InputsCheck
+  inputs, outputs, pushed = _artifacts(tmp_path, blessed=True)
+  check = InputsCheck()
+  check.set_string_custom_property(keys.INPUTS_DIGEST, 'computed-in-the-run')
+  statistics = standard_artifacts.ExampleStatistics()
+  statistics.uri = 'gs://root/StatisticsGen/statistics/7'
+  directory = str(tmp_path / 'registry')
+  executor.Executor().Do({**inputs, 'inputs_check': [check], 'statistics': [statistics]},
+                         outputs, {'registry_dir': directory})
+  record = registry.latest(directory)
+  assert record.extra[keys.INPUTS_DIGEST] == 'computed-in-the-run'
+  # What later runs' reports compare their data with.
+  assert record.extra[keys.STATISTICS] == 'gs://root/StatisticsGen/statistics/7'
+
+
 def test_a_blessed_model_that_serves_nan_is_not_pushed(tmp_path, evaluated):
   inputs, outputs, pushed = _artifacts(tmp_path, blessed=True, broken=True)
   directory = str(tmp_path / 'registry')

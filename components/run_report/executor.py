@@ -9,10 +9,12 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from recfusion import keys
-from recfusion.report import collect, render
+from recfusion.report import collect, render, training
 from recfusion.runs.summary import RunSummary
 
 REPORT_FILE = 'report.html'
+# Inputs `model_run_<ranker>`: each Trainer's ModelRun (component.model_run_key).
+MODEL_RUN_PREFIX = 'model_run_'
 
 
 def report_path(artifact_uri: str) -> str:
@@ -61,9 +63,18 @@ class Executor(base_executor.BaseExecutor):
             'blessed': keys.is_blessed(blessing) if blessing is not None else None,
             'baseline_version': keys.baseline_version(baseline) if baseline is not None else None},
         push=push)
+    model_runs = {f'Trainer.{key[len(MODEL_RUN_PREFIX):]}': {'model_run': [runs[0].uri]}
+                  for key, runs in input_dict.items()
+                  if key.startswith(MODEL_RUN_PREFIX) and runs}
+    statistics = _single(input_dict, 'statistics')
+    registry_dir = _registry_dir(push, baseline)
     report = collect.from_artifacts(
         evaluation.uri, run, anomalies_uri=anomalies.uri if anomalies else None,
-        history=collect.registry_history(_registry_dir(push, baseline)))
+        history=collect.registry_history(registry_dir),
+        drift=collect.data_drift(statistics.uri if statistics else None, registry_dir,
+                                 run.baseline_version),
+        training=training.trainers(model_runs),
+        config_yaml=exec_properties.get('config_yaml') or '')
     output = artifact_utils.get_single_instance(output_dict['report'])
     path = report_path(output.uri)
     fileio.makedirs(os.path.dirname(path))

@@ -1,7 +1,7 @@
 """Reading the Evaluator's outputs: headline metrics of a TFMA result and the gate's verdict."""
 import dataclasses
 import os
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import tensorflow_model_analysis as tfma
 from tfx.dsl.io import fileio
@@ -21,11 +21,21 @@ def metric_name(key) -> Optional[str]:
   return name
 
 
-def metric_values(evaluation_uri: str, baseline: bool = False
+# A TFMA result: its folder, or its metrics already read by `load` (a reader that needs them
+# several times reads the files once).
+Evaluation = Union[str, Sequence[Any]]
+
+
+def load(evaluation: Evaluation) -> Sequence[Any]:
+  """Every slice's MetricsForSlice of a TFMA result, read once."""
+  return list(tfma.load_metrics(evaluation)) if isinstance(evaluation, str) else evaluation
+
+
+def metric_values(evaluation: Evaluation, baseline: bool = False
                   ) -> Iterator[Tuple[Any, Any, float]]:
   """(slice key, metric key, value) of every plain number TFMA computed for the candidate (or
   the baseline), per slice; diffs against the baseline and non-scalar values left out."""
-  for per_slice in tfma.load_metrics(evaluation_uri):
+  for per_slice in load(evaluation):
     for item in per_slice.metric_keys_and_values:
       key = item.key
       if bool(key.is_diff) or bool(key.model_name == 'baseline') != baseline:
@@ -34,10 +44,11 @@ def metric_values(evaluation_uri: str, baseline: bool = False
         yield per_slice.slice_key, key, item.value.double_value.value
 
 
-def overall_metrics(evaluation_uri: str, baseline: bool = False) -> Dict[str, Dict[str, float]]:
+def overall_metrics(evaluation: Evaluation, baseline: bool = False
+                    ) -> Dict[str, Dict[str, float]]:
   """{output name: {metric: value}} on the overall slice (candidate, or the baseline's)."""
   out: Dict[str, Dict[str, float]] = {}
-  for slice_key, key, value in metric_values(evaluation_uri, baseline):
+  for slice_key, key, value in metric_values(evaluation, baseline):
     if not slice_key.single_slice_keys:
       out.setdefault(key.output_name, {})[metric_name(key)] = value
   return out
@@ -94,9 +105,9 @@ def _interval(item) -> Interval:
   return Interval(value, ci.lower_bound.double_value.value, ci.upper_bound.double_value.value)
 
 
-def gate_numbers(evaluation_uri: str) -> GateNumbers:
+def gate_numbers(evaluation: Evaluation) -> GateNumbers:
   ndcg10, change, members, requests, coverage_change = None, None, {}, None, None
-  for per_slice in tfma.load_metrics(evaluation_uri):
+  for per_slice in load(evaluation):
     if per_slice.slice_key.single_slice_keys:
       continue
     for item in per_slice.metric_keys_and_values:
@@ -118,5 +129,6 @@ def gate_numbers(evaluation_uri: str) -> GateNumbers:
       elif not key.is_diff and key.output_name != PROBABILITY_KEY:
         members[key.output_name] = item.value.double_value.value
   if ndcg10 is None:
-    raise ValueError(f'the TFMA result at {evaluation_uri} has no NDCG@10 of the fused score')
+    where = f' at {evaluation}' if isinstance(evaluation, str) else ''
+    raise ValueError(f'the TFMA result{where} has no NDCG@10 of the fused score')
   return GateNumbers(ndcg10, change, members, requests, coverage_change)

@@ -13,31 +13,31 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx.dsl.io import fileio
 
-from recfusion import registry
+from recfusion import keys, registry
 from recfusion.evaluation import gate, results
 from recfusion.evaluation.results import metric_name, metric_values
 from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
-from recfusion.report import training
+from recfusion.report import drift, training
 from recfusion.report.data import OVERALL, ReportData, Threshold  # noqa: F401 (re-exported)
 from recfusion.runs.summary import RunSummary, saved_durations, summarize_run
 
 def slice_name(slice_key) -> str:
-  keys = slice_key.single_slice_keys
-  if not keys:
+  single_keys = slice_key.single_slice_keys
+  if not single_keys:
     return OVERALL
   parts = []
-  for key in keys:
+  for key in single_keys:
     value = key.bytes_value.decode() if key.HasField('bytes_value') else (
         key.int64_value if key.HasField('int64_value') else key.float_value)
     parts.append(f'{key.column}={value}')
   return ', '.join(parts)
 
 
-def _metrics_by_slice(evaluation_uri: str, baseline: bool):
+def _metrics_by_slice(metrics: results.Evaluation, baseline: bool):
   slices: Dict[str, Dict[str, float]] = {}
   curve: Dict[int, float] = {}
   members: Dict[str, Dict[str, float]] = {}
-  for slice_key, key, value in metric_values(evaluation_uri, baseline):
+  for slice_key, key, value in metric_values(metrics, baseline):
     name = slice_name(slice_key)
     metric = metric_name(key)
     if key.output_name in (SCORE_KEY, PROBABILITY_KEY):
@@ -117,15 +117,16 @@ def read_anomalies(anomalies_uri: Optional[str]) -> List[str]:
 
 def from_artifacts(evaluation_uri: str, run: Optional[RunSummary] = None,
                    anomalies_uri: Optional[str] = None, **extra) -> ReportData:
-  """`extra`: models, config_yaml, history, training."""
+  """`extra`: models, config_yaml, history, training, drift."""
   run = run or RunSummary()
-  slices, curve, members = _metrics_by_slice(evaluation_uri, baseline=False)
-  baseline_slices, baseline_curve, _ = _metrics_by_slice(evaluation_uri, baseline=True)
+  metrics = results.load(evaluation_uri)
+  slices, curve, members = _metrics_by_slice(metrics, baseline=False)
+  baseline_slices, baseline_curve, _ = _metrics_by_slice(metrics, baseline=True)
   report = ReportData(
       run=run, blessed=run.blessed, slices=slices, baseline_slices=baseline_slices,
       ndcg_curve=curve, baseline_ndcg_curve=baseline_curve,
       per_model_ndcg10=members.get(OVERALL, {}), member_slices=members,
-      ndcg10_change=_ndcg10_change(evaluation_uri),
+      ndcg10_change=_ndcg10_change(metrics),
       calibration=_calibration(evaluation_uri), anomalies=read_anomalies(anomalies_uri),
       **extra)
   report.thresholds = thresholds(evaluation_uri, slices, baseline_slices)
@@ -136,8 +137,8 @@ def from_artifacts(evaluation_uri: str, run: Optional[RunSummary] = None,
   return report
 
 
-def _ndcg10_change(evaluation_uri: str) -> List[float]:
-  change = results.gate_numbers(evaluation_uri).change
+def _ndcg10_change(metrics: results.Evaluation) -> List[float]:
+  change = results.gate_numbers(metrics).change
   return [] if change is None else [change.value, change.lower, change.upper]
 
 
@@ -153,6 +154,23 @@ def registry_history(registry_dir: Optional[str]) -> List[Dict]:
   return [{'version': r.version, 'pushed_at': r.pushed_at, 'run_id': r.run_id,
            'ndcg@10': r.metrics.get('ndcg@10'), 'rollback_of': r.extra.get('rollback_of')}
           for r in sorted(records, key=lambda r: r.version)]
+
+
+def data_drift(statistics_uri: Optional[str], registry_dir: Optional[str],
+               version: Optional[int]) -> Dict:
+  """This run's train data against what production version `version` was trained on
+  (recfusion/report/drift.py); {} without a production model."""
+  if version is None:
+    return {}
+  production_uri = None
+  if registry_dir and os.path.isdir(registry_dir):
+    try:
+      records = registry.read_index(registry_dir)
+    except registry.RegistryError:
+      records = []
+    production_uri = next((r.extra.get(keys.STATISTICS) for r in records
+                           if r.version == version), None)
+  return drift.against_production(statistics_uri, production_uri, version)
 
 
 def from_summary(run: RunSummary, run_dir: Optional[str] = None,
@@ -171,11 +189,13 @@ def from_summary(run: RunSummary, run_dir: Optional[str] = None,
   if run_dir and os.path.exists(os.path.join(run_dir, 'config.yaml')):
     with open(os.path.join(run_dir, 'config.yaml')) as f:
       config_yaml = f.read()
+  statistics_uri = (outputs.get('StatisticsGen', {}).get('statistics') or [None])[0]
   return from_artifacts(
       evaluation_uri, run,
       anomalies_uri=(outputs.get('ExampleValidator', {}).get('anomalies') or [None])[0],
       models=models, config_yaml=config_yaml, history=history,
-      training=training.trainers(outputs))
+      training=training.trainers(outputs),
+      drift=data_drift(statistics_uri, registry_dir, run.baseline_version))
 
 
 def from_run(metadata, pipeline: str, run_id: str, run_dir: Optional[str] = None,

@@ -50,6 +50,10 @@ class ReportData:
   # ranker -> {'warm_start': what the Trainer started from, 'epochs': [{'epoch', 'loss',
   # 'val_loss', 'auc', 'val_auc'}], 'logdir': its TensorBoard logs}.
   training: Dict[str, Dict] = dataclasses.field(default_factory=dict)
+  # This run's train data against the production model's (recfusion/report/drift.py):
+  # {'version': N, 'rows': [{feature, measure, value, threshold, drifted, this_run,
+  # production}]} or {'version': N, 'note': why not}; {} without a production model.
+  drift: Dict = dataclasses.field(default_factory=dict)
   # (mean prediction, mean label, weighted examples) per calibration bucket that has examples.
   calibration: List[Tuple[float, float, float]] = dataclasses.field(default_factory=list)
   anomalies: List[str] = dataclasses.field(default_factory=list)

@@ -121,11 +121,12 @@ def chart_history(report: ReportData) -> Optional[str]:
   axis.plot([p[0] for p in points], [p[1] for p in points], marker='o', color='#718096',
             label='registry versions')
   values = [p[1] for p in points]
-  candidate = report.slices.get(OVERALL, {}).get('ndcg@10')
-  if candidate is not None:
-    axis.scatter([points[-1][0] + 1 if report.run.push.get('pushed') is not True
-                  else points[-1][0]], [candidate], color='#2b6cb0', zorder=3, label='this run')
-    values.append(candidate)
+  candidate = tables.candidate_in_history(report)
+  if candidate:
+    position, value, pushed_as = candidate
+    axis.scatter([position], [value], color='#2b6cb0', zorder=3,
+                 label='this run' if pushed_as is not None else 'this run (not pushed)')
+    values.append(value)
   axis.set_ylim(*_zoomed(values))
   axis.set_xlabel('registry version')
   axis.set_ylabel('NDCG@10 (eval)')
@@ -216,6 +217,8 @@ def html(report: ReportData) -> str:
       fusion=tables.fusion_rows(report), model_columns=tables.MODEL_COLUMNS,
       fusion_notes=tables.fusion_notes(report.run.fusion),
       data=tables.data_rows(report), charts=charts,
+      drift_title=tables.drift_title(report), drift=tables.drift_rows(report),
+      drift_line=tables.drift_line(report), drift_columns=tables.DRIFT_COLUMNS,
       generated=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
 
 
@@ -259,6 +262,12 @@ def markdown(report: ReportData) -> str:
     parts.append('### Data')
     parts.append(_markdown_table(['', ''], tables.data_rows(report)))
     parts.extend(f'- {_md(note)}' for note in tables.data_notes(report))
+  if report.drift:
+    parts.append(f'### {tables.drift_title(report)}')
+    if 'note' in report.drift:
+      parts.append(_md(tables.drift_line(report)))
+    else:
+      parts.append(_markdown_table(tables.DRIFT_COLUMNS, tables.drift_rows(report)))
   parts.append('### Anomalies')
   parts.append('\n'.join(f'- {_md(a)}' for a in report.anomalies) or 'none')
   parts.append('### How to read this')

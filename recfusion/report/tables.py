@@ -54,6 +54,10 @@ def fmt(value, digits: int = 4) -> str:
 
 
 def verdict_line(report: ReportData) -> str:
+  since = report.run.push.get('unchanged_since')
+  if since:
+    return (f'nothing new since registry version {since}: same data, config and code; '
+            'nothing trained')
   if report.blessed is None:
     return 'no verdict (no thresholds configured)'
   word = 'BLESSED' if report.blessed else 'NOT BLESSED'
@@ -77,6 +81,8 @@ def push_line(report: ReportData) -> Optional[str]:
             + (f' ({cost})' if cost else '') + (f'; {compact}' if compact else ''))
   if pushed.get('refused'):
     return f'not pushed: {pushed["refused"]}'
+  if pushed.get('unchanged_since'):
+    return f'not pushed: version {pushed["unchanged_since"]} was made from the same inputs'
   return 'not pushed: the model was not blessed' if report.blessed is False else 'not pushed'
 
 
@@ -248,12 +254,24 @@ def history_rows(report: ReportData) -> List[List[str]]:
             else 'this run' if version.get('run_id') == report.run.run_id else '')
     rows.append([str(version['version']), (version.get('pushed_at') or '')[:16].replace('T', ' '),
                  version.get('run_id') or '-', fmt(version.get('ndcg@10')), note])
-  candidate = report.slices.get(OVERALL, {}).get('ndcg@10')
-  pushed_here = any(v.get('run_id') == report.run.run_id for v in report.history)
-  if rows and candidate is not None and not pushed_here:
-    rows.append(['-', '-', report.run.run_id or '-', fmt(candidate),
+  candidate = candidate_in_history(report)
+  if rows and candidate and candidate[2] is None:
+    rows.append(['-', '-', report.run.run_id or '-', fmt(candidate[1]),
                  'this run (not pushed)'])
   return rows
+
+
+def candidate_in_history(report: ReportData) -> Optional[Tuple[int, float, Optional[int]]]:
+  """Where this run's model stands among the registry's versions: (position on the version
+  axis, its NDCG@10, the version it was pushed as or None). Not pushed, it sits one after the
+  newest version. None without a history or an NDCG@10."""
+  candidate = report.slices.get(OVERALL, {}).get('ndcg@10')
+  if not report.history or candidate is None:
+    return None
+  for version in report.history:
+    if version.get('run_id') == report.run.run_id:
+      return version['version'], candidate, version['version']
+  return max(v['version'] for v in report.history) + 1, candidate, None
 
 
 TRAINING_COLUMNS = ('ranker', 'started from', 'epochs', 'train loss first -> last',
@@ -301,6 +319,10 @@ METRIC_GUIDE = (
      'change on a few dozen requests is mostly noise.'),
     ('members', "each ranker's own NDCG@10 on the slice: the fused model should not trail its "
      'best member; where it does, that member carries the slice.'),
+    ('drift', 'how far a feature\'s distribution in this run\'s train data is from the data the '
+     'production model was trained on: L-infinity (largest change in any value\'s share) for '
+     'categories, Jensen-Shannon divergence (0 same, 1 disjoint) for numbers; beyond the '
+     'threshold, check what changed in the shop before trusting the comparison.'),
 )
 
 
@@ -407,3 +429,35 @@ def data_notes(report: ReportData) -> List[str]:
     notes.append(f'{data["requests_outside_splits"]} requests in spans outside '
                  'data.split.spans were left out')
   return notes
+
+
+DRIFT_COLUMNS = ('feature', 'this run', 'production', 'distance', 'threshold', '')
+
+
+def drift_title(report: ReportData) -> str:
+  return (f'Data: this run vs what version {report.drift["version"]} was trained on'
+          if report.drift else '')
+
+
+def drift_rows(report: ReportData) -> List[List[str]]:
+  """One row per compared feature, the largest distance first."""
+  return [[row['feature'], row['this_run'], row['production'],
+           f'{row["value"]:.3f} {row["measure"]}', f'{row["threshold"]:g}',
+           'drifted' if row['drifted'] else '']
+          for row in report.drift.get('rows', [])]
+
+
+def drift_line(report: ReportData) -> Optional[str]:
+  """The comparison in one line, for the terminal; None without a production model."""
+  if not report.drift:
+    return None
+  version = report.drift['version']
+  if 'note' in report.drift:
+    return f'data vs version {version}: not compared ({report.drift["note"]})'
+  rows = report.drift.get('rows', [])
+  drifted = [r for r in rows if r['drifted']]
+  if not drifted:
+    return (f'data vs version {version}: no drift beyond the thresholds in {len(rows)} '
+            'features')
+  listed = ', '.join(f'{r["feature"]} {r["value"]:.2f}' for r in drifted)
+  return f'data vs version {version}: {len(drifted)} of {len(rows)} features drifted: {listed}'

@@ -54,6 +54,9 @@ def write(report: ReportData, console: Console) -> None:
     # The newest versions: the whole history is on the HTML page.
     console.print(_table('NDCG@10 across registry versions', tables.HISTORY_COLUMNS,
                          history[-5:]))
+  drift = tables.drift_line(report)
+  if drift:
+    console.print(drift, markup=False)
   if report.anomalies:
     console.print('anomalies: ' + '; '.join(report.anomalies), markup=False)
   push = tables.push_line(report)

@@ -93,6 +93,8 @@ def list_runs(store, pipeline: str, limit: int = 10,
                                                                           context.name)
     if not summary.components:
       continue
+    if status == 'complete' and summary.push.get('unchanged_since'):
+      status = f'nothing new since v{summary.push["unchanged_since"]}'
     rows.append(RunRow(
         run_id=context.name,
         started=min(e.create_time_since_epoch for e in executions) / 1000,

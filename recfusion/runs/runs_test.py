@@ -235,6 +235,21 @@ def test_a_run_recorded_by_the_kfp_v2_backend_reads_like_a_local_one(tmp_path):
   assert rows[0].components == {'LogJoinExampleGen': 'failed'}
 
 
+def test_a_kfp_run_with_nothing_new_is_listed_as_such(tmp_path):
+  """Only InputsCheck ran (KFP skipped the rest): the list says since which version."""
+  from recfusion.pipeline.kfp_metadata_recorder import KfpRunRecorder
+  path = str(tmp_path / 'kfp.sqlite')
+  check = _kfp_artifact('recfusion.InputsCheck', 'gs://bucket/root/check', **{
+      keys.INPUTS_DIGEST: 'abc', keys.INPUTS_CHANGED: 0, keys.UNCHANGED_SINCE_VERSION: 4})
+  recorder = KfpRunRecorder(path, PIPELINE, 'kfp-run-10')
+  recorder.task('InputsCheck', 'img', True, {}, {'result': [check]})
+  recorder.finish(succeeded=True)
+  record = summary.summarize_run(path, PIPELINE, 'kfp-run-10')
+  assert record.push == {'pushed': False, 'unchanged_since': 4}
+  (row,) = metadata.list_runs(metadata.connect(path), PIPELINE)
+  assert (row.status, row.blessed, row.pushed_version) == ('nothing new since v4', None, None)
+
+
 def test_run_list_takes_a_finished_runs_saved_summary_over_reading_the_evaluation(home, tmp_path):
   store = metadata.connect(os.path.join(home, 'metadata.sqlite'))
   record = summary.summarize_run(store, PIPELINE, RUN_ID)

@@ -36,6 +36,8 @@ class RunSummary:
   fusion: Dict[str, Any] = dataclasses.field(default_factory=dict)
   # blessed, baseline_version; from ML Metadata also the overall metrics and failed thresholds.
   evaluation: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  # keys.push_record; or {'pushed': False, 'unchanged_since': N} for a Kubeflow run whose
+  # InputsCheck found nothing new since registry version N (nothing else ran).
   push: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
@@ -214,10 +216,16 @@ def summarize_run(metadata, pipeline_name: str, run_id: str,
       evaluation['uri'] = evaluation_uri
     for artifact in outputs.get('pushed_model', []):
       push = keys.push_record(artifact)
+    for artifact in outputs.get('result', []):  # InputsCheck, on Kubeflow
+      if (keys.INPUTS_DIGEST in artifact.custom_properties
+          and not keys.int_property(artifact, keys.INPUTS_CHANGED)):
+        push = {'pushed': False, 'unchanged_since': keys.int_property(
+            artifact, keys.UNCHANGED_SINCE_VERSION)}
   if evaluation_uri and read_evaluation:
     from recfusion.evaluation import results  # TFMA: only when there is a result
-    evaluation['metrics'] = results.overall_metrics(evaluation_uri)
-    evaluation['baseline_metrics'] = results.overall_metrics(evaluation_uri, baseline=True)
+    metrics = results.load(evaluation_uri)
+    evaluation['metrics'] = results.overall_metrics(metrics)
+    evaluation['baseline_metrics'] = results.overall_metrics(metrics, baseline=True)
     evaluation['failed_thresholds'] = results.failed_thresholds(evaluation_uri)
   components = [record for _, record in sorted(ordered, key=lambda pair: pair[0])]
   return RunSummary(run_id=run_id, pipeline=pipeline_name, components=components,

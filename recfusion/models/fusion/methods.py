@@ -127,10 +127,11 @@ class Weighted(FusionMethod):
   def fit(cls, names, standardized, context, gains, request_ids, grid_step: float = 0.05,
           **_):
     matrix = _score_matrix(standardized, names)
-    ndcg_at_10 = ranking_metrics.NDCG(request_ids, gains, 10)
+    grid = sorted(simplex_grid(len(names), grid_step), key=lambda w: -w.max())
+    values = ranking_metrics.NDCG(request_ids, gains, 10).many(
+        np.stack([matrix @ weights for weights in grid]))
     best, best_ndcg = None, -1.0
-    for weights in sorted(simplex_grid(len(names), grid_step), key=lambda w: -w.max()):
-      ndcg = ndcg_at_10(matrix @ weights)
+    for weights, ndcg in zip(grid, values):
       if ndcg > best_ndcg + 1e-12:
         best, best_ndcg = weights, ndcg
     fused = cls(names, {'weights': best}, dict(zip(names, map(float, best))))
