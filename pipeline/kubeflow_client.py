@@ -47,14 +47,19 @@ def check_transport(host: str, token: Optional[str], insecure: bool) -> None:
 
 
 def kfp_cron(expression: str) -> str:
-  """KFP wants 6 fields (seconds first); the usual 5-field cron gets second 0."""
+  """KFP wants 6 fields (seconds first); the usual 5-field cron gets second 0. A malformed
+  expression is refused here, not by the cluster after the package was uploaded."""
+  from croniter import croniter, CroniterError
   fields = expression.split()
-  if len(fields) == 5:
-    return '0 ' + ' '.join(fields)
-  if len(fields) == 6:
-    return ' '.join(fields)
-  raise KubeflowError(f'cron expression {expression!r} needs 5 fields (minute hour day month '
-                      'weekday) or 6 (with seconds first)')
+  if len(fields) not in (5, 6):
+    raise KubeflowError(f'cron expression {expression!r} needs 5 fields (minute hour day month '
+                        'weekday) or 6 (with seconds first)')
+  six = ' '.join(['0', *fields] if len(fields) == 5 else fields)
+  try:
+    croniter(six, second_at_beginning=True)
+  except CroniterError as e:
+    raise KubeflowError(f'cron expression {expression!r} is not valid: {e}') from None
+  return six
 
 
 def _explain(error: Exception, host: str) -> KubeflowError:

@@ -98,9 +98,6 @@ def user_id_key_env(config: Config) -> Optional[str]:
                      f'only, but kubeflow.beam_args runs Beam on {runners[-1]}, whose workers '
                      'read the event files: give them the key there (data.pseudonymize_user_ids '
                      'names where) and leave kubeflow.user_id_key_secret unset')
-  if not isinstance(secret, dict) or set(secret) != {'name', 'key'}:
-    raise ValueError('kubeflow.user_id_key_secret must be {name: SECRET, key: KEY}, got '
-                     + repr(secret))
   return source[len('env:'):]
 
 

@@ -76,13 +76,13 @@ def generated_data(config: Config, home: RunHome,
   never mistaken for data.
   """
   from recfusion.data import simulator
-  settings = dataclasses.asdict(config.generate)
+  settings = config.generate.model_dump()
   key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
   data_dir = home.generated_data_dir(key)
   if not os.path.isdir(os.path.join(data_dir, 'events')):
     partial = data_dir + '.partial'
     shutil.rmtree(partial, ignore_errors=True)
-    counts = simulator.generate(partial, simulator.ShopConfig(**settings))
+    counts = simulator.generate(partial, config.generate)
     os.replace(partial, data_dir)
     report(f'generated {counts["requests"]} requests ({counts["event_rows"]} event rows, '
            f'{counts["spans"]} spans) into {data_dir}')

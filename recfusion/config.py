@@ -1,15 +1,20 @@
 """The run config: embedded YAML defaults, an optional YAML file, and `--set key=value` overrides.
 
-Every key must exist in the defaults and keep the defaults' type, so a typo or a wrong value is
-a ConfigError naming the key (exit code 2), not a surprise deep inside a component.
+The defaults name every key there is, so the file and the overrides are merged into them and an
+unknown key is refused with the keys known there. The merged document is then validated by the
+pydantic models below (types, ranges, allowed values), and every failure becomes a ConfigError
+naming the key and what it means (exit code 2), not a surprise deep inside a component.
 """
 import copy
 import dataclasses
 import importlib.resources
 import re
-from typing import Any, Dict, List, Optional, Sequence
+import typing
+from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence, Tuple
 
+import pydantic
 import yaml
+from pydantic import BaseModel, BeforeValidator, Field, Strict
 
 from recfusion.keys import SPLITS
 
@@ -18,101 +23,227 @@ class ConfigError(ValueError):
   """Bad configuration supplied by the user."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ShopConfig:
-  """The `generate` section: the simulated shop (recfusion/data/simulator.py, profiles.py)."""
-  profile: str
-  seed: int
-  num_items: int
-  num_users: int
-  num_days: int
-  requests_per_day: int
-  impressions_per_request: int
-  search_share: float
-  no_impression_share: float
-  file_format: str
+def _yaml_number(value: Any) -> Any:
+  # PyYAML (YAML 1.1) reads `1e-3` (no dot) as text: a number all the same.
+  if isinstance(value, str):
+    try:
+      return float(value)
+    except ValueError:
+      pass
+  return value
 
-  def __post_init__(self):
-    if min(self.num_items, self.num_users, self.num_days, self.requests_per_day,
-           self.impressions_per_request) < 1:
-      raise ConfigError('generate: sizes must all be at least 1')
-    if self.impressions_per_request > self.num_items:
-      raise ConfigError('generate.impressions_per_request cannot exceed generate.num_items')
+
+def _number_as_text(value: Any) -> Any:
+  # `pipeline.name: 2024` is a name, even though YAML reads a number.
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    return str(value)
+  return value
+
+
+# Strict: `true` is not the number 1 and `"3"` is not a count.
+Count = Annotated[int, Strict()]
+Number = Annotated[float, Strict(), BeforeValidator(_yaml_number)]
+Text = Annotated[str, Strict(), BeforeValidator(_number_as_text)]
+Flag = Annotated[bool, Strict()]
+
+
+class Section(BaseModel):
+  """A config section: unknown keys refused, values fixed once read."""
+  model_config = pydantic.ConfigDict(extra='forbid', frozen=True)
+
+
+class PipelineConfig(Section):
+  name: Text = Field(description='the pipeline name in ML Metadata')
+
+
+class ShopConfig(Section):
+  """The `generate` section: the simulated shop (recfusion/data/simulator.py, profiles.py)."""
+  profile: str = Field(description='the simulated shop')
+  seed: Count
+  num_items: Count = Field(ge=1)
+  num_users: Count = Field(ge=1)
+  num_days: Count = Field(ge=1)
+  requests_per_day: Count = Field(ge=1)
+  impressions_per_request: Count = Field(ge=1)
+  search_share: Number = Field(ge=0, le=1, description='a share of the requests')
+  no_impression_share: Number = Field(ge=0, lt=1, description='a share of the requests')
+  file_format: Literal['parquet', 'csv']
+
+  @pydantic.field_validator('profile')
+  @classmethod
+  def _known_profile(cls, profile: str) -> str:
     from recfusion.data.profile_names import PROFILES
-    if self.profile not in PROFILES:
-      raise ConfigError(f'generate.profile must be one of {", ".join(PROFILES)}, '
-                        f'not {self.profile!r}')
-    if self.file_format not in ('parquet', 'csv'):
-      raise ConfigError("generate.file_format must be 'parquet' or 'csv'")
-    if not 0 <= self.search_share <= 1 or not 0 <= self.no_impression_share < 1:
-      raise ConfigError(
-          'generate.search_share and generate.no_impression_share are shares in [0, 1]')
+    if profile not in PROFILES:
+      raise ValueError(f'must be one of {", ".join(PROFILES)}, not {profile!r}')
+    return profile
+
+  @pydantic.model_validator(mode='after')
+  def _impressions_fit_the_catalog(self) -> 'ShopConfig':
+    if self.impressions_per_request > self.num_items:
+      raise ValueError('impressions_per_request cannot exceed num_items')
+    return self
 
   @classmethod
   def defaults(cls, **overrides) -> 'ShopConfig':
-    """The embedded defaults' shop with some settings changed."""
-    return cls(**{**default_dict()['generate'], **overrides})
+    """The embedded defaults' shop with some settings changed; ConfigError names a bad one."""
+    try:
+      return cls(**{**default_dict()['generate'], **overrides})
+    except pydantic.ValidationError as e:
+      raise explain(e, ('generate',)) from None
 
 
-@dataclasses.dataclass(frozen=True)
-class SplitConfig:
-  mode: str
-  fractions: Dict[str, float]
-  spans: Dict[str, List[int]]
+class SplitConfig(Section):
+  mode: Literal['fractions', 'spans']
+  fractions: Dict[str, Number]
+  spans: Dict[str, List[Count]]
+
+  @pydantic.model_validator(mode='after')
+  def _complete(self) -> 'SplitConfig':
+    if self.mode == 'fractions':
+      if set(self.fractions) != set(SPLITS):
+        raise ValueError(f'fractions needs exactly the keys {list(SPLITS)}')
+      if any(v <= 0 for v in self.fractions.values()):
+        raise ValueError('fractions must all be > 0')
+      if abs(sum(self.fractions.values()) - 1.0) > 1e-6:
+        raise ValueError(f'fractions must sum to 1, got {sum(self.fractions.values()):g}')
+    else:
+      if set(self.spans) != set(SPLITS):
+        raise ValueError(f'spans needs exactly the keys {list(SPLITS)}')
+      seen: Dict[int, str] = {}
+      for name in SPLITS:
+        if not self.spans[name]:
+          raise ValueError(f'spans.{name} must be a non-empty list of span numbers')
+        for span in self.spans[name]:
+          if span in seen:
+            raise ValueError(f'span {span} is in both spans.{seen[span]} and spans.{name}')
+          seen[span] = name
+    return self
 
 
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  dir: Optional[str]
-  window_spans: int
+class DataConfig(Section):
+  dir: Optional[Text] = Field(description="the shop's data directory")
+  window_spans: Count = Field(ge=1, description='use only the newest W spans')
   split: SplitConfig
-  negatives_per_request: int
-  history_max: int
-  on_unknown_item: str
-  earliest_timestamp: int
-  seed: int
-  pseudonymize_user_ids: Optional[str]
+  negatives_per_request: Count = Field(ge=0)
+  history_max: Count = Field(ge=0, description="most recent positive items kept as the user's "
+                             'history')
+  on_unknown_item: Literal['error', 'skip']
+  earliest_timestamp: Count = Field(description='older event times are refused')
+  seed: Count
+  pseudonymize_user_ids: Optional[str] = Field(
+      pattern=r'^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$',
+      description="where the key is: 'env:NAME' or 'file:PATH'")
 
 
-@dataclasses.dataclass(frozen=True)
-class BeamConfig:
-  direct_running_mode: str
-  direct_num_workers: int
+class BeamConfig(Section):
+  direct_running_mode: Literal['in_memory', 'multi_threading', 'multi_processing']
+  direct_num_workers: Count = Field(ge=0, description='0: one per core')
   extra_args: List[str]
 
 
-@dataclasses.dataclass(frozen=True)
-class PipelineConfig:
-  name: str
+class CompactConfig(Section):
+  prune_below: Optional[Number] = Field(ge=0, lt=1, description='a fusion weight; null is off')
+  max_ndcg_loss: Number = Field(ge=0, lt=1, description='a loss of NDCG@10')
 
 
-@dataclasses.dataclass(frozen=True)
-class CompactConfig:
-  prune_below: Optional[float]
-  max_ndcg_loss: float
-
-
-@dataclasses.dataclass(frozen=True)
-class FusionConfig:
+class FusionConfig(Section):
+  # Checked against the registered methods when the pipeline is built
+  # (recfusion/models/fusion/methods.py): that needs TensorFlow, which reading a config must not.
   method: str
-  grid_step: float
+  grid_step: Number = Field(gt=0, le=0.5, description='the step of the weight grid')
   compact: CompactConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluationConfig:
-  ndcg10_floor: float
-  tolerance: float
-  min_eval_requests: int
-  material_change: float
-  member_tolerance: float
-  block_broken_members: bool
-  max_coverage_drop: float
+class EvaluationConfig(Section):
+  ndcg10_floor: Number = Field(ge=0, le=1, description='an NDCG@10')
+  tolerance: Number = Field(ge=0, description='a shortfall of NDCG@10 vs production')
+  min_eval_requests: Count = Field(ge=1)
+  material_change: Number = Field(ge=0, lt=1, description='a change of NDCG@10')
+  member_tolerance: Number = Field(ge=0, lt=1, description='a shortfall of NDCG@10')
+  block_broken_members: Flag
+  max_coverage_drop: Number = Field(ge=0, le=1, description='a share of the eval items; 1 turns '
+                                    'the check off')
 
 
-@dataclasses.dataclass(frozen=True)
-class PushConfig:
-  dir: Optional[str]
+class PushConfig(Section):
+  dir: Optional[Text] = Field(description='the model registry root')
+
+
+RANKING_LOSSES = ('pointwise', 'pairwise', 'listwise')  # recfusion/models/losses.py
+
+
+class TrainerConfig(Section):
+  """One ranker's hyperparameters. Which of them a ranker needs is its own
+  (rankers.Ranker.check_hparams, when the pipeline is built); the ones given are checked here."""
+  loss: Optional[Literal[RANKING_LOSSES]] = None
+  epochs: Optional[Count] = Field(None, ge=1)
+  batch_size: Optional[Count] = Field(None, ge=1)
+  learning_rate: Optional[Number] = Field(None, gt=0)
+  embedding_dim: Optional[Count] = Field(None, ge=1)
+  hidden_units: Optional[Count] = Field(None, ge=1)
+  embedding_l2: Optional[Number] = Field(None, ge=0)
+  dropout: Optional[Number] = Field(None, ge=0, lt=1)
+  patience: Optional[Count] = Field(None, ge=0, description='epochs without a better '
+                                    'validation loss before stopping')
+  warm_start: Optional[Flag] = None
+  seed: Optional[Count] = None
+  num_trees: Optional[Count] = Field(None, ge=1)
+  max_depth: Optional[Count] = Field(None, ge=1)
+  shrinkage: Optional[Number] = Field(None, gt=0, le=1)
+  min_examples: Optional[Count] = Field(None, ge=1)
+
+
+def _quantity_shaped(value: Any) -> Any:
+  if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    raise ValueError(f'must be a Kubernetes quantity (for example 8Gi, 512Mi, 500m, 2), '
+                     f'got {value!r}')
+  return value
+
+
+# Kubernetes quantities ('8Gi', '500m', 2) are parsed by the Kubernetes client when the pipeline
+# is compiled (pipeline/kubeflow_runner.py): importing it here would add seconds to every command.
+Quantity = Annotated[Any, pydantic.AfterValidator(_quantity_shaped)]
+
+
+class ResourcesConfig(Section):
+  cpu: Quantity
+  memory: Quantity
+
+
+class TrainerResourcesConfig(ResourcesConfig):
+  gpu: Count = Field(ge=0)
+  gpu_resource: str
+  node_selector: Dict[str, str]
+  tolerations: List[Dict[str, Any]]
+
+
+class SecretReference(Section):
+  name: str
+  key: str
+
+
+class KubeflowConfig(Section):
+  resources: ResourcesConfig
+  trainer_resources: TrainerResourcesConfig
+  retries: Count = Field(ge=0)
+  registry_pvc: str
+  registry_mount: str
+  beam_args: List[str]
+  user_id_key_secret: Optional[SecretReference] = Field(
+      description="the Kubernetes Secret of the pseudonymization key: {name: SECRET, key: KEY}")
+
+
+class Document(Section):
+  """The whole config as validated; `Config` is what the pipeline reads."""
+  pipeline: PipelineConfig
+  generate: ShopConfig
+  data: DataConfig
+  beam: BeamConfig
+  trainers: Dict[str, TrainerConfig]
+  fusion: FusionConfig
+  evaluation: EvaluationConfig
+  push: PushConfig
+  kubeflow: KubeflowConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +252,7 @@ class Config:
   generate: ShopConfig
   data: DataConfig
   beam: BeamConfig
-  trainers: Dict[str, Dict[str, Any]]  # ranker name -> hyperparameters
+  trainers: Dict[str, Dict[str, Any]]  # ranker name -> the hyperparameters it was given
   fusion: FusionConfig
   evaluation: EvaluationConfig
   push: PushConfig
@@ -135,6 +266,51 @@ class Config:
   def secrets(self) -> List[str]:
     """The secret-looking values in this config, for scrubbing logs."""
     return secret_values(self.raw)
+
+
+def _field(model: Any, part: Any) -> Tuple[Any, Optional[pydantic.fields.FieldInfo]]:
+  """The type one step down `loc` from `model`, and its field when `part` names one."""
+  while typing.get_origin(model) in (typing.Union, Annotated):
+    model = next(a for a in typing.get_args(model) if a is not type(None))
+  if isinstance(model, type) and issubclass(model, BaseModel):
+    field = model.model_fields.get(part)
+    return (field.annotation, field) if field else (None, None)
+  if typing.get_origin(model) in (dict, list):
+    return typing.get_args(model)[-1], None
+  return None, None
+
+
+def _description(root: Any, loc: Sequence[Any]) -> Optional[str]:
+  model, field = root, None
+  for part in loc:
+    model, field = _field(model, part)
+  return field.description if field else None
+
+
+def _problem(error: Dict[str, Any], path: Tuple[Any, ...], root: Any) -> str:
+  loc = path + tuple(part for part in error['loc'] if isinstance(part, (str, int)))
+  key = '.'.join(str(part) for part in loc)
+  kind, value = error['type'], error.get('input')
+  if kind == 'extra_forbidden':
+    return f'unknown config key {key!r}'
+  if kind == 'value_error':
+    return f'{key}: {error["ctx"]["error"]}'
+  description = _description(root, loc[len(path):])
+  meaning = f' ({description})' if description else ''
+  if kind == 'missing':
+    return f'config key {key!r}{meaning} is missing'
+  if kind == 'model_type':
+    return f'config key {key!r}{meaning} must be a mapping, got {value!r}'
+  message = error['msg'][0].lower() + error['msg'][1:]
+  return f'config key {key!r}{meaning}: {message}, got {value!r}'
+
+
+def explain(error: pydantic.ValidationError, path: Tuple[str, ...] = ()) -> ConfigError:
+  """One ConfigError naming every bad key of a validation `error` under `path`."""
+  root = error.title and globals().get(error.title)
+  # Union members each report the same key; say each problem once.
+  problems = list(dict.fromkeys(_problem(e, path, root) for e in error.errors()))
+  return ConfigError('; '.join(problems))
 
 
 # Keys and `--flag=value` arguments whose values must never be written anywhere. A bare `key`
@@ -173,12 +349,13 @@ def secret_values(raw: Dict[str, Any]) -> List[str]:
   return sorted(set(_walk_secrets(raw)[1]), key=len, reverse=True)
 
 
-RANKING_LOSSES = ('pointwise', 'pairwise', 'listwise')  # recfusion/models/losses.py
-
-
 def default_dict() -> Dict[str, Any]:
   text = importlib.resources.files('recfusion').joinpath('defaults.yaml').read_text()
   return yaml.safe_load(text)
+
+
+# Mappings whose keys are the user's own names: an override replaces them whole.
+_USER_NAMED = ('spans', 'node_selector')
 
 
 def _merge(base: Dict[str, Any], override: Dict[str, Any], where: str) -> None:
@@ -187,45 +364,12 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any], where: str) -> None:
     if key not in base:
       known = ', '.join(sorted(base)) or '(none)'
       raise ConfigError(f'unknown config key {path!r}; known keys here: {known}')
-    # Mappings merge key by key, except those whose keys are the user's own names.
-    if isinstance(base[key], dict) and base[key] and key not in ('spans', 'node_selector'):
+    if isinstance(base[key], dict) and base[key] and key not in _USER_NAMED:
       if not isinstance(value, dict):
         raise ConfigError(f'config key {path!r} must be a mapping, got {value!r}')
       _merge(base[key], value, path)
     else:
-      base[key] = _coerce(base[key], value, path)
-
-
-def _coerce(default: Any, value: Any, path: str) -> Any:
-  """Checks `value` against the type of the default it replaces."""
-  if default is None or value is None:
-    return value
-  if isinstance(default, bool):
-    if isinstance(value, bool):
-      return value
-  elif isinstance(default, int):
-    if isinstance(value, int) and not isinstance(value, bool):
-      return value
-  elif isinstance(default, float):
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-      return float(value)
-    # YAML 1.1 (PyYAML) reads `1e-3` as text: a number all the same.
-    if isinstance(value, str):
-      try:
-        return float(value)
-      except ValueError:
-        pass
-  elif isinstance(default, str):
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-      return str(value)
-  elif isinstance(default, list):
-    if isinstance(value, list):
-      return value
-  elif isinstance(default, dict):
-    if isinstance(value, dict):
-      return value
-  raise ConfigError(
-      f'config key {path!r} expects {type(default).__name__}, got {value!r}')
+      base[key] = value
 
 
 def parse_set_option(option: str) -> Dict[str, Any]:
@@ -264,131 +408,15 @@ def load_config(config_file: Optional[str] = None,
   return _build(resolved)
 
 
-def _number_or_text(value: Any) -> Any:
-  """A key whose default is null takes any value; PyYAML reads `1e-3` as text."""
+def _build(resolved: Dict[str, Any]) -> Config:
   try:
-    return float(value) if isinstance(value, str) else value
-  except ValueError:
-    return value
-
-
-def _build(raw: Dict[str, Any]) -> Config:
-  compact = raw['fusion']['compact']
-  compact['prune_below'] = _number_or_text(compact['prune_below'])
-  data = dict(raw['data'])
-  split = SplitConfig(**data.pop('split'))
-  config = Config(
-      pipeline=PipelineConfig(**raw['pipeline']),
-      generate=ShopConfig(**raw['generate']),
-      data=DataConfig(split=split, **data),
-      beam=BeamConfig(**raw['beam']),
-      trainers=copy.deepcopy(raw['trainers']),
-      fusion=FusionConfig(**{**raw['fusion'],
-                             'compact': CompactConfig(**raw['fusion']['compact'])}),
-      evaluation=EvaluationConfig(**raw['evaluation']),
-      push=PushConfig(**raw['push']),
-      kubeflow=copy.deepcopy(raw['kubeflow']),
-      raw=copy.deepcopy(raw),
-  )
-  _validate(config)
-  return config
-
-
-def _validate(config: Config) -> None:
-  data = config.data
-  if data.window_spans < 1:
-    raise ConfigError('data.window_spans must be at least 1')
-  if data.pseudonymize_user_ids is not None and not re.fullmatch(
-      r'(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)', data.pseudonymize_user_ids):
-    raise ConfigError("data.pseudonymize_user_ids is where the key is: 'env:NAME' or "
-                      f"'file:PATH', got {data.pseudonymize_user_ids!r}")
-  if data.on_unknown_item not in ('error', 'skip'):
-    raise ConfigError("data.on_unknown_item must be 'error' or 'skip'")
-  if data.negatives_per_request < 0 or data.history_max < 0:
-    raise ConfigError('data.negatives_per_request and data.history_max must be >= 0')
-  split = data.split
-  if split.mode == 'fractions':
-    if set(split.fractions) != set(SPLITS):
-      raise ConfigError(f'data.split.fractions needs exactly the keys {list(SPLITS)}')
-    if any(v <= 0 for v in split.fractions.values()):
-      raise ConfigError('data.split.fractions must all be > 0')
-    if abs(sum(split.fractions.values()) - 1.0) > 1e-6:
-      raise ConfigError('data.split.fractions must sum to 1, got '
-                        f'{sum(split.fractions.values()):g}')
-  elif split.mode == 'spans':
-    if set(split.spans) != set(SPLITS):
-      raise ConfigError(f'data.split.spans needs exactly the keys {list(SPLITS)}')
-    seen: Dict[int, str] = {}
-    for name in SPLITS:
-      spans = split.spans[name]
-      if not spans or not all(isinstance(s, int) for s in spans):
-        raise ConfigError(f'data.split.spans.{name} must be a non-empty list of span numbers')
-      for span in spans:
-        if span in seen:
-          raise ConfigError(f'span {span} is in both data.split.spans.{seen[span]} '
-                            f'and data.split.spans.{name}')
-        seen[span] = name
-  else:
-    raise ConfigError("data.split.mode must be 'fractions' or 'spans'")
-  if config.beam.direct_running_mode not in ('in_memory', 'multi_threading',
-                                             'multi_processing'):
-    raise ConfigError('beam.direct_running_mode must be in_memory, multi_threading '
-                      'or multi_processing')
-  # fusion.method and the trainers' names are checked against their registries when the
-  # pipeline is built (recfusion/models/fusion/methods.py, recfusion/models/rankers/): both
-  # need TensorFlow, which reading a config must not import.
-  if not 0 < config.fusion.grid_step <= 0.5:
-    raise ConfigError('fusion.grid_step must be in (0, 0.5]')
-  prune_below = config.fusion.compact.prune_below
-  if prune_below is not None and (isinstance(prune_below, bool)
-                                  or not isinstance(prune_below, (int, float))
-                                  or not 0 <= prune_below < 1):
-    raise ConfigError('fusion.compact.prune_below is a fusion weight: null (off) or a number in '
-                      f'[0, 1), got {prune_below!r}')
-  if not 0 <= config.fusion.compact.max_ndcg_loss < 1:
-    raise ConfigError('fusion.compact.max_ndcg_loss is a loss of NDCG@10: it must be in [0, 1), '
-                      f'got {config.fusion.compact.max_ndcg_loss:g}')
-  if config.evaluation.tolerance < 0:
-    raise ConfigError('evaluation.tolerance must be >= 0')
-  if config.evaluation.min_eval_requests < 1:
-    raise ConfigError('evaluation.min_eval_requests must be a whole number >= 1')
-  if not 0 <= config.evaluation.material_change < 1:
-    raise ConfigError('evaluation.material_change is a change of NDCG@10: it must be in '
-                      f'[0, 1), got {config.evaluation.material_change:g}')
-  if not 0 <= config.evaluation.member_tolerance < 1:
-    raise ConfigError('evaluation.member_tolerance is a shortfall of NDCG@10: it must be in '
-                      f'[0, 1), got {config.evaluation.member_tolerance:g}')
-  if not 0 <= config.evaluation.max_coverage_drop <= 1:
-    raise ConfigError('evaluation.max_coverage_drop is a share of the eval items: it must be in '
-                      f'[0, 1] (1 turns the check off), got {config.evaluation.max_coverage_drop:g}')
-  if not 0 <= config.evaluation.ndcg10_floor <= 1:
-    raise ConfigError('evaluation.ndcg10_floor is an NDCG@10: it must be in [0, 1], got '
-                      f'{config.evaluation.ndcg10_floor:g}')
-  for name, hparams in config.trainers.items():
-    # Which keys a ranker needs is its own (rankers.Ranker.check_hparams, when the pipeline
-    # is built); the ones it has are checked here.
-    for key in ('epochs', 'batch_size', 'embedding_dim', 'hidden_units', 'num_trees',
-                'max_depth', 'min_examples'):
-      if key in hparams and (not isinstance(hparams[key], int) or hparams[key] < 1):
-        raise ConfigError(f'trainers.{name}.{key} must be a whole number >= 1')
-    if hparams.get('loss', 'pointwise') not in RANKING_LOSSES:
-      raise ConfigError(f'trainers.{name}.loss must be one of {list(RANKING_LOSSES)}')
-    if not isinstance(hparams.get('warm_start', True), bool):
-      raise ConfigError(f'trainers.{name}.warm_start must be true or false')
-    if not isinstance(hparams.get('embedding_l2', 0.0), (int, float)) or \
-        hparams.get('embedding_l2', 0.0) < 0:
-      raise ConfigError(f'trainers.{name}.embedding_l2 must be a number >= 0')
-    if 'shrinkage' in hparams and not 0 < hparams['shrinkage'] <= 1:
-      raise ConfigError(f'trainers.{name}.shrinkage must be in (0, 1], got '
-                        f'{hparams["shrinkage"]:g}')
-    if 'learning_rate' in hparams and not hparams['learning_rate'] > 0:
-      raise ConfigError(f'trainers.{name}.learning_rate must be > 0, got '
-                        f'{hparams["learning_rate"]:g}')
-    if 'dropout' in hparams and not 0 <= hparams['dropout'] < 1:
-      raise ConfigError(f'trainers.{name}.dropout must be in [0, 1), got {hparams["dropout"]:g}')
-    if 'patience' in hparams and (not isinstance(hparams['patience'], int)
-                                  or hparams['patience'] < 0):
-      raise ConfigError(f'trainers.{name}.patience must be a whole number >= 0')
-    if not isinstance(hparams.get('dropout', 0.0), (int, float)) or \
-        not 0 <= hparams.get('dropout', 0.0) < 1:
-      raise ConfigError(f'trainers.{name}.dropout must be in [0, 1)')
+    document = Document(**resolved)
+  except pydantic.ValidationError as e:
+    raise explain(e) from None
+  # Only what was given: each ranker has its own hyperparameters.
+  raw = document.model_dump(exclude_unset=True)
+  return Config(
+      pipeline=document.pipeline, generate=document.generate, data=document.data,
+      beam=document.beam, trainers=copy.deepcopy(raw['trainers']), fusion=document.fusion,
+      evaluation=document.evaluation, push=document.push,
+      kubeflow=copy.deepcopy(raw['kubeflow']), raw=raw)

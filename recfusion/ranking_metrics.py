@@ -8,6 +8,10 @@ Tied scores share their ranks: each rank of a tie gets the tie's mean gain (the 
 every order of the tie). Breaking ties by input order instead would leak the order the logs were
 written in, which follows the logged position, into scores with many ties (popularity counts,
 BM25, a single overlap feature) and reward them for the position bias of the clicks.
+
+Why NDCG is not scikit-learn's `ndcg_score`: that one wants a dense [requests, candidates]
+matrix, and a fit scores thousands of weight vectors on the same requests (`NDCG.many` sorts
+them in one pass) and needs the tie bounds (`NDCG.bounds`). AUC is scikit-learn's.
 """
 from typing import Dict, Tuple
 
@@ -119,20 +123,12 @@ def ndcg_at_k(request_ids: np.ndarray, gains: np.ndarray, scores: np.ndarray, k:
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-  """ROC AUC of binary labels (ties count one half)."""
+  """ROC AUC of binary labels (ties count one half); NaN when only one class is there."""
+  from sklearn.metrics import roc_auc_score  # a second of import the listing commands skip
   labels = np.asarray(labels).astype(bool)
-  positives, negatives = labels.sum(), (~labels).sum()
-  if positives == 0 or negatives == 0:
+  if labels.all() or not labels.any():
     return float('nan')
-  order = np.argsort(scores, kind='stable')
-  ranks = np.empty(len(scores))
-  sorted_scores = np.asarray(scores)[order]
-  # Average ranks over ties.
-  _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-  average = first + (counts - 1) / 2.0 + 1
-  ranks[order] = np.repeat(average, counts)
-  return float((ranks[labels].sum() - positives * (positives + 1) / 2) /
-               (positives * negatives))
+  return float(roc_auc_score(labels, scores))
 
 
 def headline(request_ids, gains, scores) -> Dict[str, float]:

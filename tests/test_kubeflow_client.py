@@ -204,6 +204,13 @@ def test_missing_package_and_bad_cron_are_usage_errors(tmp_path):
   with pytest.raises(kubeflow_client.KubeflowError, match='needs 5 fields'):
     kubeflow_client.kfp_cron('every night')
   assert kubeflow_client.kfp_cron('*/15 * * * *') == '0 */15 * * * *'
+  assert kubeflow_client.kfp_cron('30 0 3 * * mon-fri') == '30 0 3 * * mon-fri'
+  # The right number of fields, but no such minute or weekday.
+  with pytest.raises(kubeflow_client.KubeflowError,
+                     match=r"cron expression '61 3 \* \* \*' is not valid: .*out of range"):
+    kubeflow_client.kfp_cron('61 3 * * *')
+  with pytest.raises(kubeflow_client.KubeflowError, match="'0 3 \* \* someday' is not valid"):
+    kubeflow_client.kfp_cron('0 3 * * someday')
 
 
 def test_the_token_is_never_a_flag(runner=CliRunner()):
@@ -354,8 +361,9 @@ def test_params_reach_the_run_typed_as_the_pipeline_declares_them(kfp_server, pa
 
 @pytest.mark.parametrize('param, message', [
     ('epochs=3', '--param epochs: the compiled pipeline has no such parameter (it has: data_dir, '
-                 'dcn_epochs, ndcg10_floor, sequence_epochs, text_epochs, tolerance, '
+                 'dcn_epochs, force, ndcg10_floor, sequence_epochs, text_epochs, tolerance, '
                  'window_spans)'),
+    ('force=2', '--param force=2: must be between 0 and 1'),
     ('window_spans=two', '--param window_spans=two: expected a whole number'),
     ('window_spans=0', '--param window_spans=0: must be at least 1'),
     ('ndcg10_floor=7', '--param ndcg10_floor=7: must be between 0.0 and 1.0'),

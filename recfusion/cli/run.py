@@ -1,5 +1,4 @@
 """Commands that work on a shop's data: `data generate`, `data check`, `run`, `predict`."""
-import dataclasses
 import json
 import os
 import signal
@@ -52,10 +51,9 @@ def data_generate(out_dir, config_file, overrides, **flags):
   """
   from recfusion.data import simulator
   config = common.config_from(config_file, overrides)
-  settings = dataclasses.asdict(config.generate)
-  settings.update({k: v for k, v in flags.items() if v is not None})
+  changed = {k: v for k, v in flags.items() if v is not None}
   try:
-    shop = simulator.ShopConfig(**settings)
+    shop = simulator.ShopConfig.defaults(**{**config.generate.model_dump(), **changed})
   except ValueError as e:
     raise common.bad_input(e)
   if os.path.isdir(out_dir) and os.listdir(out_dir):

@@ -15,7 +15,7 @@ SESSIONS = simulator.ShopConfig.defaults(profile='sessions', seed=3, num_items=3
 
 
 def test_unknown_profile_is_refused_with_the_key_named():
-  with pytest.raises(ConfigError, match=r"generate.profile must be one of .*'mall'"):
+  with pytest.raises(ConfigError, match=r"generate.profile: must be one of .*'mall'"):
     simulator.ShopConfig.defaults(profile='mall')
 
 

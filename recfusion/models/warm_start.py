@@ -49,7 +49,9 @@ def remap_rows(old: np.ndarray, new: np.ndarray, old_vocabulary: List[str],
                new_vocabulary: List[str], shifted: bool) -> Tuple[np.ndarray, int]:
   """`new` with the rows of values both vocabularies know copied from `old`; and their count.
 
-  Padding and unknown rows are copied too (they mean the same in both).
+  Padding and unknown rows are copied too (they mean the same in both). Not tf_keras's
+  `warmstart_embedding_matrix`: it knows neither the padding row that shifts every id by one
+  nor the unknown row after the vocabulary, and it does not count the rows it moved.
   """
   offset = 1 if shifted else 0
   result = new.copy()

@@ -15,7 +15,6 @@ Everything below is measured in one invocation, each DAG run in a fresh process
 Writes bench/perf.json and bench/perf.md, with every target of the issue met or not.
 """
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -84,7 +83,7 @@ def write_shop(data_dir: str, overrides: Sequence[str]) -> str:
   settings = load_config(overrides=[*overrides, f'generate.num_days={DAYS}']).generate
   partial = data_dir + '.partial'
   shutil.rmtree(partial, ignore_errors=True)
-  simulator.generate(partial, simulator.ShopConfig(**dataclasses.asdict(settings)))
+  simulator.generate(partial, settings)
   held = f'span-{DAYS - 1}'
   os.replace(os.path.join(partial, 'events', held), data_dir + '.next-span')
   os.replace(partial, data_dir)

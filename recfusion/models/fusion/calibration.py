@@ -10,6 +10,8 @@ from typing import Sequence
 import numpy as np
 
 
+# Not scikit-learn's StandardScaler: the two numbers are baked into the fused SavedModel's graph,
+# and a constant score needs std 1, not 0.
 @dataclasses.dataclass(frozen=True)
 class Standardizer:
   mean: float
@@ -24,26 +26,21 @@ class Standardizer:
     return (scores - self.mean) / self.std
 
 
-def fit_platt(scores: np.ndarray, engaged: np.ndarray, iterations: int = 100,
-              l2: float = 1e-3) -> Sequence[float]:
-  """Logistic calibration p = sigmoid(a * score + b) of engagement.
+def fit_platt(scores: np.ndarray, engaged: np.ndarray) -> Sequence[float]:
+  """Logistic calibration p = sigmoid(a * score + b) of engagement (scikit-learn's logistic
+  regression, practically unpenalized).
 
-  Newton's method on standardized scores with a small L2 penalty: fused scores can have any
-  scale (a listwise loss does not pin it), and unstandardized Newton steps diverge there.
+  Fitted on standardized scores and mapped back: fused scores can have any scale (a listwise
+  loss does not pin it), and the solver's tolerance is scale-dependent.
   """
+  from sklearn.linear_model import LogisticRegression
   x = np.asarray(scores, dtype=float)
-  y = np.asarray(engaged, dtype=float)
+  y = np.asarray(engaged, dtype=bool)
+  if y.all() or not y.any():
+    # One class only: no slope to learn; the smoothed rate keeps the bias finite.
+    return 0.0, float(np.log((y.sum() + 0.5) / ((~y).sum() + 0.5)))
   mean, std = float(x.mean()), float(x.std()) or 1.0
-  u = (x - mean) / std
-  slope, bias = 0.0, 0.0
-  for _ in range(iterations):
-    p = 1.0 / (1.0 + np.exp(-np.clip(slope * u + bias, -30, 30)))
-    w = p * (1 - p)
-    gradient = np.array([((p - y) * u).sum() + l2 * slope, (p - y).sum()])
-    hessian = np.array([[(w * u * u).sum() + l2, (w * u).sum()],
-                        [(w * u).sum(), w.sum() + 1e-9]])
-    delta = np.linalg.solve(hessian, gradient)
-    slope, bias = slope - delta[0], bias - delta[1]
-    if np.abs(delta).max() < 1e-10:
-      break
-  return float(slope / std), float(bias - slope * mean / std)
+  model = LogisticRegression(C=1e6, tol=1e-10, max_iter=1000)
+  model.fit(((x - mean) / std)[:, None], y)
+  slope, bias = float(model.coef_[0, 0]), float(model.intercept_[0])
+  return slope / std, bias - slope * mean / std

@@ -26,3 +26,18 @@ def test_platt_stays_finite_on_huge_score_scales():
   a, b = calibration.fit_platt(x, y)
   assert np.isfinite([a, b]).all()
   assert a * 1e6 == pytest.approx(1.0, abs=0.15)
+
+
+def test_platt_with_one_class_only_learns_no_slope():
+  slope, bias = calibration.fit_platt(np.array([0.1, 0.5, 0.9]), np.array([False] * 3))
+  assert slope == 0.0 and bias == pytest.approx(np.log(0.5 / 3.5))
+
+
+def test_platt_matches_the_closed_form_of_two_separable_groups_with_overlap():
+  # Scores 0 and 1, engaged 1 of 4 and 3 of 4: the unpenalized fit is exact,
+  # sigmoid(b) = 1/4 and sigmoid(a + b) = 3/4.
+  x = np.array([0.0] * 4 + [1.0] * 4)
+  y = np.array([1, 0, 0, 0, 1, 1, 1, 0], dtype=bool)
+  slope, bias = calibration.fit_platt(x, y)
+  assert bias == pytest.approx(np.log(1 / 3), abs=1e-4)
+  assert slope == pytest.approx(2 * np.log(3), abs=1e-4)
