@@ -74,3 +74,33 @@ def test_overlaps_survive_typos_units_and_phrases():
 def test_an_empty_query_has_no_lexical_signal():
   [row] = _transform([('', 'red shoe', 'shoes', 'acme')])
   assert all(row[name] == 0.0 for name in row), row
+
+
+def test_padding_follows_the_longest_row_and_a_rows_features_ignore_the_rest_of_its_batch():
+  query = tf.constant(['red shoes', 'red shoes'])
+  short = tf.constant(['Shoe, red', 'x'])
+  long = tf.constant(['Shoe, red', ' '.join(['word'] * 100)])
+  # 'shoered' has 5 trigrams, 'x' none: the batch is 5 wide, not TITLE_TRIGRAMS.
+  assert lexical.char_trigrams(short, lexical.TITLE_TRIGRAMS).shape == (2, 5)
+  assert lexical.char_trigrams(long, lexical.TITLE_TRIGRAMS).shape == (2, lexical.TITLE_TRIGRAMS)
+  trigrams = lexical.char_trigrams(query, lexical.QUERY_TRIGRAMS)
+  counted = lexical.first_occurrences(trigrams)
+  shares = [lexical.share_found(trigrams, lexical.char_trigrams(titles, lexical.TITLE_TRIGRAMS),
+                                counted).numpy()[0] for titles in (short, long)]
+  # Of the 6 trigrams of 'redshoes', 'red', 'sho' and 'hoe' are in 'shoered', whatever the
+  # other row of the batch is.
+  assert shares == [0.5, 0.5]
+
+
+def test_each_fields_bm25_uses_that_fields_own_document_frequencies():
+  # 'lamp' is a title word in 1 of 3 rows and a category word in 2: one shared vocabulary of
+  # document frequencies must keep the fields apart.
+  rows = [('lamp', 'lamp', 'lamp', 'acme'),
+          ('lamp', 'red shoe', 'lamp', 'lamp co'),
+          ('lamp', 'pan', 'kitchen', 'zeta')]
+  transformed = _transform(rows)
+  for field, column in (('title', 1), ('category', 2), ('brand', 3)):
+    reference = bm25s.BM25()
+    reference.index([row[column].split() for row in rows], show_progress=False)
+    expected = reference.get_scores(['lamp'])
+    assert [r[f'bm25_{field}'] for r in transformed] == pytest.approx(expected, rel=1e-5), field
