@@ -18,7 +18,9 @@ from absl import logging
 import tf_keras as keras
 
 from recfusion import features, keys
-from recfusion.models import losses, preprocessing, warm_start
+from recfusion.models import autograph_rules, losses, preprocessing, warm_start
+
+autograph_rules.leave_keras_unconverted()
 
 NOT_MODEL_INPUTS = (keys.LABEL_KEY, keys.ENGAGED_KEY, keys.REQUEST_ID_KEY)
 EMBEDDING_SEPARATOR = '__'
