@@ -33,7 +33,8 @@ def _examples(path):
                'request_type': 'search' if request % 2 else 'recommend',
                'history_bucket': '0' if request < 6 else '3-5',
                'score': gain + 0.5 * rng.normal(), 'base_score': gain + 1.5 * rng.normal(),
-               'probability': 1 / (1 + np.exp(1 - gain))}
+               # Engagement probability with its own deterministic error: an AUC below 1.
+               'probability': 1 / (1 + np.exp(1 - gain + 1.5 * np.sin(7 * item + request)))}
         row['base_probability'] = min(1.0, 1.2 * row['probability'])
         for ranker in ('text', 'dcn', 'sequence'):
           row[ranker] = gain + rng.normal()
@@ -152,6 +153,15 @@ def test_thresholds_carry_value_bound_and_verdict(report):
   assert change.value == pytest.approx(report.slices['overall']['ndcg@10'] -
                                        report.baseline_slices['overall']['ndcg@10'])
   assert report.blessed is True
+
+
+def test_auc_of_the_engagement_probability_matches_scikit_learn(report, tfma_result):
+  from sklearn.metrics import roc_auc_score
+  rows = tfma_result[1]
+  expected = roc_auc_score([r['gain'] > 0 for r in rows], [r['probability'] for r in rows])
+  assert 0.5 < expected < 0.99
+  # TFMA's AUC is on eval_config.AUC_THRESHOLDS evenly spaced thresholds.
+  assert report.slices['overall']['auc'] == pytest.approx(expected, abs=2e-3)
 
 
 def test_ndcg_curve_covers_k_1_to_20_and_calibration_has_buckets(report, tfma_result):

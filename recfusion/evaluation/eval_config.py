@@ -21,6 +21,11 @@ SLICE_FEATURES = features.SLICE_FEATURES
 MRR_MODULE = 'recfusion.evaluation.mrr'
 REQUEST_COUNT_MODULE = 'recfusion.evaluation.request_count'
 DIVERSITY_MODULE = 'recfusion.evaluation.diversity'
+# TFMA's AUC sums confusion matrices at evenly spaced thresholds, 10,000 by default, and the
+# jackknife recomputes every one of them per resample in Python: on a 48-example result the
+# Evaluator took 124 s with 10,000 and 47 s with 1,000 (AUC 0.6680 vs 0.6670; scikit-learn's
+# exact value 0.6680). A displayed AUC is read to about 0.001; the gate does not use it.
+AUC_THRESHOLDS = 1000
 
 
 def _ndcg(top_k: Sequence[int], output_names: Sequence[str], thresholds=None):
@@ -84,7 +89,7 @@ def build(ndcg10_floor: float, tolerance: float, rankers: Sequence[str]) -> tfma
               tfma.MetricConfig(class_name='Diversity', module=DIVERSITY_MODULE)]),
           tfma.MetricsSpec(output_names=[PROBABILITY_KEY], metrics=[
               tfma.MetricConfig(class_name='ExampleCount'),
-              tfma.MetricConfig(class_name='AUC'),
+              tfma.MetricConfig(class_name='AUC', config=f'"num_thresholds": {AUC_THRESHOLDS}'),
               tfma.MetricConfig(class_name='Calibration'),
               tfma.MetricConfig(class_name='MeanLabel'),
               tfma.MetricConfig(class_name='MeanPrediction'),
