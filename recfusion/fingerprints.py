@@ -5,7 +5,6 @@ it has nothing new to learn: locally before the DAG starts, on Kubeflow in the I
 No TFX or TensorFlow here: the CLI reads these before importing either.
 """
 import hashlib
-import importlib
 import os
 from typing import Dict
 

@@ -4,7 +4,6 @@ import os
 import signal
 import sys
 import time
-from typing import Optional
 
 import click
 from rich.markup import escape

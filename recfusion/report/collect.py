@@ -4,7 +4,6 @@
 the in-DAG RunReport component (which sees its input artifacts, not ML Metadata), the closing
 summary of `recfusion run` and `recfusion report` (which read ML Metadata) build the same report.
 """
-import dataclasses
 import json
 import os
 from typing import Dict, List, Optional, Tuple
