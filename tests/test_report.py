@@ -334,6 +334,7 @@ def test_slices_in_natural_order_with_size_and_change_against_production():
             for name in ('history_bucket=11+', 'history_bucket=3-5', 'history_bucket=0',
                          OVERALL, 'request_type=search')}
   slices['history_bucket=3-5']['ndcg@10'] = 0.6
+  slices['history_bucket=11+'].update(requests=1.0, example_count=10.0)
   report = ReportData(run=RunSummary(run_id='r'), slices=slices,
                       baseline_slices={'history_bucket=3-5': {'ndcg@10': 0.55}})
   rows = tables.slice_rows(report)
@@ -341,6 +342,7 @@ def test_slices_in_natural_order_with_size_and_change_against_production():
                                       'history_bucket=11+', 'request_type=search']
   assert rows[2][:6] == ['history_bucket=3-5', '40', '400', '0.6000', '0.5500', '+0.0500']
   assert rows[1][4:6] == ['-', '-']  # no production value for that slice
+  assert rows[3][1:3] == ['1', '10']  # a count, not a rate: not "1.0000"
 
 
 def test_a_saved_report_reads_back_as_it_was_and_prints_the_same(report, tmp_path):

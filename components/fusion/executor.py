@@ -47,17 +47,18 @@ class Executor(base_executor.BaseExecutor):
     if not ranker_dirs:
       raise ValueError('Fusion: no ranker was trained: ' + '; '.join(
           f'{n}: {r}' for n, r in sorted(dropped.items())))
+    members = {name: fused_model.load_member(d) for name, d in ranker_dirs.items()}
     examples = artifact_utils.get_single_instance(input_dict['examples'])
     validation = score_split(artifact_utils.get_split_uri([examples], keys.FUSION_SPLIT),
-                             tft_output, ranker_dirs)
+                             tft_output, members)
     fitted = fitting.fit(validation, sorted(ranker_dirs), exec_properties['method'],
                          float(exec_properties['grid_step']))
 
     model_artifact = artifact_utils.get_single_instance(output_dict['model'])
-    fused_model.save(fused_ranker(tft_output, ranker_dirs, fitted, sorted(dropped)),
+    fused_model.save(fused_ranker(tft_output, members, fitted, sorted(dropped)),
                      path_utils.serving_model_path(model_artifact.uri))
     compact_info = export_compact(exec_properties.get('prune_below'), model_artifact.uri,
-                                  tft_output, ranker_dirs, fitted, dropped=sorted(dropped))
+                                  tft_output, members, fitted, dropped=sorted(dropped))
 
     # What each member had to learn from: the run summary names the features this log lacks.
     members = {name: {k: v for k, v in info.items() if k not in ('trained', 'reason')}
@@ -80,7 +81,7 @@ class Executor(base_executor.BaseExecutor):
                  report['weights'], report['metrics'])
 
 
-def fused_ranker(tft_output: tft.TFTransformOutput, ranker_dirs: Dict[str, str],
+def fused_ranker(tft_output: tft.TFTransformOutput, ranker_dirs: Dict[str, Any],
                  fitted: fitting.FittedFusion, dropped: List[str],
                  pruned: List[str] = ()) -> fused_model.FusedRanker:
   """The fused model of a fit (tools/bench/compact.py builds the same)."""
@@ -90,7 +91,7 @@ def fused_ranker(tft_output: tft.TFTransformOutput, ranker_dirs: Dict[str, str],
 
 
 def export_compact(prune_below: Any, model_uri: str, tft_output: tft.TFTransformOutput,
-                   ranker_dirs: Dict[str, str], fitted: fitting.FittedFusion,
+                   ranker_dirs: Dict[str, Any], fitted: fitting.FittedFusion,
                    dropped: List[str]) -> Dict[str, Any]:
   """Saves the fused model without its near-zero members beside the full one, when asked and
   when some member is that light; returns what was done ({} when not asked)."""

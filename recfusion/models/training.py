@@ -200,7 +200,10 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: s
   def on_transformed(**features):
     return {keys.SCORE_KEY: tf.reshape(model(features), [-1])}
 
-  model.save(serving_dir, save_format='tf', signatures={
+  # No per-layer traces: nothing revives the rankers as Keras objects (Fusion, warm start and
+  # serving call the two signatures), and tracing every layer's call for the SavedModel was
+  # 5-7 s of each export (dcn 24 -> 17 s, gbt 21 -> 16 s; identical scores).
+  model.save(serving_dir, save_format='tf', save_traces=False, signatures={
       keys.SERVING_SIGNATURE: serve,
       keys.TRANSFORMED_SIGNATURE: on_transformed.get_concrete_function(**specs)})
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from recfusion import features, keys
+from recfusion import features
 from recfusion.models import saved_models
 
 # Embedding tables name their vocabulary after this separator (training.embedding).
@@ -71,12 +71,11 @@ def remap_rows(old: np.ndarray, new: np.ndarray, old_vocabulary: List[str],
 
 
 def production_variables(base_model_dir: str, ranker: str) -> Dict[str, np.ndarray]:
-  loaded = saved_models.load(base_model_dir)
-  rankers = getattr(loaded, 'rankers', None)
-  if rankers is None or ranker not in rankers:
+  from recfusion.models.fusion import fused_model
+  values = fused_model.member_variables(saved_models.load(base_model_dir), ranker)
+  if values is None:
     raise Incompatible(f'the production model has no {ranker!r} ranker')
-  signature = rankers[ranker].signatures[keys.TRANSFORMED_SIGNATURE]
-  return {v.name: v.numpy() for v in signature.variables}
+  return values
 
 
 def seed_weights(variables: List[tf.Variable], old_values: Mapping[str, np.ndarray],

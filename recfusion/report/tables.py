@@ -20,6 +20,7 @@ SLICE_COLUMNS = (('requests', 'requests'), ('example_count', 'examples'),
                  ('ndcg@10', 'NDCG@10'), ('baseline ndcg@10', 'production'),
                  ('change ndcg@10', 'change'), ('mrr', 'MRR'), ('auc', 'AUC'))
 BASELINE_PREFIX, CHANGE_PREFIX = 'baseline ', 'change '
+COUNT_METRICS = ('requests', 'example_count')
 # What shoppers see (recfusion/evaluation/diversity.py), each with how to read it.
 DIVERSITY_COLUMNS = ('metric', 'candidate', 'baseline', 'change', 'how to read it')
 DIVERSITY_METRICS = (
@@ -197,7 +198,10 @@ def _slice_cell(report: ReportData, name: str, key: str) -> str:
     if value is None or before is None or value != value or before != before:
       return '-'
     return f'{value - before:+.4f}'
-  return fmt(_metric(report, report.slices[name], key))
+  value = _metric(report, report.slices[name], key)
+  if key in COUNT_METRICS and isinstance(value, float) and value.is_integer():
+    return str(int(value))  # fmt keeps 1.0 as a rate would read ("1.0000")
+  return fmt(value)
 
 
 def _members(report: ReportData) -> List[str]:

@@ -9,7 +9,9 @@ serving_default: serialized raw tf.Example -> {
 The base rankers are the Trainers' SavedModels, loaded and called through their
 `transformed_features` signatures, so the fused model scores exactly what they score.
 """
-from typing import Dict, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -24,22 +26,65 @@ def ranker_inputs(loaded) -> Tuple[str, ...]:
       loaded.signatures[keys.TRANSFORMED_SIGNATURE].structured_input_signature[1]))
 
 
+def load_member(model):
+  """A ranker's loaded SavedModel from its folder, or as given when already loaded (the Fusion
+  step loads each member once for scoring and export: a load is seconds)."""
+  return saved_models.load(model) if isinstance(model, str) else model
+
+
+def captured_state(loaded, function) -> List[tf.Module]:
+  """The variables and resources of `loaded` that `function` captures, in capture order.
+  Constants it captures are saved with the function itself."""
+  owners = {}
+  for obj in tf.train.TrackableView(loaded).descendants():
+    if isinstance(obj, tf.Variable):
+      owners[id(obj.handle)] = obj
+    elif hasattr(obj, 'resource_handle'):  # a TF-DF forest, a lookup table
+      owners[id(obj.resource_handle)] = obj
+  return [owners[id(c)] for c in function.captured_inputs if id(c) in owners]
+
+
+def member_variables(loaded_fused, ranker: str) -> Optional[Dict[str, np.ndarray]]:
+  """A ranker's variable values by name in a loaded fused model; None when it has no such
+  member. Models pushed before `member_state` kept the loaded rankers under `rankers`."""
+  state = getattr(loaded_fused, 'member_state', None)
+  if state is not None:
+    if ranker not in state:
+      return None
+    return {v.name: v.numpy() for v in state[ranker] if isinstance(v, tf.Variable)}
+  rankers = getattr(loaded_fused, 'rankers', None)
+  if rankers is None or ranker not in rankers:
+    return None
+  signature = rankers[ranker].signatures[keys.TRANSFORMED_SIGNATURE]
+  return {v.name: v.numpy() for v in signature.variables}
+
+
 class FusedRanker(tf.Module):
 
-  def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, str],
+  def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, object],
                standardizers: Mapping[str, Tuple[float, float]], fusion: methods.FusionMethod,
                platt: Tuple[float, float], dropped: Sequence[str] = (),
                pruned: Sequence[str] = ()):
-    """`dropped`: rankers left out of the fusion; their outputs are 0, so the signature keeps
+    """`ranker_dirs`: each member's SavedModel folder, or that model loaded.
+    `dropped`: rankers left out of the fusion; their outputs are 0, so the signature keeps
     one output per ranker of the run. `pruned`: members of the fusion left out of this graph
     (the compact export): their standardized score counts as 0 and their output is 0."""
     super().__init__(name='fused_ranker')
     self._dropped = tuple(dropped) + tuple(pruned)
     self._pruned = tuple(pruned)
     self.tft_layer = tft_output.transform_features_layer()
-    self.rankers = {name: saved_models.load(path) for name, path in ranker_dirs.items()
-                    if name not in self._pruned}
-    self._inputs = {name: ranker_inputs(model) for name, model in self.rankers.items()}
+    loaded = {name: load_member(model) for name, model in ranker_dirs.items()
+              if name not in self._pruned}
+    # The fused graph calls each ranker's `transformed_features` function and tracks only the
+    # variables and resources that function captures, not the loaded Keras object: saving
+    # that object re-wrote every layer's restored functions (38 s of a 93 s Fusion step on a
+    # small run) and every later load (Evaluator, serving) read them back for nothing.
+    self._signatures = self._no_dependency(
+        {name: model.signatures[keys.TRANSFORMED_SIGNATURE] for name, model in loaded.items()})
+    self._loaded = self._no_dependency(loaded)  # keeps the captured resources alive
+    self.member_state = {name: captured_state(model, self._signatures[name])
+                         for name, model in loaded.items()}
+    self._inputs = {name: ranker_inputs(model) for name, model in loaded.items()}
     self._standardizers = dict(standardizers)
     self._fusion = fusion
     self._platt = tuple(platt)
@@ -51,9 +96,8 @@ class FusedRanker(tf.Module):
 
   def score_transformed(self, transformed: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     outputs, standardized = {}, {}
-    for name in sorted(self.rankers):
-      signature = self.rankers[name].signatures[keys.TRANSFORMED_SIGNATURE]
-      score = signature(**{k: transformed[k] for k in self._inputs[name]})[keys.SCORE_KEY]
+    for name in sorted(self._signatures):
+      score = self._signatures[name](**{k: transformed[k] for k in self._inputs[name]})[keys.SCORE_KEY]
       outputs[name] = score
       mean, std = self._standardizers[name]
       standardized[name] = (score - mean) / std

@@ -8,18 +8,17 @@ import tensorflow_transform as tft
 from tfx.dsl.io import fileio
 
 from recfusion import keys
-from recfusion.models import saved_models
 from recfusion.models.fusion import fused_model, methods
 
 
 def score_split(examples_uri: str, tft_output: tft.TFTransformOutput,
-                ranker_dirs: Mapping[str, str], batch_size: int = 4096) -> Dict[str, np.ndarray]:
+                ranker_dirs: Mapping[str, object], batch_size: int = 4096) -> Dict[str, np.ndarray]:
   """Every ranker's score on one split of transformed examples, with request ids, gains and
-  the fusion context features, in file order."""
+  the fusion context features, in file order. `ranker_dirs`: folders or loaded models."""
   files = sorted(fileio.glob(os.path.join(examples_uri, '*.gz')))
   if not files:
     raise FileNotFoundError(f'no transformed examples in {examples_uri}')
-  rankers = {name: saved_models.load(path) for name, path in ranker_dirs.items()}
+  rankers = {name: fused_model.load_member(model) for name, model in ranker_dirs.items()}
   inputs = {name: fused_model.ranker_inputs(model) for name, model in rankers.items()}
   spec = tft_output.transformed_feature_spec()
   dataset = (tf.data.TFRecordDataset(files, compression_type='GZIP').batch(batch_size)
