@@ -268,7 +268,8 @@ def targets(result: Dict) -> List[Dict]:
 
 
 def markdown(result: Dict) -> str:
-  lines = []
+  lines = [] if result.get('complete', True) else [
+      f'**Incomplete**: written after {result["seconds"]:.0f} s, before every step had run.', '']
   for scale, measured in sorted(result['scales'].items(), key=lambda kv: int(kv[0])):
     examples = sum(measured['examples'].values())
     total = measured['totals']
@@ -315,13 +316,23 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   started = time.monotonic()
   log = lambda message: print(f'[{time.monotonic() - started:6.0f} s] {message}', flush=True)
-  result: Dict = {'scales': {}}
+  result: Dict = {'scales': {}, 'complete': False}
+
+  def write() -> None:
+    # After every stage, not only at the end: a bench of an hour or more that is cut off (a
+    # machine taken back, a 10x step killed for memory) still leaves what it had measured.
+    result['targets'] = targets(result)
+    result['seconds'] = round(time.monotonic() - started, 1)
+    output.write(result, markdown(result), args.out)
+
   for scale in args.scales:
     measured = run_scale(args.root, scale, args.overrides, log)
     measured['dag_components'] = [r['component'] for r in measured['components']]
     result['scales'][str(scale)] = measured
+    write()
     if scale == args.scales[0]:
       result.update(after_first_run(measured, args.overrides, log))
+      write()
   if len(args.scales) > 1:
     small, large = (result['scales'][str(s)] for s in args.scales[:2])
     ratio = args.scales[1] / args.scales[0]
@@ -330,9 +341,8 @@ def main(argv=None) -> None:
         key: project(per(small, key), per(large, key), ratio, 100 / args.scales[0])
         for key in ('seconds', 'peak_rss_mb')}
     result['projection'].update(target=100, through=[f'{s}x' for s in args.scales[:2]])
-  result['targets'] = targets(result)
-  result['seconds'] = round(time.monotonic() - started, 1)
-  output.write(result, markdown(result), args.out)
+  result['complete'] = True
+  write()
 
 
 if __name__ == '__main__':

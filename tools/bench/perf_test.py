@@ -1,5 +1,6 @@
 """bench-perf's arithmetic and bookkeeping, on made-up measurements (the bench itself runs the
 DAG and is `make bench-perf`)."""
+import json
 import types
 
 import pytest
@@ -141,3 +142,25 @@ def test_the_table_projects_to_100x_through_the_measured_scales():
   table = perf.markdown({**result, 'targets': []})
   assert '**100x projected** (a fixed cost plus a cost per example, through 1x and 10x):' in table
   assert '| Evaluator | 984 | 900 |' in table
+
+
+def test_a_bench_cut_off_at_10x_leaves_the_1x_table_marked_incomplete(tmp_path, monkeypatch):
+  one = _result()['scales']['1']
+
+  def run_scale(root, scale, overrides, log):
+    if scale == 10:
+      raise MemoryError('killed at 10x')
+    return dict(one)
+
+  monkeypatch.setattr(perf, 'run_scale', run_scale)
+  monkeypatch.setattr(perf, 'after_first_run', lambda measured, overrides, log: {
+      'nothing_new': {'seconds': 12.0, 'said': True}})
+  out = tmp_path / 'perf.json'
+  with pytest.raises(MemoryError):
+    perf.main(['--out', str(out), '--scales', '1', '10'])
+  saved = json.loads(out.read_text())
+  assert saved['complete'] is False
+  assert list(saved['scales']) == ['1'] and saved['nothing_new']['seconds'] == 12.0
+  table = (tmp_path / 'perf.md').read_text()
+  assert table.startswith('**Incomplete**: written after ')
+  assert '| nothing new: <= 20 s, nothing trained or pushed | 12.0 | yes |' in table
