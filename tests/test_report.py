@@ -371,7 +371,7 @@ def test_each_members_ndcg_by_slice_matches_an_independent_computation(report, t
   assert tables.slice_rows(report, compact=True)[0][-1] == f'{best[1]:.4f} {best[0]}'
 
 
-def test_the_ndcg10_change_carries_its_bootstrap_interval(report):
+def test_the_ndcg10_change_carries_its_jackknife_interval(report):
   change, lower, upper = report.ndcg10_change
   overall, production = report.slices['overall'], report.baseline_slices['overall']
   assert change == pytest.approx(overall['ndcg@10'] - production['ndcg@10'], abs=1e-6)

@@ -42,7 +42,7 @@ class ReportData:
   per_model_ndcg10: Dict[str, float] = dataclasses.field(default_factory=dict)
   # slice name -> member ranker -> its own NDCG@10 (scored beside the fused model).
   member_slices: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
-  # The fused model's NDCG@10 minus production's: [change, lower, upper] of TFMA's 95% bootstrap
+  # The fused model's NDCG@10 minus production's: [change, lower, upper] of TFMA's 95% jackknife
   # interval over requests ([] without a production model).
   ndcg10_change: List[float] = dataclasses.field(default_factory=list)
   # The registry's versions, oldest first: version, pushed_at, run_id, ndcg@10, rollback_of.

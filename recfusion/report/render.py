@@ -50,7 +50,7 @@ def slice_changes(report: ReportData) -> dict:
 
 def chart_slices(report: ReportData) -> Optional[str]:
   """Changes, not levels: per slice the candidate minus production and minus its best member,
-  around 0, with the bootstrap interval on the overall change. Levels (zoomed) only when
+  around 0, with the jackknife interval on the overall change. Levels (zoomed) only when
   there is nothing to compare with."""
   names = tables.slice_order(report.slices)
   if not names:

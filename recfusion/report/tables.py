@@ -312,8 +312,8 @@ METRIC_GUIDE = (
     ('NDCG@k', 'how close the top k is to the best order of the logged gains (purchase 3, cart '
      '2, click 1), 1 = ideal; averaged over requests. NDCG@10 is what the gate checks.'),
     ('change [interval]', 'candidate minus production on the same eval requests; the brackets '
-     'are a 95% bootstrap interval over requests. An interval that contains 0 is no evidence '
-     'of a difference, however large the point change.'),
+     "are a 95% interval over requests (TFMA's jackknife). An interval that contains 0 is no "
+     'evidence of a difference, however large the point change.'),
     ('MRR', 'mean of 1 / rank of the first engaged item: how far down the first click is.'),
     ('AUC', 'the chance an engaged item scores above an unengaged one, across requests; 0.5 is '
      'a coin flip. Engagement only (gain > 0), so it ignores purchase vs click.'),
