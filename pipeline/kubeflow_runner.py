@@ -144,7 +144,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
   from absl import logging as absl_logging
   from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
 
-  from recfusion.pipeline import parameters
+  from recfusion.pipeline import beam_workers, parameters
   from recfusion.pipeline.factory import create_pipeline
 
   settings = {**config.kubeflow, 'user_id_key_env': user_id_key_env(config)}
@@ -157,7 +157,7 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
       config, data_dir=config.data.dir, pipeline_root=pipeline_root,
       registry_dir=f'{registry_root.rstrip("/")}/{config.pipeline.name}',
       schema_file=schema_file or IMAGE_SCHEMA_FILE,
-      beam_pipeline_args=list(settings['beam_args']),
+      beam_pipeline_args=beam_workers.on_cluster(settings['beam_args'], image),
       # What operators change per run is a runtime parameter: no recompiling for it.
       parameters=runtime_parameters,
       # A run with nothing new is InputsCheck alone: KFP skips the rest.

@@ -338,3 +338,11 @@ def test_a_key_secret_with_another_beam_runner_is_refused():
       'kubeflow.beam_args=["--runner=FlinkRunner"]'])
   with pytest.raises(ValueError, match="only, but kubeflow.beam_args runs Beam on FlinkRunner"):
     kubeflow_runner.user_id_key_env(config)
+
+
+def test_beam_steps_give_their_workers_the_pipeline_image(compiled):
+  # Without a dependency named, TFX would package itself in every Beam pod (42 MB, ~1 s);
+  # a remote runner's workers need the image's recfusion code anyway (beam_workers.py).
+  job = compiled[0]
+  for task in ('LogJoinExampleGen', 'StatisticsGen', 'Transform', 'Evaluator'):
+    assert f'--sdk_container_image={IMAGE}' in _executor(job, task)['container']['args'], task

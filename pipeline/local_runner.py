@@ -192,6 +192,7 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner
   from tfx.orchestration.portable import runtime_parameter_utils
 
+  from recfusion.pipeline import beam_workers
   from recfusion.pipeline.factory import create_pipeline
 
   run_dir = home.run_dir(run_id)
@@ -242,7 +243,8 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   absl_logger.addHandler(handler)
   failed = None
   try:
-    LocalDagRunner().run_with_ir(ir)
+    with beam_workers.tfx_packaging_skipped():
+      LocalDagRunner().run_with_ir(ir)
     handler.finish_current()
   except BaseException:
     failed = handler.fail_current()
