@@ -55,9 +55,16 @@ def packaging_spy(monkeypatch):
   return calls
 
 
+class _BeamStep(base_beam_executor.BaseBeamExecutor):
+
+  def Do(self, input_dict, output_dict, exec_properties):
+    raise AssertionError('not run: only the executor\'s construction is under test')
+
+
 def _executor_args(args):
+  """The Beam args a TFX Beam executor ends up with (it settles them when constructed)."""
   context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=list(args))
-  return base_beam_executor.BaseBeamExecutor(context)._beam_pipeline_args
+  return _BeamStep(context)._beam_pipeline_args
 
 
 def test_a_direct_runner_step_is_not_packaged_while_the_dag_runs(packaging_spy):
