@@ -29,6 +29,13 @@ def test_the_meter_starts_a_new_peak_for_each_component():
       {'name': 'B', 'seconds': 0, 'peak_rss_mb': 1500.0, 'failed': True}]
 
 
+def test_the_whole_runs_peak_is_its_largest_components_not_the_last_resets():
+  components = [{'name': 'Evaluator', 'peak_rss_mb': 1e7}, {'name': 'RunReport', 'peak_rss_mb': 9.0}]
+  assert perf_dag.whole_run_peak_mb(components) == 1e7
+  # With no component above it, the process's own peak (imports included) stands.
+  assert perf_dag.whole_run_peak_mb([{'name': 'A', 'peak_rss_mb': 1.0}]) > 1.0
+
+
 def test_this_processes_peak_can_be_reset():
   perf_dag.reset_peak_rss()
   before = perf_dag.peak_rss_mb()
