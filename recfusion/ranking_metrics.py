@@ -13,9 +13,18 @@ Why NDCG is not scikit-learn's `ndcg_score`: that one wants a dense [requests, c
 matrix, and a fit scores thousands of weight vectors on the same requests (`NDCG.many` sorts
 them in one pass) and needs the tie bounds (`NDCG.bounds`). AUC is scikit-learn's.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
+
+
+# `NDCG.many` sorts a padded [requests, largest request] table while it is at most this many
+# times the candidates.
+MAX_PADDING = 4
+# Scores per chunk of `NDCG.many`: its temporaries (about ten arrays of a chunk's size) then stay
+# in cache. 128 rows a chunk was as fast at 8k candidates and 4x slower at 94k (a weight grid
+# of 128 vectors: 3.8 s, against 0.9 s in chunks of 8 rows).
+CHUNK_CELLS = 1 << 20
 
 
 class NDCG:
@@ -36,6 +45,25 @@ class NDCG:
     # Requests without any gain have no ideal ordering: left out of the mean.
     self._counted = self._ideal > 0
     self._num_groups = num_groups
+    self._table = self._request_table(num_groups)
+
+  def _request_table(self, num_groups: int):
+    """Each request's candidate positions in one row, in input order, padded with the
+    position n: [requests, largest request]. `many` sorts these short rows instead of all n
+    candidates at once: on the 10x shop's 82,334 validation rows the fusion fit spent 89% of
+    its 468 s in those global sorts, n log n and out of cache. None when one huge request
+    would make the padded table much larger than n (the global sort is then cheaper)."""
+    n = len(self._group)
+    if not n:
+      return None
+    sizes = np.bincount(self._group, minlength=num_groups)
+    if num_groups * int(sizes.max()) > MAX_PADDING * n:
+      return None
+    by_request = np.argsort(self._group, kind='stable')
+    column = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    table = np.full((num_groups, int(sizes.max())), n)
+    table[self._group[by_request], column] = by_request
+    return table
 
   def _dcg(self, sorted_group: np.ndarray, sorted_gain: np.ndarray,
            num_groups: int) -> np.ndarray:
@@ -62,21 +90,36 @@ class NDCG:
     dcg = self._dcg(sorted_group, tie_gain[tie], self._num_groups)
     return float(np.mean(dcg[self._counted] / self._ideal[self._counted]))
 
-  def many(self, scores: np.ndarray, chunk: int = 128) -> np.ndarray:
+  def many(self, scores: np.ndarray, chunk: Optional[int] = None) -> np.ndarray:
     """NDCG@k of each row of `scores` ([candidates, examples]), as `__call__` gives it: one
-    vectorized sort for a chunk of rows (a weight grid) instead of one call each."""
+    vectorized sort for a chunk of rows (a weight grid) instead of one call each. A chunk
+    holds about CHUNK_CELLS scores unless `chunk` (rows) says otherwise."""
     scores = np.asarray(scores, dtype=float)
     if not self._counted.any():
       return np.zeros(len(scores))
+    chunk = chunk or max(1, CHUNK_CELLS // max(1, scores.shape[1]))
     return np.concatenate([self._many(scores[start:start + chunk])
                            for start in range(0, len(scores), chunk)] or [np.zeros(0)])
 
+  def _order(self, scores: np.ndarray) -> np.ndarray:
+    """Per row of `scores`, the positions in (request, score descending, position) order,
+    as __call__'s lexsort."""
+    rows, n = scores.shape
+    if self._table is None or np.isnan(scores).any():
+      by_score = np.argsort(-scores, axis=1, kind='stable')
+      return np.take_along_axis(
+          by_score, np.argsort(self._group[by_score], axis=1, kind='stable'), axis=1)
+    negated = np.empty((rows, n + 1))
+    negated[:, :n] = -scores
+    negated[:, n] = np.inf  # the padding sorts after every candidate of its request
+    within = np.argsort(negated[:, self._table], axis=2, kind='stable')
+    table = np.broadcast_to(self._table, within.shape)
+    ordered = np.take_along_axis(table, within, axis=2).reshape(rows, -1)
+    return ordered[:, self._table.reshape(-1) < n]
+
   def _many(self, scores: np.ndarray) -> np.ndarray:
     rows, n = scores.shape
-    # (request, score descending, position) order, as __call__'s lexsort: two stable sorts.
-    by_score = np.argsort(-scores, axis=1, kind='stable')
-    order = np.take_along_axis(
-        by_score, np.argsort(self._group[by_score], axis=1, kind='stable'), axis=1)
+    order = self._order(scores)
     sorted_group = self._group[order[0]]  # the same in every row: requests in order
     sorted_scores = np.take_along_axis(scores, order, axis=1)
     new_tie = np.ones((rows, n), dtype=bool)

@@ -77,3 +77,30 @@ def test_ndcg_of_many_score_vectors_equals_one_call_each():
   assert ndcg.many(scores, chunk=128).tolist() == [ndcg(row) for row in scores]
   nothing = rm.NDCG(request_ids, np.zeros(len(request_ids)), 5)
   assert nothing.many(scores[:3]).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_many_sorts_request_by_request_with_the_same_result_as_one_call_each():
+  rng = np.random.default_rng(1)
+  # Requests of 1 to 9 candidates, interleaved as in a log, with ties and an infinite score.
+  request_ids = rng.permutation(np.repeat(np.arange(40), rng.integers(1, 10, 40)))
+  gains = (rng.random(len(request_ids)) < 0.3) * rng.integers(1, 4, len(request_ids))
+  scores = np.round(rng.normal(size=(20, len(request_ids))), 1)
+  scores[3, :5] = -np.inf
+  ndcg = rm.NDCG(request_ids, gains, 5)
+  assert ndcg._table is not None  # the per-request path is the one under test
+  one_call_each = [ndcg(row) for row in scores]
+  assert ndcg.many(scores).tolist() == one_call_each
+  assert ndcg.many(scores, chunk=3).tolist() == one_call_each
+  # A NaN score takes the global sort, as one call does.
+  scores[5, 2] = np.nan
+  assert ndcg.many(scores[5:6]).tolist() == [ndcg(scores[5])]
+
+
+def test_one_huge_request_makes_many_sort_globally():
+  # 200 requests of 1 candidate and one of 900: a padded table would be 200x larger than n.
+  request_ids = np.r_[np.arange(200), np.full(900, 999)]
+  gains = np.r_[np.ones(200), np.arange(900) % 3]
+  ndcg = rm.NDCG(request_ids, gains, 10)
+  assert ndcg._table is None
+  scores = np.random.default_rng(2).normal(size=(4, len(request_ids)))
+  assert ndcg.many(scores).tolist() == [ndcg(row) for row in scores]
