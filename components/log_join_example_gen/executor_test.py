@@ -11,6 +11,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from recfusion.components.log_join_example_gen import executor as executor_module
 from recfusion.data import contract
+from recfusion.pipeline import beam_workers
 
 BEAM_ARGS = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
 
@@ -26,7 +27,9 @@ def run_executor(data_dir, out_dir, **overrides):
       'earliest_timestamp': 946684800}
   properties.update(overrides)
   context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=BEAM_ARGS)
-  executor_module.Executor(context).Do({}, {'examples': [examples]}, properties)
+  with beam_workers.tfx_packaging_skipped():  # as the local runner runs it: no TFX sdist
+    executor = executor_module.Executor(context)
+  executor.Do({}, {'examples': [examples]}, properties)
   return examples
 
 
