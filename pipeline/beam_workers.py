@@ -30,10 +30,15 @@ def names_dependency(args: Sequence[str]) -> bool:
   return any(name in DEPENDENCY_OPTIONS for name in _option_names(args))
 
 
-def runs_direct(args: Sequence[str]) -> bool:
-  """Whether these args run Beam on the DirectRunner (Beam's default: no --runner)."""
+def runner(args: Sequence[str]) -> str:
+  """The runner these Beam args name (the last --runner wins, as in Beam), DirectRunner
+  without one."""
   runners = [arg.split('=', 1)[1] for arg in args if arg.startswith('--runner=')]
-  return not runners or runners[-1].lower() in DIRECT_RUNNERS
+  return runners[-1] if runners else 'DirectRunner'
+
+
+def runs_direct(args: Sequence[str]) -> bool:
+  return runner(args).lower() in DIRECT_RUNNERS
 
 
 def on_cluster(args: Sequence[str], image: str) -> List[str]:

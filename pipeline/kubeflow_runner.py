@@ -89,14 +89,14 @@ def user_id_key_env(config: Config) -> Optional[str]:
   if not source.startswith('env:'):
     raise ValueError("kubeflow.user_id_key_secret gives the key as an environment variable: "
                      "data.pseudonymize_user_ids must be 'env:NAME', got " + repr(source or None))
-  runners = [a.split('=', 1)[1] for a in config.kubeflow.get('beam_args') or []
-             if a.startswith('--runner=')]
-  if any(r.lower() not in ('directrunner', 'direct') for r in runners):
+  from recfusion.pipeline import beam_workers
+  beam_args = config.kubeflow.get('beam_args') or []
+  if not beam_workers.runs_direct(beam_args):
     # The variable is set in LogJoinExampleGen's pod only; another runner's workers read the
     # event files and would have no key.
     raise ValueError('kubeflow.user_id_key_secret gives the key to LogJoinExampleGen\'s pod '
-                     f'only, but kubeflow.beam_args runs Beam on {runners[-1]}, whose workers '
-                     'read the event files: give them the key there (data.pseudonymize_user_ids '
+                     f'only, but kubeflow.beam_args runs Beam on {beam_workers.runner(beam_args)}, '
+                     'whose workers read the event files: give them the key there (data.pseudonymize_user_ids '
                      'names where) and leave kubeflow.user_id_key_secret unset')
   return source[len('env:'):]
 

@@ -47,18 +47,18 @@ class Executor(base_executor.BaseExecutor):
     if not ranker_dirs:
       raise ValueError('Fusion: no ranker was trained: ' + '; '.join(
           f'{n}: {r}' for n, r in sorted(dropped.items())))
-    members = {name: fused_model.load_member(d) for name, d in ranker_dirs.items()}
+    loaded = {name: fused_model.load_member(d) for name, d in ranker_dirs.items()}
     examples = artifact_utils.get_single_instance(input_dict['examples'])
     validation = score_split(artifact_utils.get_split_uri([examples], keys.FUSION_SPLIT),
-                             tft_output, members)
+                             tft_output, loaded)
     fitted = fitting.fit(validation, sorted(ranker_dirs), exec_properties['method'],
                          float(exec_properties['grid_step']))
 
     model_artifact = artifact_utils.get_single_instance(output_dict['model'])
-    fused_model.save(fused_ranker(tft_output, members, fitted, sorted(dropped)),
+    fused_model.save(fused_ranker(tft_output, loaded, fitted, sorted(dropped)),
                      path_utils.serving_model_path(model_artifact.uri))
     compact_info = export_compact(exec_properties.get('prune_below'), model_artifact.uri,
-                                  tft_output, members, fitted, dropped=sorted(dropped))
+                                  tft_output, loaded, fitted, dropped=sorted(dropped))
 
     # What each member had to learn from: the run summary names the features this log lacks.
     members = {name: {k: v for k, v in info.items() if k not in ('trained', 'reason')}

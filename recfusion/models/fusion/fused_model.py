@@ -97,7 +97,8 @@ class FusedRanker(tf.Module):
   def score_transformed(self, transformed: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     outputs, standardized = {}, {}
     for name in sorted(self._signatures):
-      score = self._signatures[name](**{k: transformed[k] for k in self._inputs[name]})[keys.SCORE_KEY]
+      inputs = {k: transformed[k] for k in self._inputs[name]}
+      score = self._signatures[name](**inputs)[keys.SCORE_KEY]
       outputs[name] = score
       mean, std = self._standardizers[name]
       standardized[name] = (score - mean) / std
