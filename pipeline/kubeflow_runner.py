@@ -96,8 +96,9 @@ def user_id_key_env(config: Config) -> Optional[str]:
     # event files and would have no key.
     raise ValueError('kubeflow.user_id_key_secret gives the key to LogJoinExampleGen\'s pod '
                      f'only, but kubeflow.beam_args runs Beam on {beam_workers.runner(beam_args)}, '
-                     'whose workers read the event files: give them the key there (data.pseudonymize_user_ids '
-                     'names where) and leave kubeflow.user_id_key_secret unset')
+                     'whose workers read the event files: give them the key there '
+                     '(data.pseudonymize_user_ids names where) and leave '
+                     'kubeflow.user_id_key_secret unset')
   return source[len('env:'):]
 
 
