@@ -160,7 +160,7 @@ def test_auc_of_the_engagement_probability_matches_scikit_learn(report, tfma_res
   rows = tfma_result[1]
   expected = roc_auc_score([r['gain'] > 0 for r in rows], [r['probability'] for r in rows])
   assert 0.5 < expected < 0.99
-  # TFMA's AUC is on eval_config.AUC_THRESHOLDS evenly spaced thresholds.
+  # The AUC is on eval_config.AUC_BINS equal-width bins of the probability (engagement.py).
   assert report.slices['overall']['auc'] == pytest.approx(expected, abs=2e-3)
 
 

@@ -30,6 +30,9 @@ GATE_KEY = 'gate'
 FLOOR_KEY = 'ndcg10_floor'
 TOLERANCE_KEY = 'tolerance'
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
+MODULE_PATH_KEY = standard_component_specs.MODULE_PATH_KEY
+MODULE_FILE_KEY = standard_component_specs.MODULE_FILE_KEY
+EXTRACTORS_MODULE = 'recfusion.evaluation.extractors'
 # The marker files TFX's Evaluator writes into the blessing folder.
 BLESSED_FILE, NOT_BLESSED_FILE = 'BLESSED', 'NOT_BLESSED'
 
@@ -47,6 +50,7 @@ class Executor(stock_executor.Executor):
     settings = (gate.Settings(**json.loads(exec_properties[GATE_KEY]))
                 if exec_properties.get(GATE_KEY) else None)
     tfma_properties, settings = with_thresholds(exec_properties, settings)
+    tfma_properties = with_slim_extracts(tfma_properties)
     super().Do(input_dict, output_dict, tfma_properties)
     if settings is not None:
       apply_gate(input_dict, output_dict, settings)
@@ -70,6 +74,14 @@ def with_thresholds(exec_properties: Dict[str, Any], settings: Optional[gate.Set
   properties[EVAL_CONFIG_KEY] = proto_utils.proto_to_json(
       eval_config.with_gate(config, settings.ndcg10_floor, settings.tolerance))
   return properties, settings
+
+
+def with_slim_extracts(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+  """The stock executor's properties naming recfusion's extractors (extractors.py) as its
+  user module, unless a module is set already."""
+  if exec_properties.get(MODULE_PATH_KEY) or exec_properties.get(MODULE_FILE_KEY):
+    return exec_properties
+  return {**exec_properties, MODULE_PATH_KEY: EXTRACTORS_MODULE}
 
 
 def apply_gate(input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],

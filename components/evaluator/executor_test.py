@@ -200,3 +200,18 @@ def test_a_baseline_without_a_computed_change_fails_instead_of_skipping(monkeypa
   assert [(c.name, c.detail) for c in failed] == [
       ('change_vs_baseline', 'TFMA computed no NDCG@10 change vs production to check')]
   assert not keys.is_blessed(blessing)
+
+
+def test_tfma_is_handed_the_extractors_that_drop_unread_features(monkeypatch):
+  seen = {}
+  monkeypatch.setattr(stock_executor.Executor, 'Do',
+                      lambda self, inputs, outputs, properties: seen.update(properties))
+  executor.Executor().Do({'model': [standard_artifacts.Model()]}, {}, {})
+  assert seen[executor.MODULE_PATH_KEY] == 'recfusion.evaluation.extractors'
+  from tfx.components.util import udf_utils
+  assert udf_utils.try_get_fn(seen, 'custom_extractors') is not None
+
+
+def test_a_module_set_for_the_evaluator_is_kept():
+  own = {executor.MODULE_FILE_KEY: '/src/my_extractors.py'}
+  assert executor.with_slim_extracts(own) == own

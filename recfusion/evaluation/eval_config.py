@@ -1,9 +1,13 @@
 """The TFMA EvalConfig of the Evaluator (docs/architecture.md §7), built from the run config.
 
 Metrics: NDCG@k for k = 1..20 on the graded gain grouped by request, MRR (custom, mrr.py),
-AUC, calibration and a calibration plot of the engagement probability, example count, request
-count (request_count.py), diversity, coverage, popularity share and novelty of the top 10
-(diversity.py); NDCG@10 for each base ranker too; 95% intervals for all of them. Slices: overall, request type, history-length bucket: request-level features only, since
+request and example counts (request_count.py), diversity, coverage, popularity share and
+novelty of the top 10 (diversity.py); AUC and calibration plot (engagement.py), calibration, mean
+label and mean prediction of the engagement probability; NDCG@10 for each base ranker too; 95%
+intervals for all but the counts. Every metric groups a request's candidates (query_key), so TFMA
+builds one jackknife over requests, not a second one over examples: a request's candidates
+are not independent, and the second resampling graph cost as much as the first.
+Slices: overall, request type, history-length bucket: request-level features only, since
 an item-level slice would split a request's candidates. The gate is on NDCG@10 of the overall
 slice only (`per_slice_thresholds`: a plain threshold would gate every slice): an absolute
 floor, and no worse than the baseline by more than the tolerance.
@@ -21,11 +25,10 @@ SLICE_FEATURES = features.SLICE_FEATURES
 MRR_MODULE = 'recfusion.evaluation.mrr'
 REQUEST_COUNT_MODULE = 'recfusion.evaluation.request_count'
 DIVERSITY_MODULE = 'recfusion.evaluation.diversity'
-# TFMA's AUC sums confusion matrices at evenly spaced thresholds, 10,000 by default, and the
-# jackknife recomputes every one of them per resample in Python: on a 48-example result the
-# Evaluator took 124 s with 10,000 and 47 s with 1,000 (AUC 0.6680 vs 0.6670; scikit-learn's
-# exact value 0.6680). A displayed AUC is read to about 0.001; the gate does not use it.
-AUC_THRESHOLDS = 1000
+ENGAGEMENT_MODULE = 'recfusion.evaluation.engagement'
+# Bins of the engagement probability on [0, 1] for the AUC: TFMA's AUC used as many evenly
+# spaced thresholds (a displayed AUC is read to about 0.001; the gate does not use it).
+AUC_BINS = 1000
 
 
 def _ndcg(top_k: Sequence[int], output_names: Sequence[str], thresholds=None):
@@ -87,12 +90,12 @@ def build(ndcg10_floor: float, tolerance: float, rankers: Sequence[str]) -> tfma
               tfma.MetricConfig(class_name='MRR', module=MRR_MODULE),
               tfma.MetricConfig(class_name='RequestCount', module=REQUEST_COUNT_MODULE),
               tfma.MetricConfig(class_name='Diversity', module=DIVERSITY_MODULE)]),
-          tfma.MetricsSpec(output_names=[PROBABILITY_KEY], metrics=[
-              tfma.MetricConfig(class_name='ExampleCount'),
-              tfma.MetricConfig(class_name='AUC', config=f'"num_thresholds": {AUC_THRESHOLDS}'),
+          tfma.MetricsSpec(query_key=QUERY_KEY, output_names=[PROBABILITY_KEY], metrics=[
+              tfma.MetricConfig(class_name='CandidateCount', module=REQUEST_COUNT_MODULE),
+              tfma.MetricConfig(class_name='EngagementCurve', module=ENGAGEMENT_MODULE,
+                                config=f'"bins": {AUC_BINS}, "plot_buckets": 10'),
               tfma.MetricConfig(class_name='Calibration'),
               tfma.MetricConfig(class_name='MeanLabel'),
               tfma.MetricConfig(class_name='MeanPrediction'),
-              tfma.MetricConfig(class_name='CalibrationPlot', config='"num_buckets": 10'),
           ]),
       ])

@@ -1,17 +1,21 @@
-"""The number of requests (queries) in a slice, as a TFMA query-based metric.
+"""The number of requests (queries) and of candidates (examples) in a slice, as TFMA
+query-based metrics. Counts carry no interval: they are the slice's size, not an estimate.
 
 TFMA's own QueryStatistics builds its computation for one model name only, so in an EvalConfig
 with a baseline it fails on the first query (the labels arrive keyed by model name). This one
 follows the pattern of mrr.py: one computation per (model, output), one `add_input` per query.
 The gate reads it (recfusion/evaluation/gate.py: too few eval requests say nothing).
+TFMA's ExampleCount under a query key counts requests, so the candidates have their own metric.
 """
 from typing import Dict, Iterable, List, Optional
 
 import apache_beam as beam
-from tensorflow_model_analysis.metrics import metric_types
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
 REQUESTS_NAME = 'requests'
+EXAMPLES_NAME = 'example_count'  # TFMA's ExampleCount key: the report reads either
 
 
 class RequestCount(metric_types.Metric):
@@ -20,8 +24,24 @@ class RequestCount(metric_types.Metric):
   def __init__(self, name: str = REQUESTS_NAME):
     super().__init__(_request_count, name=name)
 
+  @property
+  def compute_confidence_interval(self) -> bool:
+    return False
+
+
+class CandidateCount(metric_types.Metric):
+  """How many examples (candidates) the slice's requests hold (a query_key is required)."""
+
+  def __init__(self, name: str = EXAMPLES_NAME):
+    super().__init__(_candidate_count, name=name)
+
+  @property
+  def compute_confidence_interval(self) -> bool:
+    return False
+
 
 metric_types.register_metric(RequestCount)
+metric_types.register_metric(CandidateCount)
 
 
 def _request_count(name: str = REQUESTS_NAME,
@@ -34,6 +54,21 @@ def _request_count(name: str = REQUESTS_NAME,
     raise ValueError('a query_key is required to count requests')
   return [metric_types.MetricComputation(keys=[key], preprocessors=None,
                                          combiner=_CountCombiner(key))
+          for key in (metric_types.MetricKey(name=name, model_name=model_name,
+                                             output_name=output_name)
+                      for model_name in model_names or ['']
+                      for output_name in output_names or [''])]
+
+
+def _candidate_count(name: str = EXAMPLES_NAME,
+                     eval_config: Optional[config_pb2.EvalConfig] = None,
+                     model_names: Optional[List[str]] = None,
+                     output_names: Optional[List[str]] = None,
+                     query_key: str = '') -> metric_types.MetricComputations:
+  if not query_key:
+    raise ValueError('a query_key is required to count candidates per request')
+  return [metric_types.MetricComputation(keys=[key], preprocessors=None,
+                                         combiner=_CandidateCombiner(key, eval_config))
           for key in (metric_types.MetricKey(name=name, model_name=model_name,
                                              output_name=output_name)
                       for model_name in model_names or ['']
@@ -58,3 +93,17 @@ class _CountCombiner(beam.CombineFn):
 
   def extract_output(self, accumulator: int) -> Dict[metric_types.MetricKey, float]:
     return {self._key: float(accumulator)}
+
+
+class _CandidateCombiner(_CountCombiner):
+  """One input element is one merged query: its predictions are its candidates."""
+
+  def __init__(self, key: metric_types.MetricKey, eval_config: Optional[config_pb2.EvalConfig]):
+    super().__init__(key)
+    self._eval_config = eval_config
+
+  def add_input(self, accumulator: int, element) -> int:
+    _, predictions, _ = next(metric_util.to_label_prediction_example_weight(
+        element, eval_config=self._eval_config, model_name=self._key.model_name,
+        output_name=self._key.output_name, flatten=False, allow_none=True))
+    return accumulator + int(np.size(predictions))
