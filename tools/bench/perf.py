@@ -11,7 +11,10 @@ Everything below is measured in one invocation, each DAG run in a fresh process
      new span lands; `recfusion runs`, `report --format text` and `lineage` on that home;
      `recfusion run --quick`;
   4. from the 1x and 10x profiles, each component's seconds and peak RSS projected to 100x
-     (a fixed cost plus a cost per example, fitted through the two points).
+     (a fixed cost plus a cost per example, fitted through the two points);
+  5. at 10x, the run's four Beam steps again on their recorded inputs with Beam's
+     multi-process DirectRunner, 2 workers (tools/bench/perf_beam.py), beside their in-memory
+     seconds in the DAG.
 Writes bench/perf.json and bench/perf.md, with every target of the issue met or not.
 """
 import argparse
@@ -171,6 +174,19 @@ def run_scale(root: str, scale: int, overrides: Sequence[str], log) -> Dict:
   return result
 
 
+def beam_multi_processing(measured: Dict, log) -> Dict:
+  """The scale's Beam steps re-run with the multi-process DirectRunner, each beside its
+  seconds in the (in-memory) DAG."""
+  log('bench-perf: the Beam steps again with the multi-process DirectRunner, 2 workers')
+  out_file = os.path.join(measured['home'], 'beam_multi_processing.json')
+  rerun = _json_child(_python('tools.bench.perf_beam', '--home', measured['home'],
+                              '--out', out_file), out_file)
+  in_memory = {r['component']: r['seconds'] for r in measured['components']}
+  for step in rerun['steps']:
+    step['in_memory_seconds'] = in_memory.get(step['component'])
+  return rerun
+
+
 def after_first_run(first: Dict, overrides: Sequence[str], log) -> Dict:
   """Serving, "nothing new", one new span, the history commands and --quick, on the home of
   the first (cold) run."""
@@ -284,6 +300,17 @@ def markdown(result: Dict) -> str:
           f'| {row["component"]} | {row["seconds"]:.1f} | {_cell(row["floor_seconds"])} | '
           f'{_cell(row["ratio"])} | {row["peak_rss_mb"]:.0f} | {_cell(row["examples_per_s"])} |')
     lines.append('')
+    rerun = measured.get('beam_multi_processing')
+    if rerun:
+      lines += [f'{scale}x Beam steps re-run on the same inputs with '
+                f'`{" ".join(rerun["beam_args"])}` (largest worker peak RSS '
+                f'{_cell(rerun.get("workers_peak_rss_mb"))} MB):', '',
+                '| component | in-memory s (DAG) | multi-process s | main process peak RSS MB |',
+                '|---|---|---|---|']
+      for step in rerun['steps']:
+        lines.append(f'| {step["component"]} | {_cell(step["in_memory_seconds"])} | '
+                     f'{_cell(step["seconds"])} | {_cell(step.get("peak_rss_mb"))} |')
+      lines.append('')
   if result.get('projection'):
     lines += [f'**{result["projection"]["target"]}x projected** (a fixed cost plus a cost per '
               f'example, through {" and ".join(result["projection"]["through"])}):', '',
@@ -312,6 +339,9 @@ def main(argv=None) -> None:
                       help='data sizes to measure, as multiples of the base shop (the first '
                            'one also gets the serving, nothing-new, new-span and CLI checks)')
   parser.add_argument('--set', dest='overrides', action='append', default=[])
+  parser.add_argument('--multi-processing-at', type=int, default=10, metavar='SCALE',
+                      help='the scale whose Beam steps are re-run with the multi-process '
+                           'DirectRunner (2 workers); 0: none')
   parser.add_argument('--out', default='bench/perf.json')
   args = parser.parse_args(argv)
   started = time.monotonic()
@@ -330,6 +360,9 @@ def main(argv=None) -> None:
     measured['dag_components'] = [r['component'] for r in measured['components']]
     result['scales'][str(scale)] = measured
     write()
+    if scale == args.multi_processing_at:
+      measured['beam_multi_processing'] = beam_multi_processing(measured, log)
+      write()
     if scale == args.scales[0]:
       result.update(after_first_run(measured, args.overrides, log))
       write()

@@ -171,3 +171,26 @@ def test_a_bench_cut_off_at_10x_leaves_the_1x_table_marked_incomplete(tmp_path, 
   table = (tmp_path / 'perf.md').read_text()
   assert table.startswith('**Incomplete**: written after ')
   assert '| nothing new: <= 20 s, nothing trained or pushed | 12.0 | yes |' in table
+
+
+def test_the_beam_steps_rerun_sits_beside_their_in_memory_seconds(tmp_path, monkeypatch):
+  ten = _result()['scales']['10']
+  ten['home'] = str(tmp_path)
+  seen = []
+
+  def json_child(command, out):
+    seen.append(command)
+    return {'beam_args': ['--direct_running_mode=multi_processing', '--direct_num_workers=2'],
+            'steps': [{'component': 'Evaluator', 'seconds': 0.6, 'peak_rss_mb': 700.0}],
+            'workers_peak_rss_mb': 900.0}
+
+  monkeypatch.setattr(perf, '_json_child', json_child)
+  rerun = perf.beam_multi_processing(ten, log=lambda message: None)
+  assert seen[0][-4:] == ['--home', str(tmp_path), '--out',
+                          str(tmp_path / 'beam_multi_processing.json')]
+  assert rerun['steps'][0]['in_memory_seconds'] == 1.0  # the DAG's Evaluator row
+  ten['beam_multi_processing'] = rerun
+  table = perf.markdown({'scales': {'10': ten}, 'targets': []})
+  assert ('10x Beam steps re-run on the same inputs with `--direct_running_mode=multi_processing '
+          '--direct_num_workers=2` (largest worker peak RSS 900.0 MB):') in table
+  assert '| Evaluator | 1.0 | 0.6 | 700.0 |' in table
