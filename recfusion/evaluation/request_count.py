@@ -15,29 +15,29 @@ from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
 REQUESTS_NAME = 'requests'
-EXAMPLES_NAME = 'example_count'  # TFMA's ExampleCount key: the report reads either
+EXAMPLES_NAME = 'example_count'  # the name of TFMA's ExampleCount key, which the report reads
 
 
-class RequestCount(metric_types.Metric):
+class _Count(metric_types.Metric):
+  """A size, not an estimate: TFMA's jackknife gives it no interval."""
+
+  @property
+  def compute_confidence_interval(self) -> bool:
+    return False
+
+
+class RequestCount(_Count):
   """How many queries the slice holds (a query_key is required)."""
 
   def __init__(self, name: str = REQUESTS_NAME):
     super().__init__(_request_count, name=name)
 
-  @property
-  def compute_confidence_interval(self) -> bool:
-    return False
 
-
-class CandidateCount(metric_types.Metric):
+class CandidateCount(_Count):
   """How many examples (candidates) the slice's requests hold (a query_key is required)."""
 
   def __init__(self, name: str = EXAMPLES_NAME):
     super().__init__(_candidate_count, name=name)
-
-  @property
-  def compute_confidence_interval(self) -> bool:
-    return False
 
 
 metric_types.register_metric(RequestCount)
@@ -54,10 +54,7 @@ def _request_count(name: str = REQUESTS_NAME,
     raise ValueError('a query_key is required to count requests')
   return [metric_types.MetricComputation(keys=[key], preprocessors=None,
                                          combiner=_CountCombiner(key))
-          for key in (metric_types.MetricKey(name=name, model_name=model_name,
-                                             output_name=output_name)
-                      for model_name in model_names or ['']
-                      for output_name in output_names or [''])]
+          for key in _keys(name, model_names, output_names)]
 
 
 def _candidate_count(name: str = EXAMPLES_NAME,
@@ -69,10 +66,14 @@ def _candidate_count(name: str = EXAMPLES_NAME,
     raise ValueError('a query_key is required to count candidates per request')
   return [metric_types.MetricComputation(keys=[key], preprocessors=None,
                                          combiner=_CandidateCombiner(key, eval_config))
-          for key in (metric_types.MetricKey(name=name, model_name=model_name,
-                                             output_name=output_name)
-                      for model_name in model_names or ['']
-                      for output_name in output_names or [''])]
+          for key in _keys(name, model_names, output_names)]
+
+
+def _keys(name: str, model_names: Optional[List[str]], output_names: Optional[List[str]]
+          ) -> List[metric_types.MetricKey]:
+  """One key per (model, output) pair."""
+  return [metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name)
+          for model_name in model_names or [''] for output_name in output_names or ['']]
 
 
 class _CountCombiner(beam.CombineFn):
