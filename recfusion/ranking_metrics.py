@@ -165,13 +165,15 @@ def ndcg_at_k(request_ids: np.ndarray, gains: np.ndarray, scores: np.ndarray, k:
   return NDCG(request_ids, gains, k)(scores)
 
 
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-  """ROC AUC of binary labels (ties count one half); NaN when only one class is there."""
+def auc(labels: np.ndarray, scores: np.ndarray, weights: Optional[np.ndarray] = None) -> float:
+  """ROC AUC of binary labels (ties count one half), optionally weighted; NaN when only one
+  class has weight."""
   from sklearn.metrics import roc_auc_score  # a second of import the listing commands skip
   labels = np.asarray(labels).astype(bool)
-  if labels.all() or not labels.any():
+  weights = np.ones(labels.shape) if weights is None else np.asarray(weights, np.float64)
+  if weights[labels].sum() <= 0 or weights[~labels].sum() <= 0:
     return float('nan')
-  return float(roc_auc_score(labels, scores))
+  return float(roc_auc_score(labels, scores, sample_weight=weights))
 
 
 def headline(request_ids, gains, scores) -> Dict[str, float]:

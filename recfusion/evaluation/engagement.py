@@ -24,6 +24,7 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2
 
+from recfusion import ranking_metrics
 from recfusion.models import saved_models
 
 saved_models.register_ops()  # see mrr.py: Beam workers import this before loading the model
@@ -101,12 +102,11 @@ def auc(histogram_: np.ndarray) -> float:
   shared bin counting one half; NaN without both classes."""
   positives = histogram_[LABELS]
   negatives = histogram_[WEIGHTS] - positives
-  total_positive, total_negative = positives.sum(), negatives.sum()
-  if total_positive <= 0 or total_negative <= 0:
-    return float('nan')
-  negatives_below = np.cumsum(negatives) - negatives
-  return float(np.sum(positives * (negatives_below + 0.5 * negatives))
-               / (total_positive * total_negative))
+  bins = np.arange(positives.size)
+  # Each bin once as a positive and once as a negative, weighted by what it holds.
+  return ranking_metrics.auc(np.repeat([True, False], positives.size),
+                             np.concatenate([bins, bins]),
+                             np.concatenate([positives, np.maximum(negatives, 0.0)]))
 
 
 def calibration_plot(histogram_: np.ndarray, buckets: int

@@ -86,16 +86,12 @@ def children_peak_mb() -> float:
 
 
 def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[Dict]:
-  from ml_metadata.metadata_store import metadata_store
-  from ml_metadata.proto import metadata_store_pb2
   from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
   from recfusion.pipeline import beam_workers
+  from recfusion.runs import summary
   from tools.bench import perf_dag
 
-  connection = metadata_store_pb2.ConnectionConfig()
-  connection.sqlite.filename_uri = os.path.join(home, 'metadata.sqlite')
-  connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  store = metadata_store.MetadataStore(connection)
+  store = summary.open_store(os.path.join(home, 'metadata.sqlite'))
   rows = []
   for node, component in steps:
     execution = last_execution(store, node)
