@@ -79,6 +79,24 @@ def test_ndcg_of_many_score_vectors_equals_one_call_each():
   assert nothing.many(scores[:3]).tolist() == [0.0, 0.0, 0.0]
 
 
+def test_many_of_builds_the_scores_a_chunk_at_a_time_with_the_same_result(monkeypatch):
+  rng = np.random.default_rng(3)
+  request_ids = np.repeat(np.arange(12), 5)
+  gains = (rng.random(60) < 0.4) * rng.integers(1, 4, 60)
+  matrix = np.round(rng.normal(size=(60, 3)), 1)
+  grid = [rng.random(3) for _ in range(10)]
+  ndcg = rm.NDCG(request_ids, gains, 5)
+  stacked = ndcg.many(np.stack([matrix @ w for w in grid])).tolist()
+  # Chunks of 4 score vectors (4 x 60 cells): 4 + 4 + 2, never the whole grid at once.
+  monkeypatch.setattr(rm, 'CHUNK_CELLS', 4 * 60)
+  chunk_rows = []
+  many = ndcg.many
+  monkeypatch.setattr(ndcg, 'many', lambda scores: chunk_rows.append(len(scores)) or many(scores))
+  assert ndcg.many_of(grid, lambda w: matrix @ w).tolist() == stacked
+  assert chunk_rows == [4, 4, 2]
+  assert ndcg.many_of([], lambda w: matrix @ w).tolist() == []
+
+
 def test_many_sorts_request_by_request_with_the_same_result_as_one_call_each():
   rng = np.random.default_rng(1)
   # Requests of 1 to 9 candidates, interleaved as in a log, with ties and an infinite score.

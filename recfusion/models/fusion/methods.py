@@ -128,8 +128,8 @@ class Weighted(FusionMethod):
           **_):
     matrix = _score_matrix(standardized, names)
     grid = sorted(simplex_grid(len(names), grid_step), key=lambda w: -w.max())
-    values = ranking_metrics.NDCG(request_ids, gains, 10).many(
-        np.stack([matrix @ weights for weights in grid]))
+    values = ranking_metrics.NDCG(request_ids, gains, 10).many_of(grid,
+                                                                   lambda weights: matrix @ weights)
     best, best_ndcg = None, -1.0
     for weights, ndcg in zip(grid, values):
       if ndcg > best_ndcg + 1e-12:
