@@ -25,6 +25,14 @@ def test_the_image_installs_the_runtime_lock_checking_every_hash():
   assert unhashed == []
 
 
+def test_the_image_is_byte_compiled_at_build():
+  # Its tasks cannot write the image, so bytecode not compiled at build is compiled by every
+  # task again, at each import of TensorFlow, TFX and Beam.
+  installs = [line for line in _read('Dockerfile').splitlines() if 'uv pip install' in line]
+  assert len(installs) == 2
+  assert all('--compile-bytecode' in line for line in installs)
+
+
 def test_tasks_run_as_the_same_unprivileged_uid_as_the_manifests():
   users = re.findall(r'^USER\s+(\S+)', _read('Dockerfile'), flags=re.M)
   assert users and users[-1].isdigit() and int(users[-1]) > 0
