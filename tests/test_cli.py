@@ -269,7 +269,11 @@ def test_quick_runs_train_briefly_on_small_data_in_their_own_home(runner, tmp_pa
   config = seen['config']
   assert seen['home'] == str(home / 'quick')
   assert seen['data_dir'].startswith(str(home / 'quick'))  # generated there, small
-  assert (config.generate.num_days, config.generate.requests_per_day) == (4, 150)
+  assert (config.generate.num_days, config.generate.requests_per_day) == (4, 600)
+  # Enough eval requests for the gate to judge the model at all.
+  eval_requests = (config.generate.requests_per_day * config.data.window_spans
+                   * config.data.split.fractions['eval'])
+  assert eval_requests >= 1.2 * config.evaluation.min_eval_requests
   assert config.data.window_spans == 3 and config.fusion.grid_step == 0.25
   # One epoch everywhere but where --set said otherwise; the forest gets 30 trees.
   assert {name: h.get('epochs', h.get('num_trees')) for name, h in config.trainers.items()} == {
