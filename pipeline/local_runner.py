@@ -27,6 +27,7 @@ from recfusion.config import Config
 from recfusion.data import contract
 from recfusion.fingerprints import code_fingerprint, input_fingerprint, inputs_digest
 from recfusion.home import RunHome
+from recfusion.pipeline import memory
 
 
 
@@ -150,6 +151,16 @@ class _ComponentProgress(logging.Handler):
     return name
 
 
+def releasing_memory(progress: ProgressCallback) -> ProgressCallback:
+  """`progress`, after handing back what the previous components freed whenever one starts
+  (pipeline/memory.py): each step's peak then starts from what is really still held."""
+  def callback(event: ProgressEvent) -> None:
+    if event.event == 'running':
+      memory.release_freed()
+    progress(event)
+  return callback
+
+
 @dataclasses.dataclass
 class LocalRun:
   run_id: str
@@ -217,7 +228,8 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   runtime_parameter_utils.substitute_runtime_parameter(
       ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
 
-  handler = _ComponentProgress(progress or (lambda _: None), len(pipeline.components))
+  handler = _ComponentProgress(releasing_memory(progress or (lambda _: None)),
+                               len(pipeline.components))
   log_file = logging.FileHandler(os.path.join(run_dir, 'run.log'))
   log_file.setLevel(logging.INFO)
   log_file.setFormatter(SecretScrubbingFormatter(

