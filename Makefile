@@ -22,7 +22,7 @@ help:
 	@echo "make bench-compact  NDCG cost, size and latency of the compact export (~15 min): bench/compact.json"
 	@echo "make bench-perf     DAG cost at 1x and 10x data against the bare work, serving, nothing-new"
 	@echo "                    and new-span runs, CLI times, the 10x Beam steps with 2 worker processes"
-	@echo "                    (~45 min): bench/perf.json and bench/perf.md"
+	@echo "                    (~40 min): bench/perf.json and bench/perf.md"
 	@echo "make report-screenshot  render the latest run's report and screenshot it in headless Chromium"
 
 # Re-installs only when a lock or the packaging changed, so a second `make install` is instant.
