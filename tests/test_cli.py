@@ -179,6 +179,41 @@ def test_markup_in_an_error_message_prints_as_itself(runner, tmp_path):
   assert '[/]' in result.stderr and 'MarkupError' not in result.stderr
 
 
+def test_sigterm_swallowed_by_a_finalizer_still_stops_the_run_at_the_next_step():
+  import signal
+  import sys
+  import types
+  from recfusion.cli import run as run_commands
+  seen = []
+  callback = run_commands.stopping_on_sigterm(seen.append)
+  run_commands._TERMINATED.clear()
+  callback('first')
+
+  class Finalized:
+    def __del__(self):
+      run_commands._raise_terminated(signal.SIGTERM, None)
+
+  reported = []
+  previous_hook = sys.unraisablehook
+  sys.unraisablehook = run_commands.quiet_when_terminated(reported.append)
+  try:
+    # Python hands an exception raised in __del__ to sys.unraisablehook and goes on, as when
+    # the garbage collector runs the finalizer while SIGTERM arrives.
+    Finalized()
+    with pytest.raises(run_commands._Terminated):
+      callback('second')
+    try:
+      raise ValueError('another finalizer failed')
+    except ValueError as e:
+      other = types.SimpleNamespace(exc_value=e)
+    sys.unraisablehook(other)
+  finally:
+    sys.unraisablehook = previous_hook
+    run_commands._TERMINATED.clear()
+  assert seen == ['first']
+  assert reported == [other]  # only what is not the swallowed SIGTERM is reported
+
+
 @pytest.mark.pipeline
 def test_sigterm_ends_a_run_with_a_message_and_143_and_runs_calls_it_abandoned(
     small_shop_dir, tmp_path):

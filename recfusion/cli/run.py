@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import click
@@ -237,8 +238,33 @@ class _Terminated(BaseException):
   """SIGTERM as an exception, so a stopped run ends with a message instead of silently."""
 
 
+_TERMINATED = threading.Event()
+
+
 def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
+  # Raised wherever the main thread is. A finalizer the garbage collector runs swallows it
+  # (the runner collects garbage as each component starts), so the flag stays set and the
+  # next progress event raises it again.
+  _TERMINATED.set()
   raise _Terminated()
+
+
+def quiet_when_terminated(unraisable_hook):
+  """`sys.unraisablehook` that says nothing of a _Terminated a finalizer swallowed (the run
+  stops at its next step with its own message) and passes anything else on."""
+  def hook(unraisable):
+    if not isinstance(unraisable.exc_value, _Terminated):
+      unraisable_hook(unraisable)
+  return hook
+
+
+def stopping_on_sigterm(on_event):
+  """`on_event`, raising _Terminated first once SIGTERM has arrived."""
+  def callback(event):
+    if _TERMINATED.is_set():
+      raise _Terminated()
+    on_event(event)
+  return callback
 
 
 def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: bool,
@@ -250,8 +276,11 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
   started = time.monotonic()
   display = RunProgress(started)
   display.start()
-  progress = display.on_event
+  progress = stopping_on_sigterm(display.on_event)
+  _TERMINATED.clear()
   previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+  previous_unraisable_hook = sys.unraisablehook
+  sys.unraisablehook = quiet_when_terminated(previous_unraisable_hook)
   try:
     result = local_runner.run_pipeline(config, run_home, data_dir, progress,
                                        enable_cache=enable_cache, run_id=run_id)
@@ -280,6 +309,7 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
     return common.EXIT_FAILED
   finally:
     signal.signal(signal.SIGTERM, previous_handler)
+    sys.unraisablehook = previous_unraisable_hook
   display.stop()
   record = _print_summary(config, run_home, result, time.monotonic() - started)
   if fail_if_not_blessed and not record.blessed:
