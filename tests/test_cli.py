@@ -179,29 +179,35 @@ def test_markup_in_an_error_message_prints_as_itself(runner, tmp_path):
   assert '[/]' in result.stderr and 'MarkupError' not in result.stderr
 
 
-def test_sigterm_swallowed_by_a_finalizer_still_stops_the_run_at_the_next_step():
+@pytest.mark.parametrize('signal_name, raised', [('SIGTERM', 'terminated'),
+                                                  ('SIGINT', KeyboardInterrupt)])
+def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_the_run_at_the_next_step(
+    signal_name, raised):
   import signal
   import sys
   import types
   from recfusion.cli import run as run_commands
+  raised = run_commands._Terminated if raised == 'terminated' else raised
   seen = []
-  callback = run_commands.stopping_on_sigterm(seen.append)
-  run_commands._TERMINATED.clear()
+  callback = run_commands.stopping_on_signal(seen.append)
+  run_commands._STOPPED_BY.clear()
   callback('first')
 
   class Finalized:
     def __del__(self):
-      run_commands._raise_terminated(signal.SIGTERM, None)
+      run_commands._raise_stopped(getattr(signal, signal_name), None)
 
   reported = []
   previous_hook = sys.unraisablehook
-  sys.unraisablehook = run_commands.quiet_when_terminated(reported.append)
+  sys.unraisablehook = run_commands.quiet_when_stopped(reported.append)
   try:
     # Python hands an exception raised in __del__ to sys.unraisablehook and goes on, as when
-    # the garbage collector runs the finalizer while SIGTERM arrives.
+    # the garbage collector runs the finalizer while the signal arrives.
     Finalized()
-    with pytest.raises(run_commands._Terminated):
+    with pytest.raises(raised):
       callback('second')
+    with pytest.raises(raised):  # and at every event after, until the run has stopped
+      callback('third')
     try:
       raise ValueError('another finalizer failed')
     except ValueError as e:
@@ -209,14 +215,27 @@ def test_sigterm_swallowed_by_a_finalizer_still_stops_the_run_at_the_next_step()
     sys.unraisablehook(other)
   finally:
     sys.unraisablehook = previous_hook
-    run_commands._TERMINATED.clear()
+    run_commands._STOPPED_BY.clear()
   assert seen == ['first']
-  assert reported == [other]  # only what is not the swallowed SIGTERM is reported
+  assert reported == [other]  # only what is not the swallowed stop is reported
+
+
+def test_a_keyboard_interrupt_in_a_finalizer_without_a_signal_is_still_reported():
+  import sys
+  import types
+  from recfusion.cli import run as run_commands
+  run_commands._STOPPED_BY.clear()
+  reported = []
+  hook = run_commands.quiet_when_stopped(reported.append)
+  unraisable = types.SimpleNamespace(exc_value=KeyboardInterrupt())
+  hook(unraisable)
+  assert reported == [unraisable]
 
 
 @pytest.mark.pipeline
-def test_sigterm_ends_a_run_with_a_message_and_143_and_runs_calls_it_abandoned(
-    small_shop_dir, tmp_path):
+@pytest.mark.parametrize('signal_name, exit_code', [('SIGTERM', 143), ('SIGINT', 130)])
+def test_a_stop_signal_ends_a_run_with_a_message_and_its_exit_code_and_runs_calls_it_abandoned(
+    small_shop_dir, tmp_path, signal_name, exit_code):
   import signal
   import subprocess
   import sys
@@ -230,10 +249,10 @@ def test_sigterm_ends_a_run_with_a_message_and_143_and_runs_calls_it_abandoned(
   while time.monotonic() < deadline and not list(home.glob('pipeline_root/*/.system')):
     time.sleep(0.5)
   assert run.poll() is None, run.communicate()
-  run.send_signal(signal.SIGTERM)
+  run.send_signal(getattr(signal, signal_name))
   _, stderr = run.communicate(timeout=120)
-  assert run.returncode == 143, stderr
-  assert 'stopped by SIGTERM' in stderr and 'Traceback' not in stderr
+  assert run.returncode == exit_code, stderr
+  assert f'stopped by {signal_name}' in stderr and 'Traceback' not in stderr
   listed = subprocess.run([recfusion, 'runs', '--home', str(home), '--json'],
                           capture_output=True, text=True, check=True)
   statuses = [json.loads(line)['status'] for line in listed.stdout.splitlines()]

@@ -3,8 +3,8 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
+from typing import List
 
 import click
 from rich.markup import escape
@@ -238,31 +238,38 @@ class _Terminated(BaseException):
   """SIGTERM as an exception, so a stopped run ends with a message instead of silently."""
 
 
-_TERMINATED = threading.Event()
+# The signal that stopped the run (SIGINT or SIGTERM), once one has arrived.
+_STOPPED_BY: List[int] = []
 
 
-def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
+def _stop_exception(signum: int) -> BaseException:
+  return _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _raise_stopped(signum, frame):  # pylint: disable=unused-argument
   # Raised wherever the main thread is. A finalizer the garbage collector runs swallows it
-  # (the runner collects garbage as each component starts), so the flag stays set and the
-  # next progress event raises it again.
-  _TERMINATED.set()
-  raise _Terminated()
+  # (the runner collects garbage as each component starts), so the signal stays recorded
+  # and the next progress event raises it again.
+  if not _STOPPED_BY:
+    _STOPPED_BY.append(signum)
+  raise _stop_exception(signum)
 
 
-def quiet_when_terminated(unraisable_hook):
-  """`sys.unraisablehook` that says nothing of a _Terminated a finalizer swallowed (the run
-  stops at its next step with its own message) and passes anything else on."""
+def quiet_when_stopped(unraisable_hook):
+  """`sys.unraisablehook` that says nothing of the stop a finalizer swallowed once SIGINT or
+  SIGTERM has arrived (the run stops at its next step with its own message) and passes
+  anything else on."""
   def hook(unraisable):
-    if not isinstance(unraisable.exc_value, _Terminated):
+    if not (_STOPPED_BY and isinstance(unraisable.exc_value, (_Terminated, KeyboardInterrupt))):
       unraisable_hook(unraisable)
   return hook
 
 
-def stopping_on_sigterm(on_event):
-  """`on_event`, raising _Terminated first once SIGTERM has arrived."""
+def stopping_on_signal(on_event):
+  """`on_event`, raising the stop first once SIGINT or SIGTERM has arrived."""
   def callback(event):
-    if _TERMINATED.is_set():
-      raise _Terminated()
+    if _STOPPED_BY:
+      raise _stop_exception(_STOPPED_BY[0])
     on_event(event)
   return callback
 
@@ -276,11 +283,12 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
   started = time.monotonic()
   display = RunProgress(started)
   display.start()
-  progress = stopping_on_sigterm(display.on_event)
-  _TERMINATED.clear()
-  previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+  progress = stopping_on_signal(display.on_event)
+  _STOPPED_BY.clear()
+  previous_handlers = {signum: signal.signal(signum, _raise_stopped)
+                       for signum in (signal.SIGINT, signal.SIGTERM)}
   previous_unraisable_hook = sys.unraisablehook
-  sys.unraisablehook = quiet_when_terminated(previous_unraisable_hook)
+  sys.unraisablehook = quiet_when_stopped(previous_unraisable_hook)
   try:
     result = local_runner.run_pipeline(config, run_home, data_dir, progress,
                                        enable_cache=enable_cache, run_id=run_id)
@@ -308,7 +316,8 @@ def _run(config: Config, run_home, data_dir: str, run_id: str, enable_cache: boo
     console.print(f'full log: {os.path.join(run_home.run_dir(run_id), "run.log")}')
     return common.EXIT_FAILED
   finally:
-    signal.signal(signal.SIGTERM, previous_handler)
+    for signum, handler in previous_handlers.items():
+      signal.signal(signum, handler)
     sys.unraisablehook = previous_unraisable_hook
   display.stop()
   record = _print_summary(config, run_home, result, time.monotonic() - started)
