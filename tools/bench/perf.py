@@ -8,8 +8,9 @@ Everything below is measured in one invocation, each DAG run in a fresh process
      component and in total;
   3. at 1x, then: serving latency of the fused model vs its members called separately
      (tools/bench/perf_serving.py); `recfusion run` with nothing new; `recfusion run` after one
-     new span lands; `recfusion runs`, `report --format text` and `lineage` on that home;
-     `recfusion run --quick`;
+     new span lands; forced runs (every step cached) until the home has 10 runs, then
+     `recfusion runs`, `report --format text` and `lineage` on it; `recfusion run --quick`
+     cold, then again after one config change (a ranker's learning rate);
   4. from the 1x and 10x profiles, each component's seconds and peak RSS projected to 100x
      (a fixed cost plus a cost per example, fitted through the two points);
   5. at 10x, the run's four Beam steps again on their recorded inputs with Beam's
@@ -43,6 +44,8 @@ def scaled_overrides(overrides: Sequence[str], scale: int) -> List[str]:
 # The simulator writes one day more than the window: the newest span is held back, then added
 # for the "one new span" run.
 DAYS = 8
+# The history commands' target is on a home with this many runs.
+HISTORY_RUNS = 10
 
 
 def _python(module: str, *args: str) -> List[str]:
@@ -204,14 +207,45 @@ def after_first_run(first: Dict, overrides: Sequence[str], log) -> Dict:
   os.replace(data_dir + '.next-span', os.path.join(data_dir, 'events', f'span-{DAYS - 1}'))
   new_span = timed_command(_recfusion('run', '--home', home, '--data', data_dir, *sets))
   out['new_span'] = {**new_span, **_latest_run_components(home)}
+  log(f'bench-perf: forced runs (all cached) until the home has {HISTORY_RUNS} runs')
+  out['forced_runs'] = fill_history(home, lambda: timed_command(
+      _recfusion('run', '--force', '--home', home, '--data', data_dir, *sets)))
   log('bench-perf: history commands')
   out['cli'] = {name: timed_command(_recfusion(*args, '--home', home)) for name, args in {
       'runs': ['runs'], 'report_text': ['report', '--format', 'text'],
       'lineage': ['lineage', '1']}.items()}
   out['cli']['runs_in_home'] = len(os.listdir(os.path.join(home, 'runs')))
-  log('bench-perf: recfusion run --quick')
+  log('bench-perf: recfusion run --quick, cold')
   out['quick'] = timed_command(_recfusion('run', '--quick', '--home', home, *sets))
+  change = quick_change(first['overrides'])
+  log(f'bench-perf: recfusion run --quick again, with {change}')
+  quick_again = timed_command(_recfusion('run', '--quick', '--home', home, *sets,
+                                         '--set', change))
+  out['quick_change'] = {**quick_again, 'change': change,
+                         **_latest_run_components(os.path.join(home, 'quick'))}
   return out
+
+
+def fill_history(home: str, forced_run, runs: int = HISTORY_RUNS) -> List[Dict]:
+  """`forced_run()` (a `run --force` on unchanged inputs: every step cached, one more run
+  folder) until the home has `runs` runs; each call's timing."""
+  timings = []
+  runs_dir = os.path.join(home, 'runs')
+  while len(os.listdir(runs_dir)) < runs:
+    before = len(os.listdir(runs_dir))
+    timings.append(forced_run())
+    if len(os.listdir(runs_dir)) <= before:
+      raise RuntimeError(f'a forced run added no run to {runs_dir}: {timings[-1]["tail"]}')
+  return timings
+
+
+def quick_change(overrides: Sequence[str]) -> str:
+  """The config change a user tries with --quick: the first ranker's learning rate doubled
+  (its Trainer, Fusion and the Evaluator run again; everything before them is cached)."""
+  from recfusion.config import load_config
+  trainers = load_config(overrides=list(overrides)).trainers
+  ranker = next(name for name, hparams in trainers.items() if 'learning_rate' in hparams)
+  return f'trainers.{ranker}.learning_rate={float(trainers[ranker]["learning_rate"]) * 2:g}'
 
 
 def _latest_run_components(home: str) -> Dict:
@@ -275,6 +309,15 @@ def targets(result: Dict) -> List[Dict]:
     trainers = sum(1 for name in one['dag_components'] if name.startswith('Trainer.'))
     check('one new span: each Trainer runs once', new_span['trainers_executed'],
           new_span['trainers_executed'] == trainers)
+  quick = result.get('quick')
+  if quick:
+    check('`run --quick` cold, the first in its home: about a minute (<= 60 s)',
+          quick['seconds'], quick['exit'] == 0 and quick['seconds'] <= 60)
+  quick_again = result.get('quick_change')
+  if quick_again:
+    check(f'`run --quick` again after a config change ({quick_again["change"]}): about a '
+          'minute (<= 60 s)', quick_again['seconds'],
+          quick_again['exit'] == 0 and quick_again['seconds'] <= 60)
   cli = result.get('cli')
   if cli:
     for name in ('runs', 'report_text', 'lineage'):

@@ -101,6 +101,8 @@ def test_targets_say_which_are_met():
       serving={'fused': {'p50_ms': 4.0}, 'p50_ratio': 0.7},
       nothing_new={'seconds': 12.0, 'said': True},
       new_span={'trainers_executed': 2},
+      quick={'seconds': 95.0, 'exit': 0},
+      quick_change={'seconds': 47.0, 'exit': 0, 'change': 'trainers.dcn.learning_rate=0.004'},
       cli={'runs': {'seconds': 1.2, 'exit': 0}, 'report_text': {'seconds': 2.5, 'exit': 0},
            'lineage': {'seconds': 0.9, 'exit': 1}, 'runs_in_home': 3})
   met = {c['target']: c['met'] for c in perf.targets(result)}
@@ -115,6 +117,9 @@ def test_targets_say_which_are_met():
       'fused p50 <= 0.6x the members called separately': False,
       'nothing new: <= 20 s, nothing trained or pushed': True,
       'one new span: each Trainer runs once': True,
+      '`run --quick` cold, the first in its home: about a minute (<= 60 s)': False,
+      '`run --quick` again after a config change (trainers.dcn.learning_rate=0.004): about a '
+      'minute (<= 60 s)': True,
       '`runs` <= 2 s (3 runs in the home)': True,
       '`report_text` <= 2 s (3 runs in the home)': False,
       '`lineage` <= 2 s (3 runs in the home)': False,  # it failed
@@ -194,3 +199,28 @@ def test_the_beam_steps_rerun_sits_beside_their_in_memory_seconds(tmp_path, monk
   assert ('10x Beam steps re-run on the same inputs with `--direct_running_mode=multi_processing '
           '--direct_num_workers=2` (largest worker peak RSS 900.0 MB):') in table
   assert '| Evaluator | 1.0 | 0.6 | 700.0 |' in table
+
+
+def test_the_history_is_filled_with_forced_runs_up_to_the_target_count(tmp_path):
+  runs = tmp_path / 'runs'
+  runs.mkdir()
+  (runs / 'first').mkdir()
+
+  def forced_run():
+    (runs / f'run{len(list(runs.iterdir()))}').mkdir()
+    return {'seconds': 1.0, 'exit': 0, 'tail': []}
+
+  timings = perf.fill_history(str(tmp_path), forced_run, runs=4)
+  assert len(timings) == 3 and len(list(runs.iterdir())) == 4
+  assert perf.fill_history(str(tmp_path), forced_run, runs=4) == []
+
+
+def test_a_forced_run_that_adds_no_run_stops_the_bench(tmp_path):
+  (tmp_path / 'runs').mkdir()
+  with pytest.raises(RuntimeError, match='added no run.*home is busy'):
+    perf.fill_history(str(tmp_path), lambda: {'exit': 2, 'tail': ['home is busy']}, runs=2)
+
+
+def test_the_quick_change_doubles_the_first_rankers_learning_rate():
+  assert perf.quick_change(['trainers.text.learning_rate=0.003']) == (
+      'trainers.text.learning_rate=0.006')
