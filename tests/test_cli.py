@@ -332,6 +332,10 @@ def test_quick_runs_train_briefly_on_small_data_in_their_own_home(runner, tmp_pa
   # One epoch everywhere but where --set said otherwise; the forest gets 30 trees.
   assert {name: h.get('epochs', h.get('num_trees')) for name, h in config.trainers.items()} == {
       'text': 1, 'dcn': 2, 'sequence': 1, 'gbt': 30}
+  # Every quick model from scratch: a fair comparison with the last quick model, and a change
+  # to one ranker leaves the other Trainers cached.
+  assert {name: h.get('warm_start') for name, h in config.trainers.items()} == {
+      'text': False, 'dcn': False, 'sequence': False, 'gbt': None}
   assert 'quick run (--quick)' in result.stderr
   assert not (home / 'registry').exists() and not (home / 'metadata.sqlite').exists()
 

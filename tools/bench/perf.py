@@ -215,11 +215,13 @@ def after_first_run(first: Dict, overrides: Sequence[str], log) -> Dict:
       'runs': ['runs'], 'report_text': ['report', '--format', 'text'],
       'lineage': ['lineage', '1']}.items()}
   out['cli']['runs_in_home'] = len(os.listdir(os.path.join(home, 'runs')))
+  # As a user runs it: the quick shop, not this scale's (only the bench's own --set apply).
+  quick_sets = _sets(overrides)
   log('bench-perf: recfusion run --quick, cold')
-  out['quick'] = timed_command(_recfusion('run', '--quick', '--home', home, *sets))
-  change = quick_change(first['overrides'])
+  out['quick'] = timed_command(_recfusion('run', '--quick', '--home', home, *quick_sets))
+  change = quick_change(overrides)
   log(f'bench-perf: recfusion run --quick again, with {change}')
-  quick_again = timed_command(_recfusion('run', '--quick', '--home', home, *sets,
+  quick_again = timed_command(_recfusion('run', '--quick', '--home', home, *quick_sets,
                                          '--set', change))
   out['quick_change'] = {**quick_again, 'change': change,
                          **_latest_run_components(os.path.join(home, 'quick'))}

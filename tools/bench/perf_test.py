@@ -1,6 +1,7 @@
 """bench-perf's arithmetic and bookkeeping, on made-up measurements (the bench itself runs the
 DAG and is `make bench-perf`)."""
 import json
+import os
 import types
 
 import pytest
@@ -224,3 +225,28 @@ def test_a_forced_run_that_adds_no_run_stops_the_bench(tmp_path):
 def test_the_quick_change_doubles_the_first_rankers_learning_rate():
   assert perf.quick_change(['trainers.text.learning_rate=0.003']) == (
       'trainers.text.learning_rate=0.006')
+
+
+def test_quick_runs_use_the_quick_shop_not_the_scale_of_the_bench(tmp_path, monkeypatch):
+  home, data_dir = tmp_path / 'home', tmp_path / 'home' / 'shop'
+  (data_dir / 'events').mkdir(parents=True)
+  (tmp_path / 'home' / 'shop.next-span').mkdir()
+  commands = []
+
+  def timed_command(command, expect='', timeout=0):
+    commands.append(command)
+    return {'seconds': 1.0, 'exit': 0, 'tail': [], 'said': True}
+
+  monkeypatch.setattr(perf, 'timed_command', timed_command)
+  monkeypatch.setattr(perf, '_json_child', lambda command, out: {})
+  monkeypatch.setattr(perf, 'fill_history', lambda home, forced_run: [])
+  monkeypatch.setattr(perf, '_latest_run_components', lambda home: {})
+  monkeypatch.setattr(os, 'listdir', lambda path: ['run'])
+  first = {'home': str(home), 'data_dir': str(data_dir), 'dag_file': 'dag.json',
+           'overrides': ['data.window_spans=5', 'generate.requests_per_day=8000']}
+  out = perf.after_first_run(first, ['data.window_spans=5'], lambda message: None)
+  quick = [c for c in commands if '--quick' in c]
+  assert len(quick) == 2
+  assert all('generate.requests_per_day=8000' not in c for c in quick)
+  assert quick[0][-2:] == ['--set', 'data.window_spans=5']
+  assert quick[1][-2:] == ['--set', out['quick_change']['change']]
