@@ -12,7 +12,7 @@ help:
 	@echo "make run        run the whole pipeline on generated data (RUN_ARGS='--set ...')"
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...')"
 	@echo "make test-fast  unit tests only (no pipeline runs)"
-	@echo "make test-faults  the slow reliability suite: real runs killed at each component (~15 min)"
+	@echo "make test-faults  the slow reliability suite: real runs killed at each component (~4 min)"
 	@echo "make lock       re-resolve requirements.in (runtime: the image) into requirements.lock,"
 	@echo "                requirements-dev.in (+ test/bench/browser) into requirements-dev.lock"
 	@echo "make bench-quality  quality benchmark of every simulator profile and MovieLens (~1 h):"

@@ -124,6 +124,34 @@ def test_unknown_run_and_missing_store(home, tmp_path):
     metadata.connect(str(tmp_path / 'nothing.sqlite'))
 
 
+def test_a_run_killed_mid_write_leaves_the_store_readable(home):
+  """SIGKILL during an ML Metadata write leaves SQLite's rollback journal, which a read-only
+  connection cannot roll back: the history commands open it read-write then, and read the
+  store as it was before the killed transaction."""
+  import sqlite3
+  import subprocess
+  import sys
+  path = os.path.join(home, 'metadata.sqlite')
+  killed_writer = (
+      'import os, sqlite3, sys\n'
+      'db = sqlite3.connect(sys.argv[1], isolation_level=None)\n'
+      'db.execute("PRAGMA cache_size=1")\n'  # the transaction spills into the file
+      'db.execute("BEGIN")\n'
+      'db.execute("CREATE TABLE killed (x TEXT)")\n'
+      'db.executemany("INSERT INTO killed VALUES (?)", [("x" * 1000,)] * 500)\n'
+      'os._exit(9)\n')  # as SIGKILL: neither commit nor rollback
+  subprocess.run([sys.executable, '-c', killed_writer, path], check=False)
+  assert os.path.getsize(path + '-journal') > 0
+  with pytest.raises(RuntimeError, match='readonly database'):
+    summary._store(path, mlmd.SqliteMetadataSourceConfig.READONLY)
+  store = metadata.connect(path)
+  assert [c.name for c in store.get_contexts()
+          if c.type_id == store.get_context_type('pipeline_run').id] == [RUN_ID]
+  assert not os.path.exists(path + '-journal')
+  tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE name='killed'")
+  assert tables.fetchall() == []  # rolled back
+
+
 def test_run_list_and_the_default_run_of_report(home):
   store = metadata.connect(os.path.join(home, 'metadata.sqlite'))
   (row,) = metadata.list_runs(store, PIPELINE)

@@ -107,9 +107,26 @@ def saved_durations(run_dir: Optional[str]) -> Dict[str, float]:
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+  """The home's ML Metadata, read-only; read-write only to finish a killed run's write.
+
+  A run killed in the middle of an MLMD write (SIGKILL, the OOM killer, a lost machine)
+  leaves SQLite's rollback journal behind. Until a writer rolls it back, every read-only
+  connection fails ("attempt to write a readonly database"), so `runs`, `report` and
+  `lineage` would fail until the next run. Rolling it back is what SQLite does for the next
+  writer anyway: it restores the database as it was before the killed transaction.
+  """
+  try:
+    return _store(metadata_path, metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+  except RuntimeError as e:
+    if 'readonly database' not in str(e) or not os.path.exists(metadata_path + '-journal'):
+      raise
+  return _store(metadata_path, metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
+
+
+def _store(metadata_path: str, mode) -> metadata_store.MetadataStore:
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  config.sqlite.connection_mode = mode
   return metadata_store.MetadataStore(config)
 
 
