@@ -233,11 +233,13 @@ def fill_history(home: str, forced_run, runs: int = HISTORY_RUNS) -> List[Dict]:
   folder) until the home has `runs` runs; each call's timing."""
   timings = []
   runs_dir = os.path.join(home, 'runs')
-  while len(os.listdir(runs_dir)) < runs:
-    before = len(os.listdir(runs_dir))
+  count = len(os.listdir(runs_dir))
+  while count < runs:
     timings.append(forced_run())
-    if len(os.listdir(runs_dir)) <= before:
+    added = len(os.listdir(runs_dir)) - count
+    if added <= 0:
       raise RuntimeError(f'a forced run added no run to {runs_dir}: {timings[-1]["tail"]}')
+    count += added
   return timings
 
 
@@ -311,15 +313,12 @@ def targets(result: Dict) -> List[Dict]:
     trainers = sum(1 for name in one['dag_components'] if name.startswith('Trainer.'))
     check('one new span: each Trainer runs once', new_span['trainers_executed'],
           new_span['trainers_executed'] == trainers)
-  quick = result.get('quick')
-  if quick:
-    check('`run --quick` cold, the first in its home: about a minute (<= 60 s)',
-          quick['seconds'], quick['exit'] == 0 and quick['seconds'] <= 60)
-  quick_again = result.get('quick_change')
-  if quick_again:
-    check(f'`run --quick` again after a config change ({quick_again["change"]}): about a '
-          'minute (<= 60 s)', quick_again['seconds'],
-          quick_again['exit'] == 0 and quick_again['seconds'] <= 60)
+  for key, when in (('quick', 'cold, the first in its home'),
+                    ('quick_change', 'again after a config change ({change})')):
+    quick = result.get(key)
+    if quick:
+      check(f'`run --quick` {when.format(change=quick.get("change"))}: about a minute '
+            '(<= 60 s)', quick['seconds'], quick['exit'] == 0 and quick['seconds'] <= 60)
   cli = result.get('cli')
   if cli:
     for name in ('runs', 'report_text', 'lineage'):
