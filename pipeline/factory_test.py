@@ -26,6 +26,16 @@ def test_fusion_waits_for_every_ranker():
           'Transform'} <= upstream['Fusion']
 
 
+def test_transform_writes_what_the_dag_reads_and_no_cache_nothing_reads():
+  import json
+  pipeline = factory.create_pipeline(load_config(), '/data', '/root', registry_dir='/registry')
+  transform = next(c for c in pipeline.components if c.id == 'Transform')
+  splits = json.loads(transform.exec_properties['splits_config'])
+  assert splits == {'analyze': ['train'], 'transform': ['train', 'validation']}
+  assert 'updated_analyzer_cache' not in transform.outputs
+  assert 'analyzer_cache' not in transform.inputs
+
+
 def test_a_ranker_section_missing_a_hyperparameter_fails_before_any_component_runs():
   from recfusion.config import ConfigError
   config = load_config()

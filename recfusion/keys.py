@@ -11,6 +11,9 @@ from typing import Any, Optional
 # The three splits LogJoinExampleGen writes, in time order, and what each is for.
 SPLITS = ('train', 'validation', 'eval')
 TRAIN_SPLIT, FUSION_SPLIT, EVAL_SPLIT = SPLITS
+# The splits Transform writes: what the Trainers and Fusion read. The Evaluator scores the raw
+# `eval` examples through the serving signature, which applies the Transform graph itself.
+TRANSFORMED_SPLITS = (TRAIN_SPLIT, FUSION_SPLIT)
 
 # Example features every stage reads by name.
 LABEL_KEY = 'gain'

@@ -276,6 +276,43 @@ def test_fused_model_scores_exactly_the_rankers_plus_the_fusion_formula(runs):
       1 / (1 + np.exp(-(calibration['a'] * expected + calibration['b']))), rtol=1e-4, atol=1e-6)
 
 
+def test_fused_model_holds_no_keras_layer_functions(runs):
+  """The Transform graph and the rankers are in the fused model as state and signatures only:
+  no Keras layer's call functions, written again for metadata nothing reads."""
+  from tensorflow.python.saved_model import loader_impl  # no public parser of saved_model.pb
+  _, (_, summary, _), _, _ = runs
+  fused_dir = os.path.join(_output(summary, 'Fusion', 'model'), 'Format-Serving')
+  library = loader_impl.parse_saved_model(fused_dir).meta_graphs[0].graph_def.library
+  names = [f.signature.name for f in library.function]
+  assert names and not [n for n in names if 'call_and_return_conditional_losses' in n]
+
+
+def test_transform_writes_only_the_splits_the_dag_reads_and_the_bench_transforms_eval_alike(
+    runs, tmp_path):
+  """Transform skips `eval` (the Evaluator applies the graph inside the served model);
+  bench-quality's own transform of a split gives Transform's examples to float precision."""
+  import tensorflow_transform as tft
+  from tools.bench import quality
+  _, (_, summary, _), _, _ = runs
+  transformed = _output(summary, 'Transform', 'transformed_examples')
+  assert sorted(os.listdir(transformed)) == ['Split-train', 'Split-validation']
+  tft_output = tft.TFTransformOutput(_output(summary, 'Transform', 'transform_graph'))
+  raw = _output(summary, 'LogJoinExampleGen', 'examples')
+  root = quality.transform_split(raw, 'validation', tft_output, str(tmp_path))
+  spec = tft_output.transformed_feature_spec()
+  ours = quality._read_split(root, 'validation', spec)
+  theirs = quality._read_split(transformed, 'validation', spec)
+  order = lambda columns: np.lexsort((columns['item_idx'], columns['request_id']))
+  ours_order, theirs_order = order(ours), order(theirs)
+  assert len(ours_order) == len(theirs_order) > 0
+  for name in spec:
+    if ours[name].dtype.kind in 'SO':
+      assert (ours[name][ours_order] == theirs[name][theirs_order]).all(), name
+    else:
+      np.testing.assert_allclose(ours[name][ours_order], theirs[name][theirs_order],
+                                 rtol=1e-5, atol=1e-5, err_msg=name)
+
+
 def test_predict_ranks_candidates_with_the_pushed_model(runs, shop_in_bucket, tmp_path):
   home = runs[0]
   requests = tmp_path / 'requests.jsonl'

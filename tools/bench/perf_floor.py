@@ -4,8 +4,9 @@ Given what one measured DAG run wrote (tools/bench/perf_dag.py's JSON), each ste
 a component's work with recfusion's own functions and nothing around them:
   LogJoinExampleGen  the same contract reads and join functions in plain loops, the examples
                      written as gzipped TFRecords;
-  Transform          the fitted transform graph applied to every raw example (the analyzers'
-                     pass is not redone: the floor is the apply step only);
+  Transform          the fitted transform graph applied to the raw examples of the splits the
+                     DAG transforms, `train` and `validation` (the analyzers' pass is not
+                     redone: the floor is the apply step only);
   Trainer.<name>     each ranker's own run_fn on the transformed examples;
   Fusion             validation scored by every ranker, the fusion fit, the fused model saved;
   Evaluator          every eval example scored by the fused model through its serving
@@ -93,7 +94,7 @@ def transform_floor(transform_graph: str, raw_examples: str) -> Dict:
   layer = tft_output.transform_features_layer()
   spec = tft_output.raw_feature_spec()
   examples = 0
-  for split in keys.SPLITS:
+  for split in keys.TRANSFORMED_SPLITS:
     files = _gz_files(os.path.join(raw_examples, f'Split-{split}'))
     for batch in tf.data.TFRecordDataset(files, compression_type='GZIP').batch(BATCH):
       layer(tf.io.parse_example(batch, spec))

@@ -80,6 +80,32 @@ def _read_split(examples_uri: str, split: str, feature_spec: Dict) -> Dict[str, 
   return {name: np.concatenate(parts) for name, parts in columns.items()}
 
 
+def transform_split(examples_uri: str, split: str, tft_output, output_root: str) -> str:
+  """`split`'s raw examples through the fitted Transform graph, written to
+  `output_root`/Split-<split> as gzipped transformed tf.Examples in file order; returns
+  `output_root`. The pipeline's Transform writes only the splits the Trainers and Fusion read,
+  and this benchmark also scores `eval` the same way."""
+  import tensorflow as tf
+  import tensorflow_transform as tft
+  files = sorted(glob.glob(os.path.join(examples_uri, f'Split-{split}', '*.gz')))
+  if not files:
+    raise FileNotFoundError(f'no raw {split} examples in {examples_uri}')
+  folder = os.path.join(output_root, f'Split-{split}')
+  os.makedirs(folder, exist_ok=True)
+  coder = tft.coders.ExampleProtoCoder(tft_output.transformed_metadata.schema)
+  raw_spec = tft_output.raw_feature_spec()
+  # The layer the Trainers and the served models apply (the graph is a TF1 one: TFT's
+  # transform_raw_features refuses it in eager mode).
+  layer = tft_output.transform_features_layer()
+  with tf.io.TFRecordWriter(os.path.join(folder, 'transformed.gz'), options='GZIP') as writer:
+    for batch in tf.data.TFRecordDataset(files, compression_type='GZIP').batch(4096):
+      transformed = layer(tf.io.parse_example(batch, raw_spec))
+      columns = {name: value.numpy() for name, value in transformed.items()}
+      for row in range(int(batch.shape[0])):
+        writer.write(coder.encode({name: value[row] for name, value in columns.items()}))
+  return output_root
+
+
 def _raw_split(examples_uri: str, split: str) -> pd.DataFrame:
   import tensorflow as tf
   spec = {name: tf.io.FixedLenFeature([1], tf.string) for name in
@@ -265,7 +291,10 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
 
   graph_uri = outputs['Transform']['transform_graph'][0]
   bench_models = os.path.join(run_home.root, 'bench-models')
-  split_dir = lambda split: os.path.join(transformed_uri, f'Split-{split}')
+  eval_root = transform_split(examples_uri, 'eval', tft_output,
+                              os.path.join(run_home.root, 'bench-transformed'))
+  split_root = lambda split: eval_root if split == 'eval' else transformed_uri
+  split_dir = lambda split: os.path.join(split_root(split), f'Split-{split}')
   score_fit_and_eval_splits = lambda dirs: {
       split: score_split(split_dir(split), tft_output, dirs) for split in ('validation', 'eval')}
 
@@ -297,7 +326,7 @@ def run(home: str, requests_per_day: int, overrides: List[str] = (),
   spec = tft_output.transformed_feature_spec()
   wanted = {k: spec[k] for k in LGBM_FEATURES + ('request_id', 'gain')}
   # Read in the same file order as score_split, so rows line up with the rankers' scores.
-  transformed = {split: _read_split(transformed_uri, split, wanted)
+  transformed = {split: _read_split(split_root(split), split, wanted)
                  for split in ('train', 'validation', 'eval')}
   vocabulary = [line.strip() for line in open(tft_output.vocabulary_file_by_name('item_id'),
                                               encoding='utf-8')]
