@@ -13,7 +13,7 @@ import tensorflow_model_analysis as tfma
 
 from recfusion import ranking_metrics
 from recfusion.artifact_types import HTMLReport
-from recfusion.evaluation import eval_config
+from recfusion.evaluation import eval_config, extractors
 from recfusion.report import collect, render, tables
 from recfusion.runs.summary import ComponentRecord, RunSummary
 
@@ -53,7 +53,8 @@ def _examples(path):
 
 @pytest.fixture(scope='module')
 def tfma_result(tmp_path_factory):
-  """TFMA with the pipeline's own EvalConfig; candidate and baseline read from features."""
+  """TFMA with the pipeline's own EvalConfig and extractors (one extract per request);
+  candidate and baseline read from features."""
   from tensorflow_model_analysis.api import model_eval_lib
   from tensorflow_model_analysis.utils import config_util
   root = tmp_path_factory.mktemp('tfma')
@@ -72,7 +73,8 @@ def tfma_result(tmp_path_factory):
       lambda c, _: config_util.update_eval_config_with_defaults(c, has_baseline=True))
   try:
     tfma.run_model_analysis(eval_config=config, data_location=str(root / 'examples.tfrecord'),
-                            output_path=str(root / 'evaluation'))
+                            output_path=str(root / 'evaluation'),
+                            extractors=extractors.custom_extractors(eval_config=config))
   finally:
     model_eval_lib._update_eval_config_with_defaults = original
   return str(root / 'evaluation'), rows

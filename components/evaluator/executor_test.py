@@ -39,8 +39,11 @@ def test_gate_is_on_ndcg10_of_the_fused_score_and_the_overall_slice_only():
            if metric.per_slice_thresholds]
   assert len(gated) == 1
   spec, metric = gated[0]
-  assert metric.class_name == 'NDCG' and list(spec.output_names) == ['score']
-  assert list(spec.binarize.top_k_list.values) == [10] and spec.query_key == 'request_id'
+  assert metric.class_name == 'RequestNDCG' and list(spec.output_names) == ['score']
+  assert metric.module == 'recfusion.evaluation.ndcg'
+  # Each extract is a request already (extractors.py): no spec groups by a query key again.
+  assert list(spec.binarize.top_k_list.values) == [10]
+  assert not any(spec.query_key for spec in config.metrics_specs)
   threshold = metric.per_slice_thresholds[0]
   assert list(threshold.slicing_specs) == [tfma.SlicingSpec()]
   assert threshold.threshold.value_threshold.lower_bound.value == 0.4
@@ -215,3 +218,15 @@ def test_tfma_is_handed_the_extractors_that_drop_unread_features(monkeypatch):
 def test_a_module_set_for_the_evaluator_is_kept():
   own = {executor.MODULE_FILE_KEY: '/src/my_extractors.py'}
   assert executor.with_slim_extracts(own) == own
+
+
+def test_tfma_runs_with_large_arrays_summarized_in_reprs(monkeypatch):
+  import numpy as np
+  seen = {}
+  monkeypatch.setattr(stock_executor.Executor, 'Do', lambda self, inputs, outputs, properties:
+                      seen.update(text=repr(np.zeros(1000, dtype=object))))
+  before = np.get_printoptions()
+  executor.Executor().Do({'model': [standard_artifacts.Model()]}, {}, {})
+  # TensorFlow formats a discarded error message holding TFMA's whole batch (1,000 examples).
+  assert '...' in seen['text'] and len(seen['text']) < 200
+  assert np.get_printoptions() == before

@@ -1,6 +1,6 @@
 """What shoppers see beside how well it is ordered: diversity, coverage and novelty of the top
-k, as one TFMA 0.47 query metric (the pattern of mrr.py: a Beam CombineFn that sees one whole
-request per input).
+k, as one TFMA 0.47 metric over requests (the pattern of mrr.py: a Beam CombineFn that sees one
+whole request per input).
 
 Per request, the top k candidates by score (ties broken by item id, so a constant score gives
 the same list on every run):
@@ -19,15 +19,14 @@ accumulator counts items; merging counts keeps TFMA's jackknife intervals valid.
 """
 import collections
 import math
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, NamedTuple, Optional
 
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
-from tensorflow_model_analysis.metrics import metric_util
 from tensorflow_model_analysis.proto import config_pb2
-from tensorflow_model_analysis.utils import util
 
+from recfusion.evaluation import requests
 from recfusion.models import saved_models
 
 saved_models.register_ops()  # see mrr.py: Beam workers import this before loading the model
@@ -38,7 +37,7 @@ ITEM_KEY, CATEGORY_KEY, BRAND_KEY = 'item_id', 'category', 'brand'
 
 
 class Diversity(metric_types.Metric):
-  """The five numbers above for one top k; the MetricsSpec must set query_key."""
+  """The five numbers above for one top k; each input one request (see mrr.py)."""
 
   def __init__(self, name: str = DIVERSITY_NAME, top_k: int = 10,
                popular_fraction: float = 0.01):
@@ -62,8 +61,6 @@ def _diversity(name: str = DIVERSITY_NAME, top_k: int = 10, popular_fraction: fl
                example_weighted: bool = False,
                query_key: str = '') -> metric_types.MetricComputations:
   del name  # the five metrics carry their own names
-  if not query_key:
-    raise ValueError('a query_key is required to use the Diversity metric')
   computations = []
   for model_name in model_names or ['']:
     for output_name in output_names or ['']:
@@ -71,11 +68,11 @@ def _diversity(name: str = DIVERSITY_NAME, top_k: int = 10, popular_fraction: fl
                                         example_weighted) for metric in METRICS}
       computations.append(metric_types.MetricComputation(
           keys=list(metric_keys.values()),
-          # TFMA hands a metric only the features a preprocessor asks for (as its NDCG does).
-          preprocessors=[metric_types.CombinedFeaturePreprocessor(
-              feature_keys=[query_key, ITEM_KEY, CATEGORY_KEY, BRAND_KEY])],
-          combiner=_DiversityCombiner(metric_keys, eval_config, model_name, output_name,
-                                      top_k, popular_fraction)))
+          preprocessors=[requests.RequestPreprocessor(
+              f'{DIVERSITY_NAME}@{top_k}', _TopK(top_k), eval_config, model_name, output_name,
+              example_weighted, feature_keys=[ITEM_KEY, CATEGORY_KEY, BRAND_KEY],
+              grouped_by_query_key=bool(query_key))],
+          combiner=_DiversityCombiner(metric_keys, top_k, popular_fraction)))
   return computations
 
 
@@ -100,51 +97,62 @@ class _Accumulator:
     self.engaged = collections.Counter()  # item: engaged candidates
 
 
-def _strings(element, key: str) -> List[str]:
-  values = util.get_by_keys(element.combined_features, [key])
-  return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).reshape(-1)]
+def _strings(values: np.ndarray) -> List[str]:
+  return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+class _RequestTopK(NamedTuple):
+  category_diversity: Optional[float]  # None with fewer than 2 items in the top k
+  brand_diversity: Optional[float]
+  shown: List[str]  # the top-k items
+  candidates: List[str]
+  engaged: List[str]  # candidates with gain > 0
+
+
+class _TopK:
+  """One request's top k by score (ties broken by item id) and what the metrics need of it."""
+
+  def __init__(self, top_k: int):
+    self._top_k = top_k
+
+  def __call__(self, request: requests.RequestInputs) -> _RequestTopK:
+    items = _strings(request.features[ITEM_KEY])
+    categories = _strings(request.features[CATEGORY_KEY])
+    brands = _strings(request.features[BRAND_KEY])
+    scores = request.predictions
+    top = sorted(range(len(items)), key=lambda i: (-scores[i], items[i]))[:self._top_k]
+    lists = len(top) >= 2
+    return _RequestTopK(
+        intra_list_diversity([categories[i] for i in top]) if lists else None,
+        intra_list_diversity([brands[i] for i in top]) if lists else None,
+        [items[i] for i in top], items,
+        [item for item, label in zip(items, request.labels) if label > 0])
 
 
 class _DiversityCombiner(beam.CombineFn):
 
-  def __init__(self, metric_keys: Dict[str, metric_types.MetricKey],
-               eval_config: Optional[config_pb2.EvalConfig], model_name: str,
-               output_name: str, top_k: int, popular_fraction: float):
+  def __init__(self, metric_keys: Dict[str, metric_types.MetricKey], top_k: int,
+               popular_fraction: float):
     self._keys = metric_keys
-    self._eval_config = eval_config
-    self._model_name = model_name
-    self._output_name = output_name
     self._top_k = top_k
     self._popular_fraction = popular_fraction
 
   def create_accumulator(self) -> _Accumulator:
     return _Accumulator()
 
-  def add_input(self, accumulator: _Accumulator,
-                element: metric_types.StandardMetricInputs) -> _Accumulator:
-    labels, predictions, _ = next(metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._model_name,
-        output_name=self._output_name, flatten=False, require_single_example_weight=True))
-    labels, predictions = labels.reshape(-1), predictions.reshape(-1)
-    items = _strings(element, ITEM_KEY)
-    categories, brands = _strings(element, CATEGORY_KEY), _strings(element, BRAND_KEY)
-    if not len(items) == len(predictions) == len(categories) == len(brands):
-      raise ValueError(f'Diversity needs one item_id, category and brand per prediction, '
-                       f'got {len(items)}, {len(categories)}, {len(brands)} for '
-                       f'{len(predictions)} predictions')
-    top = sorted(range(len(items)), key=lambda i: (-predictions[i], items[i]))[:self._top_k]
-    if len(top) >= 2:
-      accumulator.category_sum += intra_list_diversity([categories[i] for i in top])
-      accumulator.brand_sum += intra_list_diversity([brands[i] for i in top])
+  def add_input(self, accumulator: _Accumulator, request: _RequestTopK) -> _Accumulator:
+    if request.category_diversity is not None:
+      accumulator.category_sum += request.category_diversity
+      accumulator.brand_sum += request.brand_diversity
       accumulator.lists += 1
-    accumulator.shown.update(items[i] for i in top)
-    accumulator.candidates.update(items)
-    accumulator.engaged.update(item for item, label in zip(items, labels) if label > 0)
+    accumulator.shown.update(request.shown)
+    accumulator.candidates.update(request.candidates)
+    accumulator.engaged.update(request.engaged)
     return accumulator
 
   def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
-    accumulators = iter(accumulators)
-    result = next(accumulators)
+    # A new accumulator: under the jackknife one partition's is an input of many merges.
+    result = _Accumulator()
     for accumulator in accumulators:
       result.category_sum += accumulator.category_sum
       result.brand_sum += accumulator.brand_sum

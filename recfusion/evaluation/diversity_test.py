@@ -7,32 +7,31 @@ import numpy as np
 import pytest
 from apache_beam.testing import util
 from apache_beam.testing.test_pipeline import TestPipeline
-from tensorflow_model_analysis.metrics import metric_util
 from tensorflow_model_analysis.utils import util as tfma_util
 
-from recfusion.evaluation import diversity
+from recfusion.evaluation import diversity, metric_test_util, requests
 
 
 def _request(request_id, rows):
   """rows: (item_id, category, brand, label, prediction) per candidate."""
-  return tfma_util.merge_extracts([{
+  return requests.mark_whole_request(tfma_util.merge_extracts([{
       'labels': np.array([label]), 'predictions': np.array([prediction]),
       'example_weights': np.array([1.0]),
       'features': {'request_id': np.array([request_id.encode()]),
                    'item_id': np.array([item.encode()]),
                    'category': np.array([category.encode()]),
                    'brand': np.array([brand.encode()])},
-  } for item, category, brand, label, prediction in rows])
+  } for item, category, brand, label, prediction in rows]))
 
 
 def _assert_metrics(requests, top_k, expected):
   """Runs the Diversity combiner over `requests` in Beam; `expected`: {metric@k: value} for
   some of its five values (NaN matches NaN)."""
-  computation, = diversity.Diversity(top_k=top_k).computations(query_key='request_id')
+  computation, = diversity.Diversity(top_k=top_k).computations()
   with TestPipeline() as pipeline:
     result = (pipeline
               | 'Create' >> beam.Create(requests)
-              | 'Process' >> beam.Map(metric_util.to_standard_metric_inputs, include_features=True)
+              | 'Preprocess' >> beam.FlatMap(metric_test_util.preprocess, computation)
               | 'AddSlice' >> beam.Map(lambda x: ((), x))
               | 'Combine' >> beam.CombinePerKey(computation.combiner))
 
@@ -91,6 +90,9 @@ def test_intra_list_diversity_is_the_share_of_differing_pairs():
   assert math.isnan(diversity.intra_list_diversity(['x']))
 
 
-def test_without_a_query_key_the_metric_refuses():
-  with pytest.raises(ValueError, match='query_key is required'):
-    diversity.Diversity().computations()
+def test_a_request_without_brands_is_refused_naming_the_feature():
+  request = _request('r1', [('a', 'x', 'p', 1.0, 0.9)])
+  del request['features']['brand']
+  computation, = diversity.Diversity().computations()
+  with pytest.raises(ValueError, match="no 'brand' feature"):
+    metric_test_util.compute(computation, [request])

@@ -54,6 +54,17 @@ def test_auc_without_both_classes_is_nan():
   assert math.isnan(engagement.auc(counts))
 
 
+def test_totals_are_tfma_calibration_mean_label_and_mean_prediction():
+  counts = engagement.histogram(np.array([1., 0., 1.]), np.array([0.2, 0.4, 0.9]),
+                                np.array([1., 3., 2.]), 10)
+  # weighted labels 1 + 2 = 3, weighted predictions 0.2 + 1.2 + 1.8 = 3.2, weights 6
+  assert engagement.totals(counts) == pytest.approx((3.2 / 3, 3 / 6, 3.2 / 6))
+  no_labels = engagement.histogram(np.array([0.]), np.array([0.5]), np.array([1.]), 10)
+  calibration, mean_label, mean_prediction = engagement.totals(no_labels)
+  assert math.isnan(calibration) and (mean_label, mean_prediction) == (0.0, 0.5)
+  assert all(math.isnan(value) for value in engagement.totals(np.zeros((3, 10))))
+
+
 def test_calibration_plot_merges_bins_into_equal_width_buckets():
   counts = engagement.histogram(np.array([1., 0., 1., 0.]), np.array([0.1, 0.3, 0.6, 0.9]),
                                 np.array([1.0]), bins=10)
@@ -92,8 +103,8 @@ def test_counts_carry_no_interval_and_the_auc_does():
 
 
 def test_eval_config_runs_through_tfma_end_to_end(tmp_path):
-  """Model-agnostic TFMA run grouped by request: the AUC and plot over all candidates, the
-  counts of requests and candidates."""
+  """Model-agnostic TFMA run grouped by request: the AUC, plot, calibration, mean label and
+  mean prediction over all candidates, the counts of requests and candidates."""
   rows = [('q1', 0.9, 1.0), ('q1', 0.5, 0.0),
           ('q2', 0.9, 0.0), ('q2', 0.75, 0.0), ('q2', 0.1, 1.0),
           ('q3', 0.3, 0.0)]
@@ -120,8 +131,37 @@ def test_eval_config_runs_through_tfma_end_to_end(tmp_path):
   (slice_key, metrics), = result.slicing_metrics
   assert slice_key == ()
   values = {name: value['doubleValue'] for name, value in metrics[''][''].items()}
-  assert values == pytest.approx({'requests': 3.0, 'example_count': 6.0, 'auc': 3.5 / 8})
+  predictions = float(sum(np.float32(row[1]) for row in rows))
+  assert values == pytest.approx({'requests': 3.0, 'example_count': 6.0, 'auc': 3.5 / 8,
+                                  'calibration': predictions / 2, 'mean_label': 2 / 6,
+                                  'mean_prediction': predictions / 6})
   (plots,) = tfma.load_plots(output)
   (plot,) = [item.value.calibration_histogram_buckets for item in plots.plot_keys_and_values]
   assert [(b.num_weighted_examples.value, b.total_weighted_label.value)
           for b in plot.buckets] == [(2.0, 1.0), (4.0, 1.0)]
+
+
+def test_merged_accumulators_travel_sparse_and_give_the_same_histogram():
+  computation = engagement.EngagementCurve(bins=10, plot_buckets=2).computations()[0]
+  combiner = computation.combiner
+  first = combiner.add_input(combiner.create_accumulator(),
+                             engagement.binned(np.array([1., 0.]), np.array([0.15, 0.95]),
+                                               np.array([1.0]), 10))
+  second = combiner.add_input(combiner.create_accumulator(),
+                              engagement.binned(np.array([1.]), np.array([0.15]),
+                                                np.array([2.0]), 10))
+  merged = combiner.merge_accumulators([first, second])
+  assert isinstance(merged, engagement.SparseHistogram) and merged.bins.tolist() == [1, 9]
+  expected = engagement.histogram(np.array([1., 0., 1.]), np.array([0.15, 0.95, 0.15]),
+                                  np.array([1., 1., 2.]), 10)
+  (output,) = combiner.extract_output(merged).values()
+  np.testing.assert_array_equal(output, expected)
+  # Merging a sparse and a dense one, and adding to a sparse one, keep every sum.
+  again = combiner.merge_accumulators([merged, first])
+  np.testing.assert_array_equal(engagement.dense(again, 10), expected + first)
+  added = combiner.add_input(merged, engagement.binned(np.array([0.]), np.array([0.5]),
+                                                       np.array([1.0]), 10))
+  assert added[engagement.WEIGHTS].sum() == 5.0
+  # A histogram with most bins filled stays dense.
+  full = engagement.histogram(np.zeros(10), np.arange(10) / 10, np.array([1.0]), 10)
+  assert engagement.smaller(full) is full

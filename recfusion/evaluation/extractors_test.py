@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants
+from tensorflow_model_analysis.utils import util
 
-from recfusion.evaluation import eval_config, extractors
+from recfusion.evaluation import eval_config, extractors, requests
 
 
 def test_features_read_are_labels_query_slices_and_the_metrics_own():
@@ -41,16 +42,97 @@ def test_slim_keeps_what_metrics_read_and_drops_the_rest():
   assert 'title' in batch[constants.FEATURES_KEY]  # the input batch is left as it was
 
 
-def test_custom_extractors_slim_right_before_tfma_unbatches():
+def _batch(request_ids):
+  """A batch as TFMA's extractors leave it before unbatching: features as column vectors,
+  labels and predictions keyed by model, then output."""
+  size = len(request_ids)
+  values = np.arange(size, dtype=np.float32)
+  return {
+      constants.FEATURES_KEY: {
+          'request_id': np.array(request_ids, dtype=object).reshape(-1, 1),
+          'gain': values.reshape(-1, 1),
+          'item_id': np.array([f'i{i}'.encode() for i in range(size)],
+                              dtype=object).reshape(-1, 1)},
+      constants.LABELS_KEY: {model: {'score': values.reshape(-1, 1)}
+                             for model in ('candidate', 'baseline')},
+      constants.PREDICTIONS_KEY: {'candidate': {'score': values * 10},
+                                  'baseline': {'score': values * 100}},
+  }
+
+
+def _assert_equal_trees(got, expected, path=''):
+  if isinstance(expected, dict):
+    assert set(got) == set(expected), path
+    for key in expected:
+      _assert_equal_trees(got[key], expected[key], f'{path}/{key}')
+  else:
+    assert got.shape == expected.shape and got.dtype == expected.dtype, path
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_split_by_request_equals_tfmas_unbatch_then_merge_of_each_request():
+  batch = _batch([b'r2', b'r1', b'r2', b'r3', b'r1', b'r2'])
+  examples = util.split_extracts(batch)
+  expected = {b'r1': [1, 4], b'r2': [0, 2, 5], b'r3': [3]}
+  got = dict(extractors.split_by_request(batch))
+  assert set(got) == set(expected)
+  for request_id, rows in expected.items():
+    _assert_equal_trees(got[request_id], util.merge_extracts([examples[i] for i in rows]))
+  # Candidates keep their batch order.
+  assert got[b'r2'][constants.PREDICTIONS_KEY]['candidate']['score'].tolist() == [0, 20, 50]
+
+
+def test_a_request_cut_by_two_batches_is_joined_whole():
+  first, second = _batch([b'r1', b'r2']), _batch([b'r2'])
+  pieces = [dict(extractors.split_by_request(b))[b'r2'] for b in (first, second)]
+  joined = extractors.join_pieces((b'r2', pieces))
+  assert joined[constants.FEATURES_KEY]['request_id'].tolist() == [b'r2', b'r2']
+  assert joined[constants.PREDICTIONS_KEY]['baseline']['score'].tolist() == [100, 0]
+  alone = extractors.join_pieces((b'r1', pieces[:1]))
+  assert alone == {**pieces[0], requests.WHOLE_REQUEST_KEY: True}
+  assert joined[requests.WHOLE_REQUEST_KEY] is True
+
+
+def test_pieces_whose_keys_differ_are_refused_naming_the_request():
+  first, second = _batch([b'r1']), _batch([b'r1'])
+  del second[constants.FEATURES_KEY]['item_id']
+  pieces = [dict(extractors.split_by_request(b))[b'r1'] for b in (first, second)]
+  with pytest.raises(ValueError, match="request b'r1': its candidates in different batches"):
+    extractors.join_pieces((b'r1', pieces))
+
+
+def test_ragged_values_fall_back_to_tfmas_own_split_and_merge():
+  batch = _batch([b'r1', b'r2', b'r1'])
+  batch[constants.FEATURES_KEY]['tags'] = tfma.types.VarLenTensorValue.from_dense_rows(
+      [np.array([b'a']), np.array([b'b', b'c']), np.array([b'd', b'e'])])
+  examples = util.split_extracts(batch)
+  got = dict(extractors.split_by_request(batch))
+  _assert_equal_trees({k: v for k, v in got[b'r2'].items()},
+                      util.merge_extracts([examples[1]]))
+  assert set(got) == {b'r1', b'r2'}
+
+
+def test_a_batch_without_request_ids_says_which_feature_is_missing():
+  batch = _batch([b'r1'])
+  del batch[constants.FEATURES_KEY]['request_id']
+  with pytest.raises(ValueError, match="no 'request_id' feature .*'gain', 'item_id'"):
+    list(extractors.split_by_request(batch))
+
+
+def test_custom_extractors_replace_tfmas_unbatching_with_slim_and_requests():
   config = tfma.EvalConfig(model_specs=[tfma.ModelSpec(label_key='gain',
-                                                       prediction_key='score')],
-                           metrics_specs=[tfma.MetricsSpec(query_key='request_id')])
+                                                       prediction_key='score')])
   stages = [e.stage_name for e in extractors.custom_extractors(eval_config=config)]
   default = [e.stage_name for e in tfma.default_extractors(eval_config=config)]
   unbatch = default.index(extractors.UNBATCH_STAGE_NAME)
-  assert stages == default[:unbatch] + [extractors.SLIM_STAGE_NAME] + default[unbatch:]
+  assert stages == (default[:unbatch] + [extractors.SLIM_STAGE_NAME,
+                                         extractors.REQUESTS_STAGE_NAME] + default[unbatch + 1:])
 
 
+def test_a_query_key_is_refused_since_extracts_are_requests_already():
+  config = tfma.EvalConfig(metrics_specs=[tfma.MetricsSpec(query_key='request_id')])
+  with pytest.raises(ValueError, match="sets MetricsSpec.query_key \\('request_id'\\)"):
+    extractors.custom_extractors(eval_config=config)
 def test_without_an_unbatch_stage_it_says_so(monkeypatch):
   monkeypatch.setattr(tfma, 'default_extractors', lambda **kwargs: [])
   with pytest.raises(ValueError, match='no ExtractUnbatchedInputs stage'):

@@ -1,25 +1,27 @@
-"""MRR (mean reciprocal rank) as a TFMA 0.47 query-based metric.
+"""MRR (mean reciprocal rank) as a TFMA 0.47 metric over requests.
 
 TFMA has no MRR, so this follows the pattern of its own query metrics (MinLabelPosition, NDCG):
-a `tfma.metrics.Metric` whose computation is a Beam CombineFn. With `MetricsSpec.query_key` set,
-the evaluator groups the extracts of one query and merges them, so each `add_input` call sees
-one whole query: arrays with one label and one prediction per example.
+a `tfma.metrics.Metric` whose computation is a Beam CombineFn, and each `add_input` call sees
+one whole request: arrays with one label and one prediction per candidate. The Evaluator's
+extractors (extractors.py) hand TFMA one extract per request; with TFMA's default extractors,
+set `MetricsSpec.query_key` and TFMA groups them itself. Fed single candidates instead, MRR
+would silently become the share of relevant examples.
 
 Use it from an EvalConfig:
 
-  tfma.MetricsSpec(query_key='request_id', metrics=[
+  tfma.MetricsSpec(metrics=[
       tfma.MetricConfig(class_name='MRR', module='recfusion.evaluation.mrr')])
 
 Optional arguments go in MetricConfig.config as JSON, e.g. config='"gain_threshold": 1.0'.
 """
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
-from tensorflow_model_analysis.metrics import metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
+from recfusion.evaluation import requests
 from recfusion.models import saved_models
 
 # Beam workers in other processes import this module (the metric is named by module) before
@@ -47,7 +49,7 @@ class MRR(metric_types.Metric):
     Beam produced, so a sort that keeps input order would make the metric nondeterministic, and
     a constant-score model must not get a perfect MRR.
 
-  This is a query/ranking based metric, so the MetricsSpec must set query_key.
+  Each input must be one whole request (see the module's docstring).
   """
 
   def __init__(self, name: str = MRR_NAME, gain_threshold: float = 0.0):
@@ -73,19 +75,40 @@ def _mrr(name: str = MRR_NAME,
          example_weighted: bool = False,
          query_key: str = '') -> metric_types.MetricComputations:
   """Returns one computation per (model, output) pair."""
-  # Without a query key every example would arrive alone and MRR would silently become the
-  # share of relevant examples; fail loudly instead.
-  if not query_key:
-    raise ValueError('a query_key is required to use the MRR metric')
   computations = []
   for model_name in model_names or ['']:
     for output_name in output_names or ['']:
       key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
                                    example_weighted=example_weighted)
       computations.append(metric_types.MetricComputation(
-          keys=[key], preprocessors=None,
-          combiner=_MRRCombiner(key, eval_config, example_weighted, gain_threshold)))
+          keys=[key],
+          preprocessors=[requests.RequestPreprocessor(
+              name, _ReciprocalRank(gain_threshold), eval_config, model_name, output_name,
+              example_weighted, grouped_by_query_key=bool(query_key))],
+          combiner=_MRRCombiner(key)))
   return computations
+
+
+def reciprocal_rank(labels: np.ndarray, predictions: np.ndarray, gain_threshold: float) -> float:
+  """1 / the pessimistic rank of the best-scored relevant candidate; 0 without one."""
+  relevant = labels > gain_threshold
+  if not relevant.any():
+    return 0.0
+  best = predictions[relevant].max()
+  # Pessimistic rank: every irrelevant example scored at least as high as the best relevant
+  # one comes first. Counting (rather than sorting) makes it independent of input order.
+  return 1.0 / (1 + int(np.sum(~relevant & (predictions >= best))))
+
+
+class _ReciprocalRank:
+  """One request's (weight, weighted reciprocal rank)."""
+
+  def __init__(self, gain_threshold: float):
+    self._gain_threshold = gain_threshold
+
+  def __call__(self, request: requests.RequestInputs) -> Tuple[float, float]:
+    rank = reciprocal_rank(request.labels, request.predictions, self._gain_threshold)
+    return request.weight, rank * request.weight
 
 
 class _MRRAccumulator:
@@ -98,47 +121,23 @@ class _MRRAccumulator:
 
 
 class _MRRCombiner(beam.CombineFn):
-  """Adds up one reciprocal rank per query (one input element = one merged query)."""
+  """Adds up one weighted reciprocal rank per request."""
 
-  def __init__(self, key: metric_types.MetricKey, eval_config: Optional[config_pb2.EvalConfig],
-               example_weighted: bool, gain_threshold: float):
+  def __init__(self, key: metric_types.MetricKey):
     self._key = key
-    self._eval_config = eval_config
-    self._example_weighted = example_weighted
-    self._gain_threshold = gain_threshold
 
   def create_accumulator(self) -> _MRRAccumulator:
     return _MRRAccumulator()
 
   def add_input(self, accumulator: _MRRAccumulator,
-                element: metric_types.StandardMetricInputs) -> _MRRAccumulator:
-    # flatten=False keeps the query as one array instead of one (label, prediction) pair per
-    # example; require_single_example_weight because a query carries one weight.
-    labels, predictions, example_weight = next(metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._key.model_name,
-        output_name=self._key.output_name, example_weighted=self._example_weighted,
-        flatten=False, require_single_example_weight=True))
-    # Models often emit [n, 1] scores; one score and one label per example is what is ranked.
-    labels, predictions = labels.reshape(-1), predictions.reshape(-1)
-    if labels.size != predictions.size:
-      raise ValueError(f'MRR needs one label per prediction, got labels={labels} '
-                       f'predictions={predictions} for {self._key}')
-    relevant = labels > self._gain_threshold
-    reciprocal_rank = 0.0
-    if relevant.any():
-      best = predictions[relevant].max()
-      # Pessimistic rank: every irrelevant example scored at least as high as the best relevant
-      # one comes first. Counting (rather than sorting) makes it independent of input order.
-      rank = 1 + int(np.sum(~relevant & (predictions >= best)))
-      reciprocal_rank = 1.0 / rank
-    weight = float(example_weight.item())  # a size-1 array after the single-weight check
-    accumulator.total_reciprocal_rank += reciprocal_rank * weight
+                summary: Tuple[float, float]) -> _MRRAccumulator:
+    weight, weighted_rank = summary
+    accumulator.total_reciprocal_rank += weighted_rank
     accumulator.total_weight += weight
     return accumulator
 
   def merge_accumulators(self, accumulators: Iterable[_MRRAccumulator]) -> _MRRAccumulator:
-    accumulators = iter(accumulators)
-    result = next(accumulators)
+    result = _MRRAccumulator()
     for accumulator in accumulators:
       result.total_reciprocal_rank += accumulator.total_reciprocal_rank
       result.total_weight += accumulator.total_weight

@@ -10,30 +10,30 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from apache_beam.testing import util
 from apache_beam.testing.test_pipeline import TestPipeline
-from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.utils import util as tfma_util
 
-from recfusion.evaluation import mrr
+from recfusion.evaluation import metric_test_util, mrr, requests
 
 MODULE = 'recfusion.evaluation.mrr'
 
 
 def _query(request_id, labels, predictions, weight=1.0):
-  """One query as the evaluator hands it to a combiner: its examples' extracts merged."""
-  return tfma_util.merge_extracts([{
+  """One query as the Evaluator's extractors hand it to TFMA: its examples' extracts merged."""
+  return requests.mark_whole_request(tfma_util.merge_extracts([{
       'labels': np.array([label]), 'predictions': np.array([prediction]),
       'example_weights': np.array([weight]), 'features': {'request_id': np.array([request_id])},
-  } for label, prediction in zip(labels, predictions)])
+  } for label, prediction in zip(labels, predictions)]))
 
 
 def _assert_metric(metric, queries, expected, example_weighted=False):
   """Runs the metric's combiner over `queries` in a Beam pipeline and checks its one value."""
-  computation, = metric.computations(query_key='request_id', example_weighted=example_weighted)
+  computation, = metric.computations(example_weighted=example_weighted)
   key = metric_types.MetricKey(name=metric.name, example_weighted=example_weighted)
   with TestPipeline() as pipeline:
     result = (pipeline
               | 'Create' >> beam.Create(queries)
-              | 'Process' >> beam.Map(metric_util.to_standard_metric_inputs, include_features=True)
+              | 'Preprocess' >> beam.FlatMap(metric_test_util.preprocess, computation)
               | 'AddSlice' >> beam.Map(lambda x: ((), x))
               | 'Combine' >> beam.CombinePerKey(computation.combiner))
 
@@ -94,14 +94,28 @@ def test_example_weights_weight_each_query():
 
 def test_nothing_to_average_is_nan():
   # An empty PCollection yields no slice at all in Beam, so call the combiner directly.
-  combiner = mrr.MRR().computations(query_key='request_id')[0].combiner
+  combiner = mrr.MRR().computations()[0].combiner
   assert math.isnan(combiner.extract_output(combiner.create_accumulator())[
       metric_types.MetricKey(name='mrr')])
 
 
-def test_a_query_key_is_required():
-  with pytest.raises(ValueError, match='query_key'):
-    mrr.MRR().computations()
+def test_single_candidates_are_refused_unless_tfma_groups_them_by_a_query_key():
+  candidate = {k: v for k, v in _query('q1', [1.0], [0.9]).items()
+               if k != requests.WHOLE_REQUEST_KEY}
+  with pytest.raises(ValueError, match='MRR needs one extract per request'):
+    metric_test_util.compute(mrr.MRR(name='MRR').computations()[0], [candidate])
+  grouped, = mrr.MRR().computations(query_key='request_id')
+  assert list(metric_test_util.compute(grouped, [candidate]).values()) == [1.0]
+
+
+def test_a_request_with_fewer_labels_than_scores_is_refused_naming_the_output():
+  request = _query('q1', [1.0, 0.0], [0.9, 0.1])
+  request['labels'] = np.array([1.0])
+  computation, = mrr.MRR().computations(output_names=['score'])
+  request = {**request, 'labels': {'score': request['labels']},
+             'predictions': {'score': request['predictions']}}
+  with pytest.raises(ValueError, match='1 labels and 2 predictions of score'):
+    metric_test_util.compute(computation, [request])
 
 
 def test_eval_config_runs_through_tfma_end_to_end(tmp_path):

@@ -1,18 +1,20 @@
 """The number of requests (queries) and of candidates (examples) in a slice, as TFMA
-query-based metrics. Counts carry no interval: they are the slice's size, not an estimate.
+metrics over requests (each input one request: see mrr.py). Counts carry no interval: they are the slice's size, not an estimate.
 
 TFMA's own QueryStatistics builds its computation for one model name only, so in an EvalConfig
 with a baseline it fails on the first query (the labels arrive keyed by model name). This one
 follows the pattern of mrr.py: one computation per (model, output), one `add_input` per query.
 The gate reads it (recfusion/evaluation/gate.py: too few eval requests say nothing).
-TFMA's ExampleCount under a query key counts requests, so the candidates have their own metric.
+TFMA's ExampleCount counts extracts, here requests, so the candidates have their own metric.
 """
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
+
+from recfusion.evaluation import requests
 
 REQUESTS_NAME = 'requests'
 EXAMPLES_NAME = 'example_count'  # the name of TFMA's ExampleCount key, which the report reads
@@ -27,14 +29,14 @@ class _Count(metric_types.Metric):
 
 
 class RequestCount(_Count):
-  """How many queries the slice holds (a query_key is required)."""
+  """How many requests the slice holds."""
 
   def __init__(self, name: str = REQUESTS_NAME):
     super().__init__(_request_count, name=name)
 
 
 class CandidateCount(_Count):
-  """How many examples (candidates) the slice's requests hold (a query_key is required)."""
+  """How many examples (candidates) the slice's requests hold."""
 
   def __init__(self, name: str = EXAMPLES_NAME):
     super().__init__(_candidate_count, name=name)
@@ -50,23 +52,18 @@ def _request_count(name: str = REQUESTS_NAME,
                    output_names: Optional[List[str]] = None,
                    query_key: str = '') -> metric_types.MetricComputations:
   del eval_config  # the count needs neither labels nor predictions
-  if not query_key:
-    raise ValueError('a query_key is required to count requests')
-  return [metric_types.MetricComputation(keys=[key], preprocessors=None,
-                                         combiner=_CountCombiner(key))
-          for key in _keys(name, model_names, output_names)]
+  return [metric_types.MetricComputation(
+      keys=[key], preprocessors=[_RequestsPreprocessor(key, bool(query_key))],
+      combiner=_CountCombiner(key)) for key in _keys(name, model_names, output_names)]
 
 
 def _candidate_count(name: str = EXAMPLES_NAME,
                      eval_config: Optional[config_pb2.EvalConfig] = None,
                      model_names: Optional[List[str]] = None,
-                     output_names: Optional[List[str]] = None,
-                     query_key: str = '') -> metric_types.MetricComputations:
-  if not query_key:
-    raise ValueError('a query_key is required to count candidates per request')
-  return [metric_types.MetricComputation(keys=[key], preprocessors=None,
-                                         combiner=_CandidateCombiner(key, eval_config))
-          for key in _keys(name, model_names, output_names)]
+                     output_names: Optional[List[str]] = None) -> metric_types.MetricComputations:
+  return [metric_types.MetricComputation(
+      keys=[key], preprocessors=[_CandidatesPreprocessor(key, eval_config)],
+      combiner=_CandidateCombiner(key)) for key in _keys(name, model_names, output_names)]
 
 
 def _keys(name: str, model_names: Optional[List[str]], output_names: Optional[List[str]]
@@ -77,7 +74,7 @@ def _keys(name: str, model_names: Optional[List[str]], output_names: Optional[Li
 
 
 class _CountCombiner(beam.CombineFn):
-  """One input element is one merged query."""
+  """One input element is one request."""
 
   def __init__(self, key: metric_types.MetricKey):
     self._key = key
@@ -86,7 +83,7 @@ class _CountCombiner(beam.CombineFn):
     return 0
 
   def add_input(self, accumulator: int, element) -> int:
-    del element
+    del element  # one request
     return accumulator + 1
 
   def merge_accumulators(self, accumulators: Iterable[int]) -> int:
@@ -96,15 +93,38 @@ class _CountCombiner(beam.CombineFn):
     return {self._key: float(accumulator)}
 
 
-class _CandidateCombiner(_CountCombiner):
-  """One input element is one merged query: its predictions are its candidates."""
+class _RequestsPreprocessor(metric_types.Preprocessor):
+  """1 per whole request; single candidates are refused (requests.py)."""
+
+  def __init__(self, key: metric_types.MetricKey, grouped_by_query_key: bool):
+    super().__init__(name=f'_requests_preprocessor:model={key.model_name},'
+                          f'output={key.output_name}')
+    self._grouped_by_query_key = grouped_by_query_key
+
+  def process(self, extracts) -> Iterator[int]:
+    requests.check_whole_request(extracts, self._grouped_by_query_key, 'RequestCount')
+    yield 1
+
+
+class _CandidatesPreprocessor(metric_types.Preprocessor):
+  """How many candidates one request holds (its predictions), once per request (requests.py)."""
 
   def __init__(self, key: metric_types.MetricKey, eval_config: Optional[config_pb2.EvalConfig]):
-    super().__init__(key)
+    super().__init__(name=f'_candidates_preprocessor:model={key.model_name},'
+                          f'output={key.output_name}')
+    self._key = key
     self._eval_config = eval_config
 
-  def add_input(self, accumulator: int, element) -> int:
+  def process(self, extracts) -> Iterator[int]:
+    inputs = metric_util.to_standard_metric_inputs(extracts, include_labels=False)
     _, predictions, _ = next(metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._key.model_name,
+        inputs, eval_config=self._eval_config, model_name=self._key.model_name,
         output_name=self._key.output_name, flatten=False, allow_none=True))
-    return accumulator + int(np.size(predictions))
+    yield int(np.size(predictions))
+
+
+class _CandidateCombiner(_CountCombiner):
+  """One input element is one request's candidate count."""
+
+  def add_input(self, accumulator: int, candidates: int) -> int:
+    return accumulator + candidates

@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from tfx.dsl.io import fileio
 
 from recfusion import keys, registry
-from recfusion.evaluation import gate, results
+from recfusion.evaluation import eval_config, gate, results
 from recfusion.evaluation.results import metric_name, metric_values
 from recfusion.keys import PROBABILITY_KEY, SCORE_KEY
 from recfusion.report import drift, training
@@ -82,7 +82,7 @@ def thresholds(evaluation_uri: str, slices: Dict[str, Dict[str, float]],
     for metric in spec.metrics:
       for per_slice in metric.per_slice_thresholds:
         for top_k in top_ks:
-          name = metric.class_name.lower() + (f'@{top_k}' if top_k else '')
+          name = eval_config.metric_name(metric) + (f'@{top_k}' if top_k else '')
           value = candidate.get(name)
           threshold = per_slice.threshold
           if threshold.HasField('value_threshold'):

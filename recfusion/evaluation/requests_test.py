@@ -1,0 +1,91 @@
+"""The direct read of one request's labels and predictions against TFMA's own reading."""
+import numpy as np
+import pytest
+from tensorflow_model_analysis.metrics import metric_util
+
+from recfusion.evaluation import requests
+
+
+def _two_models_two_outputs():
+  """One request of three candidates as the Evaluator sees it with a baseline."""
+  return {
+      'labels': {model: {'score': np.array([3.0, 0.0, 1.0], np.float32),
+                         'probability': np.array([1, 0, 1])}
+                 for model in ('candidate', 'baseline')},
+      'predictions': {
+          'candidate': {'score': np.array([0.2, 0.9, 0.4], np.float32),
+                        'probability': np.array([0.7, 0.1, 0.5], np.float32)},
+          'baseline': {'score': np.array([0.5, 0.1, 0.3], np.float32),
+                       'probability': np.array([0.2, 0.3, 0.4], np.float32)}},
+      'features': {'gain': np.array([3.0, 0.0, 1.0], np.float32),
+                   'item_id': np.array([b'a', b'b', b'c'])},
+  }
+
+
+def _tfma(extracts, model_name, output_name, example_weighted=False):
+  labels, predictions, weights = next(metric_util.to_label_prediction_example_weight(
+      metric_util.to_standard_metric_inputs(extracts), model_name=model_name,
+      output_name=output_name, example_weighted=example_weighted, flatten=False,
+      require_single_example_weight=True))
+  return np.asarray(labels).reshape(-1), np.asarray(predictions).reshape(-1), weights
+
+
+@pytest.mark.parametrize('model_name', ['candidate', 'baseline'])
+@pytest.mark.parametrize('output_name', ['score', 'probability'])
+def test_the_direct_read_equals_tfmas(model_name, output_name):
+  extracts = _two_models_two_outputs()
+  labels, predictions, weights = requests.labels_predictions_weights(
+      extracts, None, model_name, output_name, example_weighted=False)
+  tfma_labels, tfma_predictions, tfma_weight = _tfma(extracts, model_name, output_name)
+  np.testing.assert_array_equal(labels, tfma_labels)
+  np.testing.assert_array_equal(predictions, tfma_predictions)
+  assert weights.tolist() == [float(tfma_weight)] == [1.0]
+
+
+def test_one_model_one_output_arrays_are_read_directly():
+  extracts = {'labels': np.array([1.0, 0.0]), 'predictions': np.array([0.3, 0.6])}
+  labels, predictions, weights = requests.labels_predictions_weights(extracts, None, '', '',
+                                                                     False)
+  assert (labels.tolist(), predictions.tolist(), weights.tolist()) == ([1, 0], [0.3, 0.6], [1])
+
+
+def test_example_weights_go_through_tfma():
+  extracts = {**_two_models_two_outputs(), 'example_weights': np.array([2.0, 2.0, 2.0])}
+  inputs = requests.request_inputs(extracts, None, 'candidate', 'score', example_weighted=True)
+  assert inputs.weight == 2.0
+  with pytest.raises(ValueError):  # TFMA's own check: one weight for the request
+    requests.request_inputs({**extracts, 'example_weights': np.array([1.0, 2.0, 2.0])}, None,
+                            'candidate', 'score', example_weighted=True)
+
+
+def test_features_are_read_and_a_missing_one_is_named():
+  inputs = requests.request_inputs(_two_models_two_outputs(), None, 'candidate', 'score', False,
+                                   feature_keys=['item_id'])
+  assert inputs.features['item_id'].tolist() == [b'a', b'b', b'c']
+  assert inputs.labels.tolist() == [3.0, 0.0, 1.0]
+  with pytest.raises(ValueError, match="no 'brand' feature"):
+    requests.request_inputs(_two_models_two_outputs(), None, 'candidate', 'score', False,
+                            feature_keys=['brand'])
+
+
+def test_fewer_labels_than_predictions_are_refused_naming_model_and_output():
+  extracts = _two_models_two_outputs()
+  extracts['labels']['baseline']['score'] = np.array([1.0])
+  with pytest.raises(ValueError, match='1 labels and 3 predictions of score of baseline'):
+    requests.request_inputs(extracts, None, 'baseline', 'score', False)
+
+
+def test_the_preprocessor_yields_the_summary_once_per_whole_request():
+  preprocessor = requests.RequestPreprocessor(
+      'count', lambda request: request.predictions.size, None, 'candidate', 'score', False)
+  whole = requests.mark_whole_request(_two_models_two_outputs())
+  assert list(preprocessor.process(whole)) == [3]
+  with pytest.raises(ValueError, match='count needs one extract per request: run TFMA with '
+                                       'recfusion.evaluation.extractors.custom_extractors'):
+    list(preprocessor.process(_two_models_two_outputs()))
+  grouped = requests.RequestPreprocessor(
+      'count', lambda request: request.predictions.size, None, 'candidate', 'score', False,
+      grouped_by_query_key=True)
+  assert list(grouped.process(_two_models_two_outputs())) == [3]
+  assert preprocessor.name == ('_count_request_preprocessor:model=candidate,output=score,'
+                               'weighted=False')
