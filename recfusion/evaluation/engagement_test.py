@@ -165,3 +165,16 @@ def test_merged_accumulators_travel_sparse_and_give_the_same_histogram():
   # A histogram with most bins filled stays dense.
   full = engagement.histogram(np.zeros(10), np.arange(10) / 10, np.array([1.0]), 10)
   assert engagement.smaller(full) is full
+
+
+def test_request_count_refuses_single_candidates_and_counts_whole_requests():
+  from recfusion.evaluation import metric_test_util, requests
+  candidate = {'labels': np.array([1.0]), 'predictions': np.array([0.5])}
+  computation, = request_count.RequestCount().computations()
+  with pytest.raises(ValueError, match='RequestCount needs one extract per request'):
+    metric_test_util.compute(computation, [candidate])
+  whole = requests.mark_whole_request({'labels': np.array([1.0, 0.0]),
+                                       'predictions': np.array([0.5, 0.2])})
+  assert list(metric_test_util.compute(computation, [whole, whole]).values()) == [2.0]
+  candidates, = request_count.CandidateCount().computations()
+  assert list(metric_test_util.compute(candidates, [whole, candidate]).values()) == [3.0]
