@@ -68,7 +68,7 @@ def _plain_arrays(extracts: Mapping[str, Any], model_name: str, output_name: str
   predictions = _select(extracts.get(constants.PREDICTIONS_KEY), model_name, output_name)
   for value in (labels, predictions):
     if (not isinstance(value, np.ndarray) or value.dtype.kind not in 'biuf'
-        or value.size != len(value)):
+        or value.ndim == 0 or value.size != len(value)):
       return None
   return labels.reshape(-1), predictions.reshape(-1)
 

@@ -49,6 +49,15 @@ def test_one_model_one_output_arrays_are_read_directly():
   assert (labels.tolist(), predictions.tolist(), weights.tolist()) == ([1, 0], [0.3, 0.6], [1])
 
 
+def test_scalars_and_matrices_go_through_tfma():
+  scalar = {'labels': np.array(1.0), 'predictions': np.array(0.3)}
+  labels, predictions, weights = requests.labels_predictions_weights(scalar, None, '', '', False)
+  assert (labels.tolist(), predictions.tolist(), weights.tolist()) == ([1.0], [0.3], [1.0])
+  assert requests._plain_arrays(scalar, '', '') is None
+  matrix = {'labels': np.ones((2, 3)), 'predictions': np.ones((2, 3))}
+  assert requests._plain_arrays(matrix, '', '') is None
+
+
 def test_example_weights_go_through_tfma():
   extracts = {**_two_models_two_outputs(), 'example_weights': np.array([2.0, 2.0, 2.0])}
   inputs = requests.request_inputs(extracts, None, 'candidate', 'score', example_weighted=True)
