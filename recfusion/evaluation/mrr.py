@@ -14,9 +14,8 @@ Use it from an EvalConfig:
 
 Optional arguments go in MetricConfig.config as JSON, e.g. config='"gain_threshold": 1.0'.
 """
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.proto import config_pb2
@@ -85,7 +84,7 @@ def _mrr(name: str = MRR_NAME,
           preprocessors=[requests.RequestPreprocessor(
               name, _ReciprocalRank(gain_threshold), eval_config, model_name, output_name,
               example_weighted, grouped_by_query_key=bool(query_key))],
-          combiner=_MRRCombiner(key)))
+          combiner=requests.WeightedMeanCombiner([key])))
   return computations
 
 
@@ -109,41 +108,3 @@ class _ReciprocalRank:
   def __call__(self, request: requests.RequestInputs) -> Tuple[float, float]:
     rank = reciprocal_rank(request.labels, request.predictions, self._gain_threshold)
     return request.weight, rank * request.weight
-
-
-class _MRRAccumulator:
-  """Weighted sum of reciprocal ranks and of query weights: enough to merge partial results."""
-  __slots__ = ['total_reciprocal_rank', 'total_weight']
-
-  def __init__(self):
-    self.total_reciprocal_rank = 0.0
-    self.total_weight = 0.0
-
-
-class _MRRCombiner(beam.CombineFn):
-  """Adds up one weighted reciprocal rank per request."""
-
-  def __init__(self, key: metric_types.MetricKey):
-    self._key = key
-
-  def create_accumulator(self) -> _MRRAccumulator:
-    return _MRRAccumulator()
-
-  def add_input(self, accumulator: _MRRAccumulator,
-                summary: Tuple[float, float]) -> _MRRAccumulator:
-    weight, weighted_rank = summary
-    accumulator.total_reciprocal_rank += weighted_rank
-    accumulator.total_weight += weight
-    return accumulator
-
-  def merge_accumulators(self, accumulators: Iterable[_MRRAccumulator]) -> _MRRAccumulator:
-    result = _MRRAccumulator()
-    for accumulator in accumulators:
-      result.total_reciprocal_rank += accumulator.total_reciprocal_rank
-      result.total_weight += accumulator.total_weight
-    return result
-
-  def extract_output(self, accumulator: _MRRAccumulator) -> Dict[metric_types.MetricKey, float]:
-    if accumulator.total_weight > 0:
-      return {self._key: accumulator.total_reciprocal_rank / accumulator.total_weight}
-    return {self._key: float('nan')}

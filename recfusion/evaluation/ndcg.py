@@ -17,9 +17,8 @@ weighted mean over requests (the request's example weight when example weighted,
           class_name='RequestNDCG', module='recfusion.evaluation.ndcg',
           config='"gain_key": "gain"')])
 """
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.proto import config_pb2
@@ -69,7 +68,7 @@ def _request_ndcg(gain_key: str, top_k_list: Optional[List[int]] = None, name: s
               f'{name}@{",".join(map(str, top_ks))}', _Summary(gain_key, top_ks), eval_config,
               model_name, output_name, example_weighted, feature_keys=[gain_key],
               grouped_by_query_key=bool(query_key))],
-          combiner=_NDCGCombiner(metric_keys)))
+          combiner=requests.WeightedMeanCombiner(metric_keys)))
   return computations
 
 
@@ -96,42 +95,3 @@ class _Summary:
     if gains.size == 0 or gains.max() <= 0 or request.weight == 0:
       return None
     return request.weight, ndcg_at(gains, request.predictions, self._top_ks) * request.weight
-
-
-class _Accumulator:
-  __slots__ = ['ndcg', 'weight']
-
-  def __init__(self, size: int):
-    self.ndcg = np.zeros(size)
-    self.weight = 0.0
-
-
-class _NDCGCombiner(beam.CombineFn):
-
-  def __init__(self, metric_keys: List[metric_types.MetricKey]):
-    self._keys = metric_keys
-
-  def create_accumulator(self) -> _Accumulator:
-    return _Accumulator(len(self._keys))
-
-  def add_input(self, accumulator: _Accumulator,
-                summary: Optional[Tuple[float, np.ndarray]]) -> _Accumulator:
-    if summary is not None:
-      weight, weighted_ndcg = summary
-      accumulator.ndcg += weighted_ndcg
-      accumulator.weight += weight
-    return accumulator
-
-  def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
-    # A new accumulator: under the jackknife one partition's is an input of many merges.
-    result = _Accumulator(len(self._keys))
-    for accumulator in accumulators:
-      result.ndcg += accumulator.ndcg
-      result.weight += accumulator.weight
-    return result
-
-  def extract_output(self, accumulator: _Accumulator) -> Dict[metric_types.MetricKey, float]:
-    if accumulator.weight > 0:
-      values = accumulator.ndcg / accumulator.weight
-      return {key: float(value) for key, value in zip(self._keys, values)}
-    return {key: float('nan') for key in self._keys}

@@ -14,8 +14,10 @@ the MetricsSpec sets a query_key and TFMA groups them itself. Anything else (TFM
 extractors without a query key hand metrics single candidates, and an NDCG or MRR of single
 candidates is a silently wrong number) is refused.
 """
-from typing import Any, Callable, Dict, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional,
+                    Sequence, Tuple)
 
+import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.metrics import metric_types, metric_util
@@ -147,3 +149,45 @@ class RequestPreprocessor(metric_types.Preprocessor):
     except ValueError as error:
       raise ValueError(f'{self.name}: {error}') from error
     yield self._summarize(inputs)
+
+
+class _WeightedSums:
+  __slots__ = ['values', 'weight']
+
+  def __init__(self, size: int):
+    self.values = np.zeros(size)
+    self.weight = 0.0
+
+
+class WeightedMeanCombiner(beam.CombineFn):
+  """The weighted mean over requests of per-request values, one per key: each input is a
+  request's (weight, its values times the weight), or None for a request that does not count.
+  NaN with nothing to average, as TFMA's own metrics."""
+
+  def __init__(self, keys: Sequence[metric_types.MetricKey]):
+    self._keys = list(keys)
+
+  def create_accumulator(self) -> _WeightedSums:
+    return _WeightedSums(len(self._keys))
+
+  def add_input(self, accumulator: _WeightedSums, summary: Optional[Tuple[float, Any]]
+                ) -> _WeightedSums:
+    if summary is not None:
+      weight, weighted_values = summary
+      accumulator.values += weighted_values
+      accumulator.weight += weight
+    return accumulator
+
+  def merge_accumulators(self, accumulators: Iterable[_WeightedSums]) -> _WeightedSums:
+    # A new accumulator: under the jackknife one partition's is an input of many merges.
+    result = _WeightedSums(len(self._keys))
+    for accumulator in accumulators:
+      result.values += accumulator.values
+      result.weight += accumulator.weight
+    return result
+
+  def extract_output(self, accumulator: _WeightedSums) -> Dict[metric_types.MetricKey, float]:
+    if accumulator.weight > 0:
+      means = accumulator.values / accumulator.weight
+      return {key: float(mean) for key, mean in zip(self._keys, means)}
+    return {key: float('nan') for key in self._keys}
