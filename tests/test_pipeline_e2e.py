@@ -276,15 +276,32 @@ def test_fused_model_scores_exactly_the_rankers_plus_the_fusion_formula(runs):
       1 / (1 + np.exp(-(calibration['a'] * expected + calibration['b']))), rtol=1e-4, atol=1e-6)
 
 
-def test_fused_model_holds_no_keras_layer_functions(runs):
-  """The Transform graph and the rankers are in the fused model as state and signatures only:
-  no Keras layer's call functions, written again for metadata nothing reads."""
+def _function_library(model_dir: str):
   from tensorflow.python.saved_model import loader_impl  # no public parser of saved_model.pb
+  return loader_impl.parse_saved_model(model_dir).meta_graphs[0].graph_def.library.function
+
+
+def _transform_graph_copies(library) -> int:
+  """Functions holding the Transform graph: its vocabulary lookups (the rankers' own
+  functions read the looked-up ids, and the fusion formula none)."""
+  return sum(any(node.op == 'LookupTableFindV2' for node in function.node_def)
+             for function in library)
+
+
+def test_saved_models_hold_the_transform_graph_once_and_no_keras_layer_functions(runs):
+  """The Transform graph and the rankers are in the fused model as state and signatures only:
+  no Keras layer's call functions, written again for metadata nothing reads, and the Transform
+  graph once (not again as its own signature, TFT's wrapped function or a second trace), in the
+  fused model and in each ranker's."""
   _, (_, summary, _), _, _ = runs
-  fused_dir = os.path.join(_output(summary, 'Fusion', 'model'), 'Format-Serving')
-  library = loader_impl.parse_saved_model(fused_dir).meta_graphs[0].graph_def.library
-  names = [f.signature.name for f in library.function]
+  fused = _function_library(os.path.join(_output(summary, 'Fusion', 'model'), 'Format-Serving'))
+  names = [f.signature.name for f in fused]
   assert names and not [n for n in names if 'call_and_return_conditional_losses' in n]
+  assert _transform_graph_copies(fused) == 1
+  for ranker in RANKERS:
+    library = _function_library(
+        os.path.join(_output(summary, f'Trainer.{ranker}', 'model'), 'Format-Serving'))
+    assert _transform_graph_copies(library) == 1, ranker
 
 
 def test_transform_writes_only_the_splits_the_dag_reads_and_the_bench_transforms_eval_alike(

@@ -1,4 +1,5 @@
-"""Loading recfusion's SavedModels: the custom ops a member may hold are registered first.
+"""Loading recfusion's SavedModels (the custom ops a member may hold are registered first), and
+what a SavedModel applying the Transform graph holds of it.
 
 The gbt ranker's SavedModel (and so every fused model holding it) calls TensorFlow Decision
 Forests' inference ops. TF Serving (>= 2.11) has them built in; a Python process has them only
@@ -40,3 +41,19 @@ def _quiet_inference_library() -> None:
 def load(path: str):
   register_ops()
   return tf.saved_model.load(path)
+
+
+def transform_state(layer) -> dict:
+  """The state of TFT's Keras layer that a SavedModel applying it must hold: the loaded
+  Transform graph's table initializer, asset files and variables. Not the graph's own
+  signature, nor the layer's wrapped function: each is another copy of the whole Transform
+  graph (1,600 ops on the simulator's features), written and read back for nothing, since the
+  functions that apply the layer hold the copy they traced."""
+  tracked = getattr(layer, '_saved_model_loader_tracked_dict', None)
+  imported = (tracked or {}).get('_imported')
+  if imported is None:
+    raise RuntimeError('tensorflow_transform no longer exposes the loaded graph its Keras '
+                       'layer tracks (_saved_model_loader_tracked_dict["_imported"]); see '
+                       'saved_models.transform_state')
+  children = tf.train.TrackableView(imported).children(imported)
+  return {name: child for name, child in children.items() if name != 'signatures'}

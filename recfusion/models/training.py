@@ -18,7 +18,7 @@ from absl import logging
 import tf_keras as keras
 
 from recfusion import features, keys
-from recfusion.models import autograph_rules, losses, preprocessing, warm_start
+from recfusion.models import autograph_rules, losses, preprocessing, saved_models, warm_start
 
 autograph_rules.leave_keras_unconverted()
 
@@ -182,7 +182,11 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: s
            input_specs: Optional[Mapping[str, tf.TensorSpec]] = None) -> None:
   """`input_specs`: the transformed features the model reads; by default its keras Inputs
   (a subclassed model such as a TF-DF forest has none and names them)."""
-  model.tft_layer = tft_output.transform_features_layer()
+  # The model tracks the Transform graph's state, not TFT's layer: the layer would write the
+  # graph a second time into the SavedModel (saved_models.transform_state), which Fusion, the
+  # serving check and serving read back for nothing.
+  tft_layer = tft_output.transform_features_layer()
+  model.transform_state = saved_models.transform_state(tft_layer)
   raw_spec = tft_output.raw_feature_spec()
   for name in preprocessing.LABEL_ONLY_FEATURES:
     raw_spec.pop(name, None)
@@ -192,7 +196,7 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: s
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve(serialized):
-    transformed = model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+    transformed = tft_layer(tf.io.parse_example(serialized, raw_spec))
     features = {name: transformed[name] for name in specs}
     return {keys.SCORE_KEY: tf.reshape(model(features), [-1])}
 

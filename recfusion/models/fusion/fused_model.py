@@ -59,15 +59,6 @@ def member_variables(loaded_fused, ranker: str) -> Optional[Dict[str, np.ndarray
   return {v.name: v.numpy() for v in signature.variables}
 
 
-def transform_state(layer) -> dict:
-  """What TFT's TransformFeaturesLayer tracks for a SavedModel: its loaded graph's objects."""
-  state = getattr(layer, '_saved_model_loader_tracked_dict', None)
-  if state is None:
-    raise RuntimeError('tensorflow_transform no longer exposes the state its Keras layer '
-                       'tracks (_saved_model_loader_tracked_dict); see fused_model.py')
-  return state
-
-
 class FusedRanker(tf.Module):
 
   def __init__(self, tft_output: tft.TFTransformOutput, ranker_dirs: Mapping[str, object],
@@ -82,12 +73,12 @@ class FusedRanker(tf.Module):
     self._dropped = tuple(dropped) + tuple(pruned)
     self._pruned = tuple(pruned)
     # The Transform graph is applied through TFT's Keras layer, but only the loaded graph's
-    # state is tracked (what the layer itself tracks), not the layer: saving a Keras layer
+    # state is tracked (saved_models.transform_state), not the layer: saving a Keras layer
     # inside a tf.Module traced its call functions for Keras metadata nothing reads, 2.5 s of
     # an 11.7 s Fusion step on the quick shop and a third of the SavedModel (2.5 -> 1.6 MB).
     layer = tft_output.transform_features_layer()
     self._tft_layer = self._no_dependency(layer)
-    self.transform_state = transform_state(layer)
+    self.transform_state = saved_models.transform_state(layer)
     loaded = {name: load_member(model) for name, model in ranker_dirs.items()
               if name not in self._pruned}
     # The fused graph calls each ranker's `transformed_features` function and tracks only the
@@ -128,12 +119,16 @@ class FusedRanker(tf.Module):
     outputs[keys.PROBABILITY_KEY] = tf.sigmoid(a * fused + b)
     return outputs
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
-  def serve(self, serialized):
+  def serve(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
     transformed = self._tft_layer(tf.io.parse_example(serialized, self._raw_spec))
     return self.score_transformed(transformed)
 
 
 def save(module: FusedRanker, path: str) -> None:
+  """Writes the serving signature's one trace. `serve` is not a tf.function of the module:
+  tf.saved_model.save traces a module's functions again, inside its save context, and that
+  second trace held its own copy of the Transform graph."""
+  serve = tf.function(module.serve,
+                      input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   tf.saved_model.save(module, path, signatures={
-      keys.SERVING_SIGNATURE: module.serve.get_concrete_function()})
+      keys.SERVING_SIGNATURE: serve.get_concrete_function()})

@@ -3,7 +3,6 @@ captures, not the ranker's whole Keras object graph."""
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 import tf_keras as keras
 from tensorflow.python.saved_model import loader_impl  # no public parser of saved_model.pb
@@ -90,12 +89,3 @@ def test_member_variables_reads_the_new_layout_and_models_pushed_before_it(tmp_p
   old_values = fused_model.member_variables(tf.saved_model.load(old_dir), 'dcn')
   assert old_values['score/bias:0'].tolist() == [0.5]
   assert sorted(old_values) == sorted(expected)
-
-
-def test_transform_state_is_what_the_tft_layer_tracks_and_its_absence_is_named():
-  class Layer:
-    _saved_model_loader_tracked_dict = {'_imported': 'the loaded transform graph'}
-
-  assert fused_model.transform_state(Layer()) == {'_imported': 'the loaded transform graph'}
-  with pytest.raises(RuntimeError, match='_saved_model_loader_tracked_dict'):
-    fused_model.transform_state(object())
