@@ -158,7 +158,8 @@ def compile_pipeline(config: Config, image: str, pipeline_root: str, output_dir:
       config, data_dir=config.data.dir, pipeline_root=pipeline_root,
       registry_dir=f'{registry_root.rstrip("/")}/{config.pipeline.name}',
       schema_file=schema_file or IMAGE_SCHEMA_FILE,
-      beam_pipeline_args=beam_workers.on_cluster(settings['beam_args'], image),
+      beam_pipeline_args=beam_workers.on_cluster(
+          [f'--pickle_library={config.beam.pickle_library}', *settings['beam_args']], image),
       # What operators change per run is a runtime parameter: no recompiling for it.
       parameters=runtime_parameters,
       # A run with nothing new is InputsCheck alone: KFP skips the rest.

@@ -346,3 +346,9 @@ def test_beam_steps_give_their_workers_the_pipeline_image(compiled):
   job = compiled[0]
   for task in ('LogJoinExampleGen', 'StatisticsGen', 'Transform', 'Evaluator'):
     assert f'--sdk_container_image={IMAGE}' in _executor(job, task)['container']['args'], task
+
+
+def test_beam_steps_on_the_cluster_pickle_with_the_configured_library(compiled):
+  job = compiled[0]
+  for task in ('LogJoinExampleGen', 'StatisticsGen', 'Transform', 'Evaluator'):
+    assert '--pickle_library=cloudpickle' in _executor(job, task)['container']['args'], task

@@ -53,7 +53,8 @@ def new_run_id() -> str:
 
 
 def beam_args(config: Config) -> List[str]:
-  return [f'--direct_running_mode={config.beam.direct_running_mode}',
+  return [f'--pickle_library={config.beam.pickle_library}',
+          f'--direct_running_mode={config.beam.direct_running_mode}',
           f'--direct_num_workers={config.beam.direct_num_workers}',
           *config.beam.extra_args]
 
@@ -255,7 +256,7 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   absl_logger.addHandler(handler)
   failed = None
   try:
-    with beam_workers.tfx_packaging_skipped():
+    with beam_workers.tfx_packaging_skipped(), memory.preexisting_kept_out_of_collections():
       LocalDagRunner().run_with_ir(ir)
     handler.finish_current()
   except BaseException:

@@ -97,3 +97,13 @@ def test_memory_is_released_when_a_component_starts_before_progress_hears_of_it(
   for event in ('running', 'epoch', 'finished', 'running', 'failed'):
     callback(local_runner.ProgressEvent('Fusion', event, 1, 2))
   assert order == ['release', 'running', 'epoch', 'finished', 'release', 'running', 'failed']
+
+
+def test_beam_args_name_the_pickler_and_runner_mode_before_the_extra_args():
+  from recfusion.config import load_config
+  config = load_config(overrides=['beam.pickle_library=dill',
+                                  'beam.extra_args=["--pickle_library=cloudpickle"]'])
+  # Beam reads the last occurrence: a user's extra arg wins over the section's settings.
+  assert local_runner.beam_args(config) == [
+      '--pickle_library=dill', '--direct_running_mode=in_memory', '--direct_num_workers=1',
+      '--pickle_library=cloudpickle']

@@ -138,6 +138,7 @@ class DataConfig(Section):
 class BeamConfig(Section):
   direct_running_mode: Literal['in_memory', 'multi_threading', 'multi_processing']
   direct_num_workers: Count = Field(ge=0, description='0: one per core')
+  pickle_library: Literal['cloudpickle', 'dill']
   extra_args: List[str]
 
 

@@ -190,3 +190,11 @@ def test_a_shop_built_on_its_own_names_its_bad_settings():
   assert str(error.value) == (
       "config key 'generate.num_items': input should be greater than or equal to 1, got 0; "
       "config key 'generate.file_format': input should be 'parquet' or 'csv', got 'xlsx'")
+
+
+def test_beam_pickles_with_cloudpickle_unless_set_and_other_picklers_are_refused_by_key():
+  assert load_config().beam.pickle_library == 'cloudpickle'
+  assert load_config(overrides=['beam.pickle_library=dill']).beam.pickle_library == 'dill'
+  with pytest.raises(ConfigError, match='beam.pickle_library') as error:
+    load_config(overrides=['beam.pickle_library=pickle'])
+  assert 'cloudpickle' in str(error.value)

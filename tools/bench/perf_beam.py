@@ -104,10 +104,12 @@ def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[D
       context = BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args),
                                          tmp_dir=os.path.join(scratch, '.tmp'),
                                          unique_id=str(execution.id))
-      executor = component().EXECUTOR_SPEC.executor_class(context)
       perf_dag.reset_peak_rss()
       started = time.monotonic()
+      # TFX packages itself when the executor is built, which the DAG's steps skip (the
+      # executor is built inside the context, as the local runner builds it).
       with beam_workers.tfx_packaging_skipped():
+        executor = component().EXECUTOR_SPEC.executor_class(context)
         executor.Do(inputs, outputs, properties)
       rows.append({'component': node, 'seconds': round(time.monotonic() - started, 2),
                    'peak_rss_mb': round(perf_dag.peak_rss_mb(), 1), 'execution': execution.id})

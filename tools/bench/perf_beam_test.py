@@ -43,14 +43,18 @@ class _Recorder:
   calls = []
 
   def __init__(self, context):
+    from tfx.utils import dependency_utils
     self._context = context
+    # TFX's Beam executors package TFX when built: the DAG builds them with that skipped.
+    self._packaging = dependency_utils.make_beam_dependency_flags.__name__
 
   def Do(self, inputs, outputs, properties):
     uri = outputs['evaluation'][0].uri
     _Recorder.calls.append({
         'inputs': {k: [a.uri for a in v] for k, v in inputs.items()},
         'output_is_fresh': os.path.isdir(uri) and uri != '/old/output',
-        'properties': properties, 'beam_args': self._context.beam_pipeline_args})
+        'properties': properties, 'beam_args': self._context.beam_pipeline_args,
+        'packaging_when_built': self._packaging})
 
 
 class _Component:
@@ -73,7 +77,8 @@ def test_the_last_complete_execution_is_rerun_with_the_beam_args_given(tmp_path)
   (call,) = _Recorder.calls
   assert call == {'inputs': {'examples': ['/data/examples/3']}, 'output_is_fresh': True,
                   'properties': {'eval_config': '{}'},
-                  'beam_args': list(perf_beam.MULTI_PROCESSING)}
+                  'beam_args': list(perf_beam.MULTI_PROCESSING),
+                  'packaging_when_built': 'direct_runner_aware'}
 
 
 def test_a_failed_execution_is_not_rerun(tmp_path):
