@@ -98,3 +98,28 @@ def test_the_preprocessor_yields_the_summary_once_per_whole_request():
   assert list(grouped.process(_two_models_two_outputs())) == [3]
   assert preprocessor.name == ('_count_request_preprocessor:model=candidate,output=score,'
                                'weighted=False')
+
+
+def test_weighted_means_travel_as_plain_floats_and_merge_in_any_form():
+  import apache_beam as beam
+  from tensorflow_model_analysis.metrics import metric_types
+  keys = [metric_types.MetricKey(name='ndcg', sub_key=metric_types.SubKey(top_k=k))
+          for k in (1, 2)]
+  combiner = requests.WeightedMeanCombiner(keys)
+  first = combiner.add_input(combiner.create_accumulator(), (2.0, np.array([1.0, 1.6])))
+  first = combiner.add_input(first, None)  # a request that does not count
+  second = combiner.add_input(combiner.create_accumulator(), (1.0, np.array([0.25, 0.5])))
+
+  merged = combiner.merge_accumulators([first, second])
+  assert merged == (3.0, (1.25, 2.1))
+  # Beam's coder writes these itself, with no pickle: the bytes hold no pickled class.
+  coder = beam.coders.registry.get_coder(object)
+  encoded = coder.encode(merged)
+  assert coder.decode(encoded) == merged and b'_WeightedSums' not in encoded
+  assert combiner.compact(first) == (2.0, (1.0, 1.6))
+  # A travelled accumulator merges with live sums, takes inputs, and gives the means.
+  again = combiner.merge_accumulators([merged, combiner.add_input(merged, (1.0, np.ones(2)))])
+  assert again == (7.0, (3.5, 5.2))
+  assert combiner.extract_output(merged) == {keys[0]: 1.25 / 3.0, keys[1]: 2.1 / 3.0}
+  assert all(np.isnan(v) for v in combiner.extract_output(
+      combiner.merge_accumulators([combiner.create_accumulator()])).values())
