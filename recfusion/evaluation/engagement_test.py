@@ -178,3 +178,25 @@ def test_request_count_refuses_single_candidates_and_counts_whole_requests():
   assert list(metric_test_util.compute(computation, [whole, whole]).values()) == [2.0]
   candidates, = request_count.CandidateCount().computations()
   assert list(metric_test_util.compute(candidates, [whole, candidate]).values()) == [3.0]
+
+
+def test_candidate_count_reads_plain_arrays_directly_and_other_predictions_through_tfma():
+  from recfusion.evaluation import metric_test_util, requests
+  two_models = requests.mark_whole_request({
+      'labels': {m: {'probability': np.array([1, 0, 1])} for m in ('candidate', 'baseline')},
+      'predictions': {'candidate': {'probability': np.array([0.7, 0.1, 0.5], np.float32)},
+                      'baseline': {'probability': np.array([0.2, 0.3], np.float32)}}})
+  computations = request_count.CandidateCount().computations(
+      model_names=['candidate', 'baseline'], output_names=['probability'])
+  assert requests.plain_predictions(two_models, 'baseline', 'probability').tolist() == [
+      pytest.approx(0.2), pytest.approx(0.3)]
+  counts = {}
+  for computation in computations:
+    counts.update(metric_test_util.compute(computation, [two_models]))
+  assert {key.model_name: value for key, value in counts.items()} == {'candidate': 3,
+                                                                     'baseline': 2}
+  # A Python list is not a plain array: TFMA reads it, with the same count.
+  listed = requests.mark_whole_request({'labels': [1.0, 0.0], 'predictions': [0.5, 0.2]})
+  assert requests.plain_predictions(listed, '', '') is None
+  candidates, = request_count.CandidateCount().computations()
+  assert list(metric_test_util.compute(candidates, [listed]).values()) == [2]

@@ -14,6 +14,7 @@ the MetricsSpec sets a query_key and TFMA groups them itself. Anything else (TFM
 extractors without a query key hand metrics single candidates, and an NDCG or MRR of single
 candidates is a silently wrong number) is refused.
 """
+from collections import abc
 from typing import (Any, Callable, Dict, Iterable, Iterator, Mapping, NamedTuple, Optional,
                     Sequence, Tuple, Union)
 
@@ -51,12 +52,29 @@ class RequestInputs(NamedTuple):
 def _select(tree: Any, model_name: str, output_name: str) -> Any:
   """The value of one (model, output) in TFMA's labels or predictions: keyed by model name
   when several models are evaluated, by output name when the model has several outputs."""
+  # collections.abc's Mapping, not typing's: isinstance against typing's goes through its
+  # __instancecheck__ first, several times slower, and this runs per request and metric.
   value = tree
-  if model_name and isinstance(value, Mapping) and model_name in value:
+  if model_name and isinstance(value, abc.Mapping) and model_name in value:
     value = value[model_name]
-  if output_name and isinstance(value, Mapping):
+  if output_name and isinstance(value, abc.Mapping):
     value = value.get(output_name)
   return value
+
+
+def _plain(value: Any) -> Optional[np.ndarray]:
+  """`value` flat when it is a plain numeric array of one value per candidate, else None."""
+  if (not isinstance(value, np.ndarray) or value.dtype.kind not in 'biuf' or value.ndim == 0
+      or value.size != len(value)):
+    return None
+  return value.reshape(-1)
+
+
+def plain_predictions(extracts: Mapping[str, Any], model_name: str, output_name: str
+                      ) -> Optional[np.ndarray]:
+  """One request's predictions of one (model, output) when they are a plain numeric array of
+  one value per candidate (the Evaluator's case), else None (TFMA's reading is needed)."""
+  return _plain(_select(extracts.get(constants.PREDICTIONS_KEY), model_name, output_name))
 
 
 def _plain_arrays(extracts: Mapping[str, Any], model_name: str, output_name: str
@@ -66,13 +84,11 @@ def _plain_arrays(extracts: Mapping[str, Any], model_name: str, output_name: str
   dict outputs, example weights, ...)."""
   if extracts.get(constants.EXAMPLE_WEIGHTS_KEY) is not None:
     return None
-  labels = _select(extracts.get(constants.LABELS_KEY), model_name, output_name)
-  predictions = _select(extracts.get(constants.PREDICTIONS_KEY), model_name, output_name)
-  for value in (labels, predictions):
-    if (not isinstance(value, np.ndarray) or value.dtype.kind not in 'biuf'
-        or value.ndim == 0 or value.size != len(value)):
-      return None
-  return labels.reshape(-1), predictions.reshape(-1)
+  labels = _plain(_select(extracts.get(constants.LABELS_KEY), model_name, output_name))
+  predictions = plain_predictions(extracts, model_name, output_name)
+  if labels is None or predictions is None:
+    return None
+  return labels, predictions
 
 
 def labels_predictions_weights(extracts: Mapping[str, Any],
