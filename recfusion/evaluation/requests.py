@@ -212,16 +212,13 @@ class WeightedMeanCombiner(beam.CombineFn):
   def merge_accumulators(self, accumulators: Iterable[Union[_WeightedSums, TravellingSums]]
                          ) -> TravellingSums:
     # New sums: under the jackknife one partition's accumulator is an input of many merges.
-    values = np.zeros(len(self._keys))
-    weight = 0.0
+    result = self.create_accumulator()
     for accumulator in accumulators:
-      if isinstance(accumulator, _WeightedSums):
-        values += accumulator.values
-        weight += accumulator.weight
-      else:
-        weight += accumulator[0]
-        values += accumulator[1]
-    return float(weight), tuple(values.tolist())
+      weight, values = ((accumulator.weight, accumulator.values)
+                        if isinstance(accumulator, _WeightedSums) else accumulator)
+      result.weight += weight
+      result.values += values
+    return self.compact(result)
 
   def compact(self, accumulator: Union[_WeightedSums, TravellingSums]) -> TravellingSums:
     if isinstance(accumulator, _WeightedSums):
