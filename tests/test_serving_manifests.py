@@ -127,6 +127,16 @@ def test_probes_ask_the_model_status_endpoint(tmp_path):
   assert startup['periodSeconds'] * startup['failureThreshold'] >= 300  # time to load a model
 
 
+def test_tf_serving_thread_pools_fit_the_container(tmp_path):
+  container = _one(render(tmp_path), 'Deployment')['spec']['template']['spec']['containers'][0]
+  args = dict(a.split('=', 1) for a in container['args'] if '=' in a)
+  # TF Serving sizes its pools from the node's cores unless told: on a large node a 2-CPU
+  # pod would run dozens of threads into its quota.
+  assert int(args['--tensorflow_inter_op_parallelism']) == int(
+      container['resources']['limits']['cpu'])
+  assert args['--tensorflow_intra_op_parallelism'] == '1'
+
+
 def test_tf_serving_serves_prometheus_metrics_where_the_service_monitor_scrapes(monitored):
   deployment, service = _one(monitored, 'Deployment'), _one(monitored, 'Service')
   pod = deployment['spec']['template']['spec']

@@ -5,6 +5,7 @@ import os
 import types
 
 import pytest
+import yaml
 
 from tools.bench import perf, perf_dag, perf_serving
 
@@ -128,6 +129,35 @@ def test_targets_say_which_are_met():
   table = perf.markdown({**result, 'targets': perf.targets(result)})
   assert '| 10x data <= 8x the 1x time | 9.0 | **no** |' in table
   assert '| Evaluator | 1.0 | - | - | 2000 | 1,200.0 |' in table
+
+
+def test_the_serving_target_names_the_thread_pools_it_was_measured_with():
+  pools = {'inter_op': 2, 'intra_op': 1}
+  measured = lambda p50: {'fused': {'p50_ms': p50, 'p99_ms': p50 * 2},
+                          'separate': {'p50_ms': 10.0}, 'p50_ratio': p50 / 10}
+  result = _result(serving={**measured(4.5), 'threads': pools,
+                            'tensorflow_default_threads': measured(5.5)})
+  checks = {c['target']: (c['measured'], c['met']) for c in perf.targets(result)}
+  assert checks["fused p50 <= 5 ms for 100 candidates (TF Serving's threads as the Deployment "
+                "sets them: inter-op 2, intra-op 1)"] == (4.5, True)
+  table = perf.markdown({**result, 'targets': perf.targets(result)})
+  assert "with TensorFlow's default pools fused 5.5 ms (p99 11.0)" in table
+
+
+def test_serving_threads_come_from_the_deployment(tmp_path):
+  assert set(perf_serving.deployment_threads()) == {'inter_op', 'intra_op'}
+  manifest = tmp_path / 'serving.yaml'
+  container = {'name': 'tf-serving', 'args': ['--port=8500',
+                                              '--tensorflow_inter_op_parallelism=4',
+                                              '--tensorflow_intra_op_parallelism=1']}
+  deployment = {'kind': 'Deployment', 'spec': {'template': {'spec': {
+      'containers': [container]}}}}
+  manifest.write_text(yaml.safe_dump_all([{'kind': 'Service'}, deployment]))
+  assert perf_serving.deployment_threads(str(manifest)) == {'inter_op': 4, 'intra_op': 1}
+  container['args'] = container['args'][:2]
+  manifest.write_text(yaml.safe_dump_all([deployment]))
+  with pytest.raises(ValueError, match='sets no --tensorflow_intra_op_parallelism'):
+    perf_serving.deployment_threads(str(manifest))
 
 
 def test_serving_requests_wrap_around_the_examples_and_alternate_calls():
