@@ -7,7 +7,9 @@ once `tensorflow_decision_forests` is imported, or loading fails with "Op type n
 'SimpleMLCreateModelResource'". Every loader in recfusion goes through `load`, and the
 Evaluator's process and Beam workers call `register_ops` before TFMA loads the model.
 """
+import collections
 import functools
+import os
 
 import tensorflow as tf
 
@@ -57,3 +59,47 @@ def transform_state(layer) -> dict:
                        'saved_models.transform_state')
   children = tf.train.TrackableView(imported).children(imported)
   return {name: child for name, child in children.items() if name != 'signatures'}
+
+
+SERIALIZED_EXAMPLES = tf.TensorSpec([None], tf.string, name='examples')
+
+
+class RawTransform:
+  """The step every serving signature recfusion writes starts with: serialized raw
+  tf.Examples parsed and put through the Transform graph, as one traced function.
+
+  TFT's Keras layer, given the TF1 graph Transform writes, loads it (~0.5 s) and prunes a copy
+  of the whole graph each time a function calling the layer is traced (~0.5 s). The local
+  runner runs the Trainers and Fusion in one process, and each SavedModel's serving signature
+  calls this function: one load and one trace per Transform graph, not five of each.
+  """
+
+  def __init__(self, tft_output, label_only_features=()):
+    layer = tft_output.transform_features_layer()
+    #: What a SavedModel whose signatures call `apply` must track (see transform_state).
+    self.state = transform_state(layer)
+    raw_spec = tft_output.raw_feature_spec()
+    for name in label_only_features:
+      raw_spec.pop(name, None)
+    self.raw_spec = raw_spec
+    self.apply = tf.function(lambda serialized: layer(tf.io.parse_example(serialized, raw_spec)),
+                             input_signature=[SERIALIZED_EXAMPLES])
+
+
+_RAW_TRANSFORMS: 'collections.OrderedDict[tuple, RawTransform]' = collections.OrderedDict()
+_KEPT = 2  # a process that reads several Transform graphs (the tests) holds a few MB each
+
+
+def raw_transform(tft_output) -> RawTransform:
+  """This process's RawTransform of `tft_output`'s Transform graph, built on first use."""
+  from recfusion.models import preprocessing
+  graph_dir = tft_output.transform_savedmodel_dir
+  # With the file's time: a folder emptied and written again (a home deleted and run anew in
+  # one process) holds another graph under the same name.
+  key = (graph_dir, tf.io.gfile.stat(os.path.join(graph_dir, 'saved_model.pb')).mtime_nsec)
+  if key not in _RAW_TRANSFORMS:
+    _RAW_TRANSFORMS[key] = RawTransform(tft_output, preprocessing.LABEL_ONLY_FEATURES)
+    while len(_RAW_TRANSFORMS) > _KEPT:
+      _RAW_TRANSFORMS.popitem(last=False)
+  _RAW_TRANSFORMS.move_to_end(key)
+  return _RAW_TRANSFORMS[key]

@@ -18,7 +18,7 @@ from absl import logging
 import tf_keras as keras
 
 from recfusion import features, keys
-from recfusion.models import autograph_rules, losses, preprocessing, saved_models, warm_start
+from recfusion.models import autograph_rules, losses, saved_models, warm_start
 
 autograph_rules.leave_keras_unconverted()
 
@@ -185,18 +185,15 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, serving_dir: s
   # The model tracks the Transform graph's state, not TFT's layer: the layer would write the
   # graph a second time into the SavedModel (saved_models.transform_state), which Fusion, the
   # serving check and serving read back for nothing.
-  tft_layer = tft_output.transform_features_layer()
-  model.transform_state = saved_models.transform_state(tft_layer)
-  raw_spec = tft_output.raw_feature_spec()
-  for name in preprocessing.LABEL_ONLY_FEATURES:
-    raw_spec.pop(name, None)
+  raw = saved_models.raw_transform(tft_output)
+  model.transform_state = raw.state
   specs = dict(input_specs) if input_specs is not None else {
       name: tf.TensorSpec([None] + list(inp.shape[1:]), inp.dtype, name=name)
       for name, inp in zip(model.input_names, model.inputs)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  @tf.function(input_signature=[saved_models.SERIALIZED_EXAMPLES])
   def serve(serialized):
-    transformed = tft_layer(tf.io.parse_example(serialized, raw_spec))
+    transformed = raw.apply(serialized)
     features = {name: transformed[name] for name in specs}
     return {keys.SCORE_KEY: tf.reshape(model(features), [-1])}
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from recfusion import keys
-from recfusion.models import preprocessing, saved_models
+from recfusion.models import saved_models
 from recfusion.models.fusion import methods
 
 
@@ -72,13 +72,11 @@ class FusedRanker(tf.Module):
     super().__init__(name='fused_ranker')
     self._dropped = tuple(dropped) + tuple(pruned)
     self._pruned = tuple(pruned)
-    # The Transform graph is applied through TFT's Keras layer, but only the loaded graph's
-    # state is tracked (saved_models.transform_state), not the layer: saving a Keras layer
-    # inside a tf.Module traced its call functions for Keras metadata nothing reads, 2.5 s of
-    # an 11.7 s Fusion step on the quick shop and a third of the SavedModel (2.5 -> 1.6 MB).
-    layer = tft_output.transform_features_layer()
-    self._tft_layer = self._no_dependency(layer)
-    self.transform_state = saved_models.transform_state(layer)
+    # The Transform graph's state is tracked, not TFT's layer: saving a Keras layer inside a
+    # tf.Module traced its call functions for Keras metadata nothing reads, 2.5 s of an 11.7 s
+    # Fusion step on the quick shop and a third of the SavedModel (2.5 -> 1.6 MB).
+    self._raw_transform = self._no_dependency(saved_models.raw_transform(tft_output))
+    self.transform_state = self._raw_transform.state
     loaded = {name: load_member(model) for name, model in ranker_dirs.items()
               if name not in self._pruned}
     # The fused graph calls each ranker's `transformed_features` function and tracks only the
@@ -94,11 +92,6 @@ class FusedRanker(tf.Module):
     self._standardizers = dict(standardizers)
     self._fusion = fusion
     self._platt = tuple(platt)
-    raw_spec = tft_output.raw_feature_spec()
-    for name in preprocessing.LABEL_ONLY_FEATURES:
-      raw_spec.pop(name, None)
-    # Assigned once complete: tf.Module tracks dict attributes and refuses later edits.
-    self._raw_spec = raw_spec
 
   def score_transformed(self, transformed: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     outputs, standardized = {}, {}
@@ -120,15 +113,13 @@ class FusedRanker(tf.Module):
     return outputs
 
   def serve(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-    transformed = self._tft_layer(tf.io.parse_example(serialized, self._raw_spec))
-    return self.score_transformed(transformed)
+    return self.score_transformed(self._raw_transform.apply(serialized))
 
 
 def save(module: FusedRanker, path: str) -> None:
   """Writes the serving signature's one trace. `serve` is not a tf.function of the module:
   tf.saved_model.save traces a module's functions again, inside its save context, and that
   second trace held its own copy of the Transform graph."""
-  serve = tf.function(module.serve,
-                      input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  serve = tf.function(module.serve, input_signature=[saved_models.SERIALIZED_EXAMPLES])
   tf.saved_model.save(module, path, signatures={
       keys.SERVING_SIGNATURE: serve.get_concrete_function()})
