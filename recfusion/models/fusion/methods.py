@@ -173,12 +173,8 @@ class Gated(FusionMethod):
                             grid_step=grid_step)
     start = np.zeros((c.shape[1], len(names)), np.float32)
     start[0] = np.log(np.maximum(fixed.params['weights'], 1e-4))
-    gate = tf.Variable(start)
-    z_t, c_t = tf.constant(z), tf.constant(c)
-    listwise.fit(lambda p: tf.reduce_sum(tf.nn.softmax(tf.matmul(c_t, p['gate']), axis=1) * z_t,
-                                         axis=1), {'gate': gate}, gains, request_ids,
-                 steps=steps)
-    learned = gate.numpy()
+    learned = listwise.fit(_gated_scores, {'gate': start}, {'z': z, 'c': c}, gains,
+                           request_ids, steps=steps)[0]['gate']
     ndcg_at_10 = ranking_metrics.NDCG(request_ids, gains, 10)
     path = {t: start + np.float32(t) * (learned - start) for t in cls.PATH}
     # Ties go to the point nearer the fixed weights: the simpler model.
@@ -220,16 +216,13 @@ class Stacking(FusionMethod):
     rng = np.random.default_rng(seed)
     x = np.concatenate([z, c], axis=1).astype(np.float32)
     params = {
-        'w1': tf.Variable(rng.normal(0, 0.3, (x.shape[1], hidden)).astype(np.float32)),
-        'b1': tf.Variable(np.zeros(hidden, np.float32)),
-        'w2': tf.Variable(np.zeros((hidden, 1), np.float32)),
-        'v': tf.Variable(np.full((z.shape[1], 1), 1.0 / z.shape[1], np.float32)),
+        'w1': rng.normal(0, 0.3, (x.shape[1], hidden)).astype(np.float32),
+        'b1': np.zeros(hidden, np.float32),
+        'w2': np.zeros((hidden, 1), np.float32),
+        'v': np.full((z.shape[1], 1), 1.0 / z.shape[1], np.float32),
     }
-    x_t, z_t = tf.constant(x), tf.constant(z.astype(np.float32))
-    listwise.fit(lambda p: (tf.matmul(tf.nn.relu(tf.matmul(x_t, p['w1']) + p['b1']), p['w2'])
-                            + tf.matmul(z_t, p['v']))[:, 0], params, gains, request_ids,
-                 steps=steps)
-    return {k: v.numpy() for k, v in params.items()}
+    return listwise.fit(_stacking_scores, params, {'x': x, 'z': z}, gains, request_ids,
+                        steps=steps)[0]
 
   @classmethod
   def fit(cls, names, standardized, context, gains, request_ids, steps: int = 400,
@@ -271,6 +264,16 @@ class Stacking(FusionMethod):
     return {**super().describe(), 'stacking': {
         'hidden_units': int(self.params['w1'].shape[1]),
         'linear_weights': {n: float(self.params['v'][k, 0]) for k, n in enumerate(self.names)}}}
+
+
+def _gated_scores(params, data):
+  gate = tf.nn.softmax(tf.matmul(data['c'], params['gate']), axis=1)
+  return tf.reduce_sum(gate * data['z'], axis=1)
+
+
+def _stacking_scores(params, data):
+  hidden = tf.nn.relu(tf.matmul(data['x'], params['w1']) + params['b1'])
+  return (tf.matmul(hidden, params['w2']) + tf.matmul(data['z'], params['v']))[:, 0]
 
 
 class Single(Weighted):
