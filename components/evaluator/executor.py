@@ -23,7 +23,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from recfusion import keys
-from recfusion.evaluation import eval_config, gate, results
+from recfusion.evaluation import eval_config, gate, jackknife, results
 from recfusion.models import saved_models
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
@@ -52,7 +52,7 @@ class Executor(stock_executor.Executor):
                 if exec_properties.get(GATE_KEY) else None)
     tfma_properties, settings = with_thresholds(exec_properties, settings)
     tfma_properties = with_slim_extracts(tfma_properties)
-    with cheap_array_reprs():
+    with cheap_array_reprs(), jackknife.swapped_in():
       super().Do(input_dict, output_dict, tfma_properties)
     if settings is not None:
       apply_gate(input_dict, output_dict, settings)
