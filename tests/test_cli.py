@@ -373,7 +373,8 @@ def test_the_command_line_leaves_its_objects_out_of_the_exit_collection():
   # Garbage left at exit is what shutdown's collection finds; frozen, it is not walked (and
   # its finalizers are not run: the process is ending).
   code = '''
-import {module}
+import recfusion.cli
+{prepare}
 class Cycle:
   def __del__(self):
     print('collected at exit')
@@ -381,14 +382,22 @@ cycle = Cycle()
 cycle.itself = cycle
 del cycle
 '''
-  assert _python(code.format(module='json')) == 'collected at exit\n'
-  assert _python(code.format(module='recfusion.cli')) == ''
+  assert _python(code.format(prepare='')) == 'collected at exit\n'  # importing changes nothing
+  assert _python(code.format(prepare='recfusion.cli.prepare_process()')) == ''
+
+
+def test_every_command_prepares_its_process(runner, monkeypatch):
+  prepared = []
+  monkeypatch.setattr(cli, 'prepare_process', lambda: prepared.append(True))
+  result = runner.invoke(cli.main, ['data', 'generate', '--help'])
+  assert result.exit_code == 0 and prepared == [True]
 
 
 def test_jsonschema_still_validates_without_its_iri_format_grammar():
   out = _python('''
 import sys
 import recfusion.cli
+recfusion.cli.prepare_process()
 import jsonschema
 jsonschema.validate({"a": 1}, {"type": "object", "properties": {"a": {"type": "integer"}}})
 try:

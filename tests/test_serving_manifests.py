@@ -132,7 +132,8 @@ def test_tf_serving_thread_pools_fit_the_container(tmp_path):
   args = dict(a.split('=', 1) for a in container['args'] if '=' in a)
   # TF Serving sizes its pools from the node's cores unless told: on a large node a 2-CPU
   # pod would run dozens of threads into its quota.
-  assert int(args['--tensorflow_inter_op_parallelism']) == int(
+  from kubernetes.utils import parse_quantity
+  assert int(args['--tensorflow_inter_op_parallelism']) == parse_quantity(
       container['resources']['limits']['cpu'])
   assert args['--tensorflow_intra_op_parallelism'] == '1'
 

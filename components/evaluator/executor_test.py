@@ -230,3 +230,15 @@ def test_tfma_runs_with_large_arrays_summarized_in_reprs(monkeypatch):
   # TensorFlow formats a discarded error message holding TFMA's whole batch (1,000 examples).
   assert '...' in seen['text'] and len(seen['text']) < 200
   assert np.get_printoptions() == before
+
+
+def test_tfma_builds_its_intervals_with_recfusions_jackknife(monkeypatch):
+  from tensorflow_model_analysis.evaluators import jackknife as tfma_jackknife
+  from recfusion.evaluation import jackknife
+  seen = {}
+  monkeypatch.setattr(stock_executor.Executor, 'Do', lambda self, inputs, outputs, properties:
+                      seen.update(used=tfma_jackknife.ComputeWithConfidenceIntervals))
+  original = tfma_jackknife.ComputeWithConfidenceIntervals
+  executor.Executor().Do({'model': [standard_artifacts.Model()]}, {}, {})
+  assert seen['used'] is jackknife.ComputeWithConfidenceIntervals
+  assert tfma_jackknife.ComputeWithConfidenceIntervals is original

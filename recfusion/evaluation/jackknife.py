@@ -20,6 +20,8 @@ from typing import Iterator, Optional, Set
 
 import apache_beam as beam
 import numpy as np
+import tensorflow_model_analysis as tfma
+from absl import logging
 from tensorflow_model_analysis.evaluators import confidence_intervals_util
 from tensorflow_model_analysis.evaluators import jackknife as tfma_jackknife
 
@@ -98,9 +100,21 @@ def ComputeWithConfidenceIntervals(  # pylint: disable=invalid-name
                   num_jackknife_samples, skip_ci_metric_keys)))
 
 
+# The TFMA whose evaluator, private combine functions and jackknife output this module was
+# written against and tested with (jackknife_test.py).
+TFMA_VERSION = '0.47.'
+
+
 @contextlib.contextmanager
-def swapped_in() -> Iterator[None]:
-  """While open, TFMA's evaluator builds its jackknife with this module's transform."""
+def swapped_in(tfma_version: str = tfma.__version__) -> Iterator[None]:
+  """While open, TFMA's evaluator builds its jackknife with this module's transform. Under
+  another TFMA, whose internals may differ, TFMA's own runs (slower), and a warning says so."""
+  if not tfma_version.startswith(TFMA_VERSION):
+    logging.warning('Evaluator: TFMA %s, not %sx: its own jackknife builds the intervals '
+                    '(about 60 Beam stages; recfusion/evaluation/jackknife.py)', tfma_version,
+                    TFMA_VERSION)
+    yield
+    return
   original = tfma_jackknife.ComputeWithConfidenceIntervals
   tfma_jackknife.ComputeWithConfidenceIntervals = ComputeWithConfidenceIntervals
   try:

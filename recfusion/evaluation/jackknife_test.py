@@ -76,9 +76,37 @@ def test_the_same_intervals_as_tfmas_jackknife():
     beam_testing.assert_that(grouped, _same_intervals)
 
 
+def _different_intervals(grouped):
+  overall = dict(grouped)[()]
+  [ours], [theirs] = overall['ours'], overall['theirs']
+  assert ours[MEAN].unsampled_value == pytest.approx(theirs[MEAN].unsampled_value, rel=1e-12)
+  assert ours[MEAN].sample_standard_deviation != pytest.approx(
+      theirs[MEAN].sample_standard_deviation, rel=1e-6)
+
+
+def test_another_partition_draw_gives_other_intervals_around_the_same_value():
+  # What makes the comparison above mean something: the intervals follow the draw.
+  arguments = dict(derived_metrics_ptransform=beam.Map(lambda sliced: sliced),
+                   num_jackknife_samples=20)
+  with beam.Pipeline() as pipeline:
+    extracts = pipeline | beam.Create(_sliced_extracts(400), reshuffle=False)
+    ours = extracts | 'Ours' >> jackknife.ComputeWithConfidenceIntervals(
+        computations_combine_fn=_MeanAndCount(), random_seed_for_testing=12, **arguments)
+    theirs = extracts | 'Theirs' >> tfma_jackknife.ComputeWithConfidenceIntervals(
+        computations_combine_fn=_MeanAndCount(), random_seed_for_testing=11, **arguments)
+    grouped = {'ours': ours, 'theirs': theirs} | beam.CoGroupByKey()
+    beam_testing.assert_that(grouped, _different_intervals)
+
+
 def test_the_evaluator_builds_with_it_only_while_swapped_in():
   original = tfma_jackknife.ComputeWithConfidenceIntervals
   with jackknife.swapped_in():
     assert tfma_jackknife.ComputeWithConfidenceIntervals is (
         jackknife.ComputeWithConfidenceIntervals)
   assert tfma_jackknife.ComputeWithConfidenceIntervals is original
+
+
+def test_another_tfma_keeps_its_own_jackknife():
+  original = tfma_jackknife.ComputeWithConfidenceIntervals
+  with jackknife.swapped_in(tfma_version='0.48.0'):
+    assert tfma_jackknife.ComputeWithConfidenceIntervals is original

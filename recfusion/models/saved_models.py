@@ -29,7 +29,6 @@ def _quiet_inference_library() -> None:
   write 0 into it (the handle is the one TensorFlow loaded). Without the symbol (another TF-DF
   build), the library logs as it does."""
   import ctypes
-  import os
   from tensorflow_decision_forests.tensorflow.ops import inference
   library = os.path.join(os.path.dirname(inference.__file__), 'inference.so')
   try:
@@ -71,7 +70,9 @@ class RawTransform:
   TFT's Keras layer, given the TF1 graph Transform writes, loads it (~0.5 s) and prunes a copy
   of the whole graph each time a function calling the layer is traced (~0.5 s). The local
   runner runs the Trainers and Fusion in one process, and each SavedModel's serving signature
-  calls this function: one load and one trace per Transform graph, not five of each.
+  calls this function: one load and one trace per Transform graph, not five of each, as long
+  as the signatures are traced outside `tf.saved_model.save` (TensorFlow keys a trace by the
+  save context it was made in).
   """
 
   def __init__(self, tft_output, label_only_features=()):
@@ -92,11 +93,14 @@ _KEPT = 2  # a process that reads several Transform graphs (the tests) holds a f
 
 def raw_transform(tft_output) -> RawTransform:
   """This process's RawTransform of `tft_output`'s Transform graph, built on first use."""
+  # Here, not at the top: Beam workers import this module (the metrics' preprocessors) and
+  # need not import tensorflow_transform.
   from recfusion.models import preprocessing
   graph_dir = tft_output.transform_savedmodel_dir
-  # With the file's time: a folder emptied and written again (a home deleted and run anew in
-  # one process) holds another graph under the same name.
-  key = (graph_dir, tf.io.gfile.stat(os.path.join(graph_dir, 'saved_model.pb')).mtime_nsec)
+  # With the file's time and size: a folder emptied and written again (a home deleted and run
+  # anew in one process) holds another graph under the same name.
+  stat = tf.io.gfile.stat(os.path.join(graph_dir, 'saved_model.pb'))
+  key = (graph_dir, stat.mtime_nsec, stat.length)
   if key not in _RAW_TRANSFORMS:
     _RAW_TRANSFORMS[key] = RawTransform(tft_output, preprocessing.LABEL_ONLY_FEATURES)
     while len(_RAW_TRANSFORMS) > _KEPT:

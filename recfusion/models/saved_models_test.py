@@ -109,3 +109,20 @@ def test_a_graph_written_again_under_the_same_folder_is_read_again(tmp_path):
   os.utime(os.path.join(graph_dir, 'saved_model.pb'), ns=(1, 1))
   assert saved_models.raw_transform(output) is not first
   assert output.layers_built == 2
+
+
+def test_a_signature_saved_and_one_traced_after_share_one_trace(tmp_path):
+  # As the Trainers and Fusion use it: each signature traced before `tf.saved_model.save`
+  # (a trace made inside the save context is not reused outside it).
+  raw = saved_models.RawTransform(_TransformOutput('/graph'), label_only_features=('gain',))
+  module = tf.Module()
+  module.transform_state = raw.state
+  serve = tf.function(lambda s: {'score': raw.apply(s)['doubled']},
+                      input_signature=[saved_models.SERIALIZED_EXAMPLES])
+  tf.saved_model.save(module, str(tmp_path / 'model'),
+                      signatures={'serving_default': serve.get_concrete_function()})
+  later = tf.function(lambda s: raw.apply(s)['doubled'] * 2.0)
+  assert later(_serialized(1.0)).numpy().tolist() == [4.0]
+  assert raw.apply.experimental_get_tracing_count() == 1
+  loaded = tf.saved_model.load(str(tmp_path / 'model')).signatures['serving_default']
+  assert loaded(examples=_serialized(3.0))['score'].numpy().tolist() == [6.0]

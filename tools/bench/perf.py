@@ -8,10 +8,11 @@ Everything below is measured in one invocation, each DAG run in a fresh process
      component and in total;
   3. at 1x, then: serving latency of the fused model vs its members called separately
      (tools/bench/perf_serving.py), with TF Serving's thread pools as the serving Deployment
-     sets them (the target) and with TensorFlow's defaults; `recfusion run` with nothing new; `recfusion run` after one
-     new span lands; forced runs (every step cached) until the home has 10 runs, then
-     `recfusion runs`, `report --format text` and `lineage` on it; `recfusion run --quick`
-     cold, then again after one config change (a ranker's learning rate);
+     sets them (the target) and with TensorFlow's defaults; `recfusion run` with nothing new;
+     `recfusion run` after one new span lands; forced runs (every step cached) until the home
+     has 10 runs, then `recfusion runs`, `report --format text` and `lineage` on it;
+     `recfusion run --quick` cold, then again after one config change (a ranker's learning
+     rate);
   4. from the 1x and 10x profiles, each component's seconds and peak RSS projected to 100x
      (a fixed cost plus a cost per example, fitted through the two points);
   5. at 10x, the run's four Beam steps again on their recorded inputs with Beam's
@@ -306,8 +307,7 @@ def targets(result: Dict) -> List[Dict]:
   serving = result.get('serving')
   if serving:
     threads = serving.get('threads')
-    pools = (f' (TF Serving\'s threads as the Deployment sets them: inter-op '
-             f'{threads["inter_op"]}, intra-op {threads["intra_op"]})'
+    pools = (f' (TF Serving\'s threads as the Deployment sets them: {_pools(threads)})'
              if isinstance(threads, dict) else '')
     check(f'fused p50 <= 5 ms for 100 candidates{pools}', serving['fused']['p50_ms'],
           serving['fused']['p50_ms'] <= 5)
@@ -378,7 +378,7 @@ def markdown(result: Dict) -> str:
     lines += [f'Serving, 100 candidates, one thread calling: fused p50 '
               f'{serving["fused"]["p50_ms"]} ms (p99 {serving["fused"]["p99_ms"]}), members '
               f'separately {serving["separate"]["p50_ms"]} ms, with the Deployment\'s thread '
-              f'pools {serving["threads"]}; with TensorFlow\'s default pools fused '
+              f'pools ({_pools(serving["threads"])}); with TensorFlow\'s default pools fused '
               f'{default["fused"]["p50_ms"]} ms (p99 {default["fused"]["p99_ms"]}), separately '
               f'{default["separate"]["p50_ms"]} ms.', '']
   lines += ['| target | measured | met |', '|---|---|---|']
@@ -386,6 +386,10 @@ def markdown(result: Dict) -> str:
     lines.append(f'| {check["target"]} | {_cell(check["measured"])} | '
                  f'{ {True: "yes", False: "**no**", None: "-"}[check["met"]] } |')
   return '\n'.join(lines) + '\n'
+
+
+def _pools(threads: Dict[str, int]) -> str:
+  return f'inter-op {threads["inter_op"]}, intra-op {threads["intra_op"]}'
 
 
 def _cell(value) -> str:
