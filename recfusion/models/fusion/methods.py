@@ -194,8 +194,7 @@ class Gated(FusionMethod):
   def score_tf(self, standardized, context):
     c = context_matrix({k: tf.cast(tf.reshape(v, [-1]), tf.float32) for k, v in context.items()},
                        backend=tf)
-    gate = tf.nn.softmax(tf.matmul(c, self._constants()['gate']), axis=1)
-    return tf.reduce_sum(gate * self._z_tf(standardized), axis=1)
+    return _gated_scores(self._constants(), {'c': c, 'z': self._z_tf(standardized)})
 
   def describe(self):
     return {**super().describe(), 'gate': {
@@ -257,8 +256,7 @@ class Stacking(FusionMethod):
     z = self._z_tf(standardized)
     c = context_matrix({k: tf.cast(tf.reshape(v, [-1]), tf.float32) for k, v in context.items()},
                        backend=tf)
-    hidden = tf.nn.relu(tf.matmul(tf.concat([z, c], axis=1), const['w1']) + const['b1'])
-    return (tf.matmul(hidden, const['w2']) + tf.matmul(z, const['v']))[:, 0]
+    return _stacking_scores(const, {'x': tf.concat([z, c], axis=1), 'z': z})
 
   def describe(self):
     return {**super().describe(), 'stacking': {
@@ -266,6 +264,7 @@ class Stacking(FusionMethod):
         'linear_weights': {n: float(self.params['v'][k, 0]) for k, n in enumerate(self.names)}}}
 
 
+# Each formula once, in TensorFlow: the ListNet fit's graph and the exported model's.
 def _gated_scores(params, data):
   gate = tf.nn.softmax(tf.matmul(data['c'], params['gate']), axis=1)
   return tf.reduce_sum(gate * data['z'], axis=1)
