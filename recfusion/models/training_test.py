@@ -46,3 +46,15 @@ def test_ranker_info_round_trip_and_default(tmp_path):
   training.write_ranker_info(serving, {'trained': False, 'reason': 'nothing to learn'})
   assert training.read_ranker_info(serving) == {'trained': False, 'reason': 'nothing to learn'}
   assert os.path.exists(os.path.join(serving, 'assets.extra', 'recfusion_ranker.json'))
+
+
+def test_datasets_for_keras_fit_are_not_autotuned(tmp_path):
+  # An autotuned iterator that the garbage collector frees waits out its model thread's
+  # sleep (up to a minute): the datasets Keras iterates must not start that thread.
+  folder = _write(str(tmp_path / 'train'), [([1, 2, 3], 1.0), ([0, 0, 0], -0.5)])
+  dataset = training.transformed_dataset([folder], _TransformOutput(), batch_size=2,
+                                         shuffle=True)
+  assert dataset.options().autotune.enabled is False
+  features, label = next(iter(dataset))
+  assert features['price_z'].numpy().tolist() == [1.0, -0.5]  # one batch: nothing to shuffle
+  assert label.shape == (2, 2)

@@ -65,8 +65,10 @@ def read_table(file_patterns: List[str], tft_output, seed: int) -> Dict[str, np.
 
 def _dataset(table: Mapping[str, np.ndarray]):
   import tensorflow as tf
+  from recfusion.models import training
   inputs = {name: table[name] for name in INPUTS + (keys.REQUEST_ID_KEY,)}
-  return tf.data.Dataset.from_tensor_slices((inputs, table[keys.LABEL_KEY])).batch(8192)
+  return training.without_autotuning(
+      tf.data.Dataset.from_tensor_slices((inputs, table[keys.LABEL_KEY])).batch(8192))
 
 
 def build_forest(hp: GBTParams, temp_directory: str):
