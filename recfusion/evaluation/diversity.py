@@ -18,6 +18,7 @@ Coverage, popularity and novelty are over the whole eval set, not per request, s
 accumulator counts items; merging counts keeps TFMA's jackknife intervals valid.
 """
 import collections
+import heapq
 import math
 from typing import Dict, Iterable, List, NamedTuple, Optional
 
@@ -129,6 +130,18 @@ class _TopK:
         [item for item, label in zip(items, request.labels) if label > 0])
 
 
+def most_engaged(engaged: collections.Counter, items: Iterable[str], count: int) -> List[str]:
+  """The `count` items with the most engagements, ties by item id: the first `count` of
+  `items` sorted by (-engagements, item). Every item in `engaged` has engagements, so they come
+  first, and only the rest (engaged by nobody) are ranked by id alone."""
+  popular = [item for item, _ in heapq.nsmallest(count, engaged.items(),
+                                                   key=lambda pair: (-pair[1], pair[0]))]
+  if len(popular) < count:
+    popular += heapq.nsmallest(count - len(popular),
+                               (item for item in items if item not in engaged))
+  return popular
+
+
 class _DiversityCombiner(beam.CombineFn):
 
   def __init__(self, metric_keys: Dict[str, metric_types.MetricKey], top_k: int,
@@ -152,11 +165,15 @@ class _DiversityCombiner(beam.CombineFn):
 
   def merge_accumulators(self, accumulators: Iterable[_Accumulator]) -> _Accumulator:
     # A new accumulator: under the jackknife one partition's is an input of many merges.
+    accumulators = list(accumulators)
     result = _Accumulator()
     for accumulator in accumulators:
       result.category_sum += accumulator.category_sum
       result.brand_sum += accumulator.brand_sum
       result.lists += accumulator.lists
+    # Counter.update copies a mapping into an empty Counter in C but adds to a non-empty one
+    # item by item in Python: the largest first (counts add up the same in any order).
+    for accumulator in sorted(accumulators, key=lambda a: len(a.candidates), reverse=True):
       result.shown.update(accumulator.shown)
       result.candidates.update(accumulator.candidates)
       result.engaged.update(accumulator.engaged)
@@ -172,10 +189,11 @@ class _DiversityCombiner(beam.CombineFn):
       items = accumulator.candidates
       values['coverage'] = len(accumulator.shown) / len(items)
       popular_count = max(1, math.floor(self._popular_fraction * len(items)))
-      popular = sorted(items, key=lambda item: (-accumulator.engaged[item], item))[:popular_count]
+      popular = most_engaged(accumulator.engaged, items, popular_count)
       values['popular_share'] = sum(accumulator.shown[item] for item in popular) / slots
       engagements = sum(accumulator.engaged.values()) + len(items)
-      values['novelty'] = sum(
-          count * -math.log2((accumulator.engaged[item] + 1) / engagements)
-          for item, count in accumulator.shown.items()) / slots
+      shown = np.fromiter(accumulator.shown.values(), np.float64, len(accumulator.shown))
+      engaged = np.fromiter(map(accumulator.engaged.__getitem__, accumulator.shown),
+                            np.float64, len(accumulator.shown))
+      values['novelty'] = float(shown @ -np.log2((engaged + 1) / engagements)) / slots
     return {self._keys[metric]: value for metric, value in values.items()}

@@ -1,5 +1,6 @@
 """Tests of the diversity metrics on tiny hand-checked requests, through Beam as TFMA runs
 query metrics (see mrr_test.py)."""
+import collections
 import math
 
 import apache_beam as beam
@@ -96,3 +97,13 @@ def test_a_request_without_brands_is_refused_naming_the_feature():
   computation, = diversity.Diversity().computations()
   with pytest.raises(ValueError, match="no 'brand' feature"):
     metric_test_util.compute(computation, [request])
+
+
+def test_most_engaged_is_the_head_of_the_full_ranking():
+  rng = np.random.default_rng(5)
+  items = {f'item{i:03d}' for i in range(300)}
+  engaged = collections.Counter({item: int(n) for item, n in zip(
+      sorted(items), rng.integers(0, 4, len(items))) if n > 0})
+  ranking = sorted(items, key=lambda item: (-engaged[item], item))
+  for count in (1, 7, len(engaged), len(engaged) + 5, len(items)):
+    assert diversity.most_engaged(engaged, items, count) == ranking[:count]
