@@ -22,6 +22,7 @@ from recfusion.components.registry_pusher.component import RegistryPusher
 from recfusion.components.run_report.component import RunReport
 from recfusion.components.trainer.component import Trainer
 from recfusion.components.strict_example_validator import executor as strict_validator
+from recfusion.components.transform import executor as transform_executor
 from recfusion.config import Config
 from recfusion.evaluation import eval_config, gate
 from recfusion.models import rankers as ranker_registry
@@ -116,6 +117,8 @@ def create_pipeline(config: Config, data_dir: str, pipeline_root: str,
         # run; the TF1 graph does the same work (transformed examples equal to 2.4e-7) and
         # the Trainers and the fused model apply it through the same TransformFeaturesLayer.
         force_tf_compat_v1=True)
+    # TFX's Transform less two traces of the preprocessing_fn that change nothing.
+    transform.executor_spec = executor_spec.BeamExecutorSpec(transform_executor.Executor)
     # Transform does not read the anomalies; this edge is what makes bad data stop the run.
     transform.add_upstream_node(example_validator)
 

@@ -20,20 +20,27 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 MULTI_PROCESSING = ('--direct_running_mode=multi_processing', '--direct_num_workers=2')
 
 
-def _component(module: str, name: str) -> Callable[[], Any]:
+def _executor(module: str, name: str) -> Callable[[], Any]:
+  """The executor class `name` of `module`, imported when used."""
   def load():
     import importlib
     return getattr(importlib.import_module(module), name)
   return load
 
 
-# The DAG's Beam steps, in run order: node id and its component class (imported when used).
+def _component_executor(module: str, name: str) -> Callable[[], Any]:
+  """The executor class of component `name` of `module`, imported when used."""
+  component = _executor(module, name)
+  return lambda: component().EXECUTOR_SPEC.executor_class
+
+
+# The DAG's Beam steps, in run order: node id and the executor the DAG runs it with.
 BEAM_STEPS = (
-    ('LogJoinExampleGen', _component('recfusion.components.log_join_example_gen.component',
-                                     'LogJoinExampleGen')),
-    ('StatisticsGen', _component('tfx.components', 'StatisticsGen')),
-    ('Transform', _component('tfx.components', 'Transform')),
-    ('Evaluator', _component('recfusion.components.evaluator.component', 'Evaluator')),
+    ('LogJoinExampleGen', _component_executor(
+        'recfusion.components.log_join_example_gen.component', 'LogJoinExampleGen')),
+    ('StatisticsGen', _component_executor('tfx.components', 'StatisticsGen')),
+    ('Transform', _executor('recfusion.components.transform.executor', 'Executor')),
+    ('Evaluator', _component_executor('recfusion.components.evaluator.component', 'Evaluator')),
 )
 
 
@@ -93,7 +100,7 @@ def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[D
 
   store = summary.open_store(os.path.join(home, 'metadata.sqlite'))
   rows = []
-  for node, component in steps:
+  for node, executor_class in steps:
     execution = last_execution(store, node)
     if execution is None:
       rows.append({'component': node, 'seconds': None, 'detail': 'no complete execution'})
@@ -109,7 +116,7 @@ def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[D
       # TFX packages itself when the executor is built, which the DAG's steps skip (the
       # executor is built inside the context, as the local runner builds it).
       with beam_workers.tfx_packaging_skipped():
-        executor = component().EXECUTOR_SPEC.executor_class(context)
+        executor = executor_class()(context)
         executor.Do(inputs, outputs, properties)
       rows.append({'component': node, 'seconds': round(time.monotonic() - started, 2),
                    'peak_rss_mb': round(perf_dag.peak_rss_mb(), 1), 'execution': execution.id})

@@ -57,18 +57,13 @@ class _Recorder:
         'packaging_when_built': self._packaging})
 
 
-class _Component:
-  class EXECUTOR_SPEC:
-    executor_class = _Recorder
-
-
 def test_the_last_complete_execution_is_rerun_with_the_beam_args_given(tmp_path):
   store = _store(str(tmp_path))
   execution_id = _record_execution(store, 'Evaluator', '/data/examples/3')
   _Recorder.calls.clear()
   rows = perf_beam.rerun_steps(str(tmp_path), perf_beam.MULTI_PROCESSING,
-                               steps=[('Evaluator', lambda: _Component),
-                                      ('Transform', lambda: _Component)])
+                               steps=[('Evaluator', lambda: _Recorder),
+                                      ('Transform', lambda: _Recorder)])
   assert [r['component'] for r in rows] == ['Evaluator', 'Transform']
   assert rows[0]['execution'] == execution_id and rows[0]['seconds'] >= 0
   assert rows[0]['peak_rss_mb'] > 0
@@ -85,3 +80,12 @@ def test_a_failed_execution_is_not_rerun(tmp_path):
   store = _store(str(tmp_path))
   _record_execution(store, 'Evaluator', '/data', state=metadata_store_pb2.Execution.FAILED)
   assert perf_beam.last_execution(store, 'Evaluator') is None
+
+
+def test_each_beam_step_reruns_with_the_executor_the_dag_runs_it_with():
+  from recfusion.config import load_config
+  from recfusion.pipeline import factory
+  pipeline = factory.create_pipeline(load_config(), '/data', '/root', registry_dir='/registry')
+  dag = {c.id: c.executor_spec.executor_class for c in pipeline.components}
+  for node, executor_class in perf_beam.BEAM_STEPS:
+    assert executor_class() is dag[node], node
