@@ -31,7 +31,6 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2
 
-from recfusion import ranking_metrics
 from recfusion.evaluation import requests
 from recfusion.models import saved_models
 
@@ -123,14 +122,18 @@ def histogram(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray,
 
 def auc(histogram_: np.ndarray) -> float:
   """The share of (positive, negative) weight pairs whose positive is in a higher bin, a
-  shared bin counting one half; NaN without both classes."""
+  shared bin counting one half; NaN without both classes: the area under the ROC curve whose
+  points are the bins' cumulative positive and negative weights from the top bin down
+  (scikit-learn's trapezoid area; roc_auc_score on the bins' weighted pairs gives the same
+  value, and spent 0.9 ms a call validating them, 168 calls an Evaluator run)."""
+  from sklearn import metrics  # a second of import the listing commands skip
   positives = histogram_[LABELS]
-  negatives = histogram_[WEIGHTS] - positives
-  bins = np.arange(positives.size)
-  # Each bin once as a positive and once as a negative, weighted by what it holds.
-  return ranking_metrics.auc(np.repeat([True, False], positives.size),
-                             np.concatenate([bins, bins]),
-                             np.concatenate([positives, np.maximum(negatives, 0.0)]))
+  negatives = np.maximum(histogram_[WEIGHTS] - positives, 0.0)
+  if positives.sum() <= 0 or negatives.sum() <= 0:
+    return float('nan')
+  true_positive_rate = np.concatenate([[0.0], np.cumsum(positives[::-1])]) / positives.sum()
+  false_positive_rate = np.concatenate([[0.0], np.cumsum(negatives[::-1])]) / negatives.sum()
+  return float(metrics.auc(false_positive_rate, true_positive_rate))
 
 
 def calibration_plot(histogram_: np.ndarray, buckets: int
