@@ -3,7 +3,7 @@
 TFX's Transform traces the preprocessing_fn five times a run, about 0.6 s each on a 2-core
 machine whatever the data size: to name the analyzers' input columns (twice: once to fail
 early, once to use them), the transform's input columns, the analyzer cache's entries, and for
-the analysis itself. The pipeline turns the analyzer cache off (docs/architecture.md §5), yet
+the analysis itself. The pipeline turns the analyzer cache off (docs/architecture.md §2), yet
 TFX still lists the cache's entries, only to estimate a stage count for a cache it then
 neither reads nor writes; and the second column inspection repeats the first. While this
 executor runs TFX's, the repeated inspection is answered from the first and the cache listing
@@ -26,16 +26,19 @@ _StockOptimizeRun = stock_executor.TransformProcessor._OptimizeRun  # pylint: di
 
 class OptimizeRunWithoutCache(_StockOptimizeRun):
   """TFX's `_OptimizeRun` (which datasets to analyze, given the analyzer cache), minus the
-  preprocessing_fn trace that lists the cache's entries when no cache is read or written: then
-  every dataset is analyzed and no cache is passed on, which is what TFX returns too."""
+  preprocessing_fn trace that lists the cache's entries when no cache is read or written and
+  the cache is not incremental: TFX then analyzes every dataset and passes no cache on, and so
+  does this, in TFX's order. The third value, which only feeds a metrics counter (the stage
+  count TFX estimates from the entries), is 0."""
 
   def expand(self, pipeline: beam.Pipeline):
-    if self._input_cache_dir is not None or self._output_cache_dir is not None:
+    if (self._input_cache_dir is not None or self._output_cache_dir is not None
+        or self._enable_incremental_cache):
       return super().expand(pipeline)
     # TFX's workaround that keeps this transform composite in Beam's graph, kept as is.
     _ = pipeline | 'WorkaroundForBug170304777' >> beam.Create([None])
-    # The third value only feeds a metrics counter (the estimated stage count with a cache).
-    return {dataset.dataset_key: dataset for dataset in self._analyze_data_list}, None, 0
+    return ({dataset.dataset_key: dataset for dataset in reversed(self._analyze_data_list)},
+            None, 0)
 
 
 def _remembered(inspect):
@@ -44,6 +47,10 @@ def _remembered(inspect):
 
   def remembered(preprocessing_fn, specs, force_tf_compat_v1=False):
     key = (preprocessing_fn, tuple(sorted(specs.items())), force_tf_compat_v1)
+    try:
+      hash(key)
+    except TypeError:  # a feature spec with a list default, say: asked afresh
+      return inspect(preprocessing_fn, specs, force_tf_compat_v1=force_tf_compat_v1)
     if key not in answers:
       answers[key] = list(inspect(preprocessing_fn, specs, force_tf_compat_v1=force_tf_compat_v1))
     return list(answers[key])
@@ -52,12 +59,12 @@ def _remembered(inspect):
 
 
 @contextlib.contextmanager
-def swapped_in(tfx_version_: str = tfx_version.__version__) -> Iterator[None]:
+def swapped_in(running_tfx: str = tfx_version.__version__) -> Iterator[None]:
   """While open, TFX's Transform skips the cache listing without a cache and inspects the
   analyzers' input columns once. Under another TFX, its own code runs (a warning says so)."""
-  if not tfx_version_.startswith(TFX_VERSION):
+  if not running_tfx.startswith(TFX_VERSION):
     logging.warning('Transform: TFX %s, not %sx: its own executor traces the preprocessing_fn '
-                    'twice more (components/transform/executor.py)', tfx_version_, TFX_VERSION)
+                    'twice more (components/transform/executor.py)', running_tfx, TFX_VERSION)
     yield
     return
   processor = stock_executor.TransformProcessor

@@ -44,7 +44,8 @@ def test_without_a_cache_every_dataset_is_analyzed_with_no_trace_as_tfx_decides(
     fn = _CountedFn()
     ours = _optimize_run(fn, datasets)
   assert stock_fn.traces == 1 and fn.traces == 0
-  assert ours[0] == stock[0] and ours[0] == {d.dataset_key: d for d in datasets}
+  assert list(ours[0].items()) == list(stock[0].items())  # the same datasets, in TFX's order
+  assert ours[0] == {d.dataset_key: d for d in datasets}
   assert ours[1] is None and stock[1] is None
 
 
@@ -75,7 +76,7 @@ def test_the_analyzers_input_columns_are_inspected_once_per_run():
 
 def test_another_tfx_keeps_its_own_transform():
   original = tft.get_analyze_input_columns
-  with executor.swapped_in(tfx_version_='1.17.0'):
+  with executor.swapped_in(running_tfx='1.17.0'):
     assert tft.get_analyze_input_columns is original
     assert stock_executor.TransformProcessor._OptimizeRun is not (  # pylint: disable=protected-access
         executor.OptimizeRunWithoutCache)
@@ -87,3 +88,30 @@ def test_the_pipeline_runs_transform_with_this_executor():
   pipeline = factory.create_pipeline(load_config(), '/data', '/root', registry_dir='/registry')
   transform = next(c for c in pipeline.components if c.id == 'Transform')
   assert transform.executor_spec.executor_class is executor.Executor
+
+
+def test_the_executor_runs_tfxs_transform_with_both_savings(monkeypatch):
+  seen = {}
+
+  def stock_do(self, input_dict, output_dict, exec_properties):
+    seen['optimize_run'] = stock_executor.TransformProcessor._OptimizeRun  # pylint: disable=protected-access
+    seen['inspect'] = tft.get_analyze_input_columns
+    seen['args'] = (input_dict, output_dict, exec_properties)
+
+  monkeypatch.setattr(stock_executor.Executor, 'Do', stock_do)
+  original_inspect = tft.get_analyze_input_columns
+  executor.Executor().Do({'examples': []}, {'transform_graph': []}, {'splits_config': '{}'})
+  assert seen['optimize_run'] is executor.OptimizeRunWithoutCache
+  assert seen['inspect'] is not original_inspect
+  assert seen['args'] == ({'examples': []}, {'transform_graph': []}, {'splits_config': '{}'})
+  assert tft.get_analyze_input_columns is original_inspect
+
+
+def test_unhashable_specs_are_inspected_each_time():
+  fn = _CountedFn()
+  specs = {'x': tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+           'word': tf.io.FixedLenFeature([], tf.string)}
+  with executor.swapped_in():
+    assert tft.get_analyze_input_columns(fn, specs, force_tf_compat_v1=True) == ['x']
+    assert tft.get_analyze_input_columns(fn, specs, force_tf_compat_v1=True) == ['x']
+  assert fn.traces == 2

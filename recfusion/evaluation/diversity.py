@@ -20,7 +20,7 @@ accumulator counts items; merging counts keeps TFMA's jackknife intervals valid.
 import collections
 import heapq
 import math
-from typing import Dict, Iterable, List, NamedTuple, Optional
+from typing import AbstractSet, Dict, Iterable, List, NamedTuple, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -130,15 +130,16 @@ class _TopK:
         [item for item, label in zip(items, request.labels) if label > 0])
 
 
-def most_engaged(engaged: collections.Counter, items: Iterable[str], count: int) -> List[str]:
-  """The `count` items with the most engagements, ties by item id: the first `count` of
-  `items` sorted by (-engagements, item). Every item in `engaged` has engagements, so they come
-  first, and only the rest (engaged by nobody) are ranked by id alone."""
-  popular = [item for item, _ in heapq.nsmallest(count, engaged.items(),
-                                                   key=lambda pair: (-pair[1], pair[0]))]
+def most_engaged(engaged: collections.Counter, items: AbstractSet[str], count: int) -> List[str]:
+  """The `count` items of `items` with the most engagements, ties by item id: the first
+  `count` of `items` sorted by (-engagements, item). Items engaged at least once come first,
+  so only those are ranked by count, and the rest (engaged by nobody) by id alone."""
+  popular = [item for item, _ in heapq.nsmallest(
+      count, ((item, n) for item, n in engaged.items() if n > 0 and item in items),
+      key=lambda pair: (-pair[1], pair[0]))]
   if len(popular) < count:
     popular += heapq.nsmallest(count - len(popular),
-                               (item for item in items if item not in engaged))
+                               (item for item in items if engaged[item] <= 0))
   return popular
 
 
@@ -173,7 +174,8 @@ class _DiversityCombiner(beam.CombineFn):
       result.lists += accumulator.lists
     # Counter.update copies a mapping into an empty Counter in C but adds to a non-empty one
     # item by item in Python: the largest first (counts add up the same in any order).
-    for accumulator in sorted(accumulators, key=lambda a: len(a.candidates), reverse=True):
+    for accumulator in sorted(accumulators, key=lambda a: len(a.shown) + len(a.engaged),
+                              reverse=True):
       result.shown.update(accumulator.shown)
       result.candidates.update(accumulator.candidates)
       result.engaged.update(accumulator.engaged)

@@ -200,3 +200,12 @@ def test_candidate_count_reads_plain_arrays_directly_and_other_predictions_throu
   assert requests.plain_predictions(listed, '', '') is None
   candidates, = request_count.CandidateCount().computations()
   assert list(metric_test_util.compute(candidates, [listed]).values()) == [2]
+
+
+def test_weighted_auc_matches_scikit_learn():
+  labels = np.array([1., 0., 0., 1., 0., 1., 0., 0.])
+  predictions = np.array([0.91, 0.12, 0.55, 0.47, 0.33, 0.78, 0.05, 0.64])
+  weights = np.array([2.0, 0.5, 1.0, 3.0, 1.5, 0.25, 1.0, 4.0])
+  counts = engagement.histogram(labels, predictions, weights, bins=100)
+  assert engagement.auc(counts) == pytest.approx(
+      roc_auc_score(labels, predictions, sample_weight=weights), abs=1e-12)

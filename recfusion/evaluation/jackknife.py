@@ -62,10 +62,11 @@ class _SampleMerger(beam.DoFn):
       kept = [merged for merged in (before, after[i + 1]) if merged is not None]
       if kept:  # else no other partition has this slice: TFMA's sample lacks it too
         yield sample_id, (slice_key, self._combine_fn.extract_output(self._merged(kept)))
+      after[i + 1] = None  # read for the last time: a catalog-sized accumulator less held
       before = self._merged(([before] if before is not None else []) + [accumulators[i]])
-    # The full sample: every partition merged in partition order, as TFMA merges it (the same
-    # point values to the last bit). A sample whose deleted partition lacks this slice keeps
-    # all of it (its metrics extracted anew: later stages may add to the dict).
+    # The full sample: every partition merged in partition order, one after the other, as this
+    # merger always merged it. A sample whose deleted partition lacks this slice keeps all of
+    # it (its metrics extracted anew: later stages may add to the dict).
     for sample_id in [FULL_SAMPLE_ID, *sorted(set(range(self._num_samples)) - set(ids))]:
       yield sample_id, (slice_key, self._combine_fn.extract_output(before))
 

@@ -160,15 +160,17 @@ def transformed_dataset(file_patterns: List[str], tft_output: tft.TFTransformOut
 
 
 def without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
-  """`dataset` with tf.data's autotuning off, for datasets handed to Keras `fit`.
+  """`dataset` with tf.data's autotuning off: the Trainers' datasets, which Keras fits on.
 
   Autotuning gives each iterator a model thread that sleeps between optimizations, its sleep
-  doubling up to a minute. An iterator freed by Python's garbage collector rather than deleted
-  (Keras leaves each epoch's in reference cycles) is destroyed without waking that thread, and
-  the destruction waits out the sleep: up to a minute per iterator, whenever the collector runs.
-  On the bench's 10x shop the sequence Trainer sat 1 min 55 s after its last epoch so.
-  Untuned, AUTOTUNE parallelism is the core count and the prefetch buffer tunes itself; a 10x
-  epoch reads as fast (1.9 s vs 2.1-2.6 s) and yields the same batches in the same order."""
+  doubling up to a minute. Keras leaves each epoch's iterators in reference cycles, and freeing
+  one from Python's garbage collector was seen to wait for that thread: gdb showed the 10x
+  bench's sequence Trainer sitting 1 min 55 s after its last epoch in `~RootDataset::Iterator`
+  while its model thread was in `Model::OptimizeLoop`'s timed wait; a bare iterator freed so
+  after 33-75 s of use waited up to 8.1 s autotuned and 0.2 s untuned. Untuned, AUTOTUNE
+  parallelism is the size of tf.data's thread pool (the schedulable cores, at most 16) and
+  prefetch buffers tune themselves; a 10x epoch reads as fast (1.9 s vs 2.1-2.6 s) and yields
+  the same batches in the same order."""
   options = tf.data.Options()
   options.autotune.enabled = False
   return dataset.with_options(options)

@@ -20,8 +20,8 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 MULTI_PROCESSING = ('--direct_running_mode=multi_processing', '--direct_num_workers=2')
 
 
-def _executor(module: str, name: str) -> Callable[[], Any]:
-  """The executor class `name` of `module`, imported when used."""
+def _load(module: str, name: str) -> Callable[[], Any]:
+  """`name` of `module` (an executor or a component class), imported when used."""
   def load():
     import importlib
     return getattr(importlib.import_module(module), name)
@@ -30,7 +30,7 @@ def _executor(module: str, name: str) -> Callable[[], Any]:
 
 def _component_executor(module: str, name: str) -> Callable[[], Any]:
   """The executor class of component `name` of `module`, imported when used."""
-  component = _executor(module, name)
+  component = _load(module, name)
   return lambda: component().EXECUTOR_SPEC.executor_class
 
 
@@ -39,7 +39,7 @@ BEAM_STEPS = (
     ('LogJoinExampleGen', _component_executor(
         'recfusion.components.log_join_example_gen.component', 'LogJoinExampleGen')),
     ('StatisticsGen', _component_executor('tfx.components', 'StatisticsGen')),
-    ('Transform', _executor('recfusion.components.transform.executor', 'Executor')),
+    ('Transform', _load('recfusion.components.transform.executor', 'Executor')),
     ('Evaluator', _component_executor('recfusion.components.evaluator.component', 'Evaluator')),
 )
 
