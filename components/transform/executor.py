@@ -9,14 +9,14 @@ neither reads nor writes; and the second column inspection repeats the first. Wh
 executor runs TFX's, the repeated inspection is answered from the first and the cache listing
 is skipped when there is no cache; everything else is TFX's own code.
 """
-import contextlib
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import apache_beam as beam
 import tensorflow_transform as tft
-from absl import logging
 from tfx import version as tfx_version
 from tfx.components.transform import executor as stock_executor
+
+from recfusion import library_patches
 
 # The TFX whose Transform internals (TransformProcessor._OptimizeRun, its column inspections)
 # this module was written against; under another, TFX's own run unchanged.
@@ -58,24 +58,14 @@ def _remembered(inspect):
   return remembered
 
 
-@contextlib.contextmanager
-def swapped_in(running_tfx: str = tfx_version.__version__) -> Iterator[None]:
+def swapped_in(running_tfx: str = tfx_version.__version__):
   """While open, TFX's Transform skips the cache listing without a cache and inspects the
   analyzers' input columns once. Under another TFX, its own code runs (a warning says so)."""
-  if not running_tfx.startswith(TFX_VERSION):
-    logging.warning('Transform: TFX %s, not %sx: its own executor traces the preprocessing_fn '
-                    'twice more (components/transform/executor.py)', running_tfx, TFX_VERSION)
-    yield
-    return
-  processor = stock_executor.TransformProcessor
-  original_inspect = tft.get_analyze_input_columns
-  processor._OptimizeRun = OptimizeRunWithoutCache  # pylint: disable=protected-access
-  tft.get_analyze_input_columns = _remembered(original_inspect)
-  try:
-    yield
-  finally:
-    processor._OptimizeRun = _StockOptimizeRun  # pylint: disable=protected-access
-    tft.get_analyze_input_columns = original_inspect
+  return library_patches.swapped(
+      'TFX', running_tfx, TFX_VERSION,
+      "Transform traces the preprocessing_fn twice more; components/transform/executor.py",
+      (stock_executor.TransformProcessor, '_OptimizeRun', OptimizeRunWithoutCache),
+      (tft, 'get_analyze_input_columns', _remembered(tft.get_analyze_input_columns)))
 
 
 class Executor(stock_executor.Executor):

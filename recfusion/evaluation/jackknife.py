@@ -15,15 +15,15 @@ slice's 20 partition accumulators, and one function merges them into the full sa
 20 delete-d samples. The Evaluator puts it in place of TFMA's for the time it builds its Beam
 pipeline (`swapped_in`).
 """
-import contextlib
-from typing import Iterator, Optional, Set
+from typing import Optional, Set
 
 import apache_beam as beam
 import numpy as np
 import tensorflow_model_analysis as tfma
-from absl import logging
 from tensorflow_model_analysis.evaluators import confidence_intervals_util
 from tensorflow_model_analysis.evaluators import jackknife as tfma_jackknife
+
+from recfusion import library_patches
 
 FULL_SAMPLE_ID = tfma_jackknife._FULL_SAMPLE_ID  # pylint: disable=protected-access
 
@@ -123,19 +123,10 @@ def ComputeWithConfidenceIntervals(  # pylint: disable=invalid-name
 TFMA_VERSION = '0.47.'
 
 
-@contextlib.contextmanager
-def swapped_in(tfma_version: str = tfma.__version__) -> Iterator[None]:
+def swapped_in(tfma_version: str = tfma.__version__):
   """While open, TFMA's evaluator builds its jackknife with this module's transform. Under
   another TFMA, whose internals may differ, TFMA's own runs (slower), and a warning says so."""
-  if not tfma_version.startswith(TFMA_VERSION):
-    logging.warning('Evaluator: TFMA %s, not %sx: its own jackknife builds the intervals '
-                    '(about 60 Beam stages; recfusion/evaluation/jackknife.py)', tfma_version,
-                    TFMA_VERSION)
-    yield
-    return
-  original = tfma_jackknife.ComputeWithConfidenceIntervals
-  tfma_jackknife.ComputeWithConfidenceIntervals = ComputeWithConfidenceIntervals
-  try:
-    yield
-  finally:
-    tfma_jackknife.ComputeWithConfidenceIntervals = original
+  return library_patches.swapped(
+      'TFMA', tfma_version, TFMA_VERSION,
+      "the Evaluator's jackknife builds about 60 Beam stages; recfusion/evaluation/jackknife.py",
+      (tfma_jackknife, 'ComputeWithConfidenceIntervals', ComputeWithConfidenceIntervals))
