@@ -14,6 +14,7 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
 from recfusion.keys import REPORT_AT_URI_ENV
+from recfusion.pipeline import beam_reflection
 
 MODULE = 'recfusion.pipeline.kfp_executor'
 HTML_SCHEMA_TITLE = 'system.HTML'
@@ -29,7 +30,10 @@ def main(parsed_argv):
   # RunReport then writes the page as the artifact itself (a file at its URI), which is what
   # KFP's UI shows, instead of a report.html inside a folder. Only in this task's process.
   os.environ[REPORT_AT_URI_ENV] = '1'
-  kubeflow_v2_run_executor.main(parsed_argv)
+  # As the local runner's steps (pipeline/beam_reflection.py): a Beam step's pod builds and
+  # runs its pipeline in this process.
+  with beam_reflection.dofn_specs_remembered():
+    kubeflow_v2_run_executor.main(parsed_argv)
 
 
 if __name__ == '__main__':

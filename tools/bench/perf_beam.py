@@ -94,7 +94,7 @@ def children_peak_mb() -> float:
 
 def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[Dict]:
   from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
-  from recfusion.pipeline import beam_workers
+  from recfusion.pipeline import beam_reflection, beam_workers, memory
   from recfusion.runs import summary
   from tools.bench import perf_dag
 
@@ -114,8 +114,11 @@ def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[D
       perf_dag.reset_peak_rss()
       started = time.monotonic()
       # TFX packages itself when the executor is built, which the DAG's steps skip (the
-      # executor is built inside the context, as the local runner builds it).
-      with beam_workers.tfx_packaging_skipped():
+      # executor is built inside the context, as the local runner builds it); Beam's DoFn
+      # reflection is remembered and what existed before stays out of collections, as in the
+      # DAG.
+      with beam_workers.tfx_packaging_skipped(), beam_reflection.dofn_specs_remembered(), \
+          memory.preexisting_kept_out_of_collections():
         executor = executor_class()(context)
         executor.Do(inputs, outputs, properties)
       rows.append({'component': node, 'seconds': round(time.monotonic() - started, 2),
