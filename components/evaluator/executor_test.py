@@ -242,3 +242,19 @@ def test_tfma_builds_its_intervals_with_recfusions_jackknife(monkeypatch):
   executor.Executor().Do({'model': [standard_artifacts.Model()]}, {}, {})
   assert seen['used'] is jackknife.ComputeWithConfidenceIntervals
   assert tfma_jackknife.ComputeWithConfidenceIntervals is original
+
+
+@pytest.mark.parametrize('before', [False, True])
+def test_tfma_scores_with_tensorflows_graph_optimizer_off_and_it_comes_back(monkeypatch,
+                                                                           before):
+  import tensorflow as tf
+  seen = {}
+  monkeypatch.setattr(stock_executor.Executor, 'Do', lambda self, inputs, outputs, properties:
+                      seen.update(tf.config.optimizer.get_experimental_options()))
+  tf.config.optimizer.set_experimental_options({'disable_meta_optimizer': before})
+  try:
+    executor.Executor().Do({'model': [standard_artifacts.Model()]}, {}, {})
+    assert seen['disable_meta_optimizer'] is True
+    assert tf.config.optimizer.get_experimental_options()['disable_meta_optimizer'] is before
+  finally:
+    tf.config.optimizer.set_experimental_options({'disable_meta_optimizer': False})
