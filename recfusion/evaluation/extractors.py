@@ -80,12 +80,19 @@ def _dense_leaves(tree: Any, size: int) -> bool:
   return isinstance(tree, np.ndarray) and tree.ndim >= 1 and tree.shape[0] == size
 
 
-def _rows(tree: Any, rows: np.ndarray) -> Any:
-  """`rows` of every leaf, a column vector flattened as TFMA's merge flattens it."""
+def _rows(tree: Any, rows: np.ndarray, taken: Optional[Dict[int, np.ndarray]] = None) -> Any:
+  """`rows` of every leaf, a column vector flattened as TFMA's merge flattens it. A leaf that
+  `tree` holds twice (the gain: a feature, and the label of the score and of each ranker) is
+  taken once and held twice in the result, so that pickle writes it once when the request
+  crosses the shuffle."""
+  taken = {} if taken is None else taken
   if isinstance(tree, dict):
-    return {key: _rows(value, rows) for key, value in tree.items()}
-  taken = tree[rows]
-  return taken[:, 0] if taken.ndim == 2 and taken.shape[1] == 1 else taken
+    return {key: _rows(value, rows, taken) for key, value in tree.items()}
+  leaf = taken.get(id(tree))
+  if leaf is None:
+    leaf = tree[rows]
+    leaf = taken[id(tree)] = leaf[:, 0] if leaf.ndim == 2 and leaf.shape[1] == 1 else leaf
+  return leaf
 
 
 def _request_ids(batched_extracts: tfma.Extracts) -> np.ndarray:

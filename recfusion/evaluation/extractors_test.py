@@ -151,3 +151,24 @@ def test_without_an_unbatch_stage_it_says_so(monkeypatch):
   monkeypatch.setattr(tfma, 'default_extractors', lambda **kwargs: [])
   with pytest.raises(ValueError, match='no ExtractUnbatchedInputs stage'):
     extractors.custom_extractors(eval_config=tfma.EvalConfig())
+
+
+def test_a_leaf_held_twice_is_taken_once_and_crosses_the_shuffle_once():
+  import pickle
+  batch = _batch([b'r1', b'r2', b'r1'])
+  gain = batch[constants.FEATURES_KEY]['gain']
+  for model in ('candidate', 'baseline'):  # as TFMA's label extractor reads the gain feature
+    batch[constants.LABELS_KEY][model]['score'] = gain
+  piece = dict(extractors.split_by_request(batch))[b'r1']
+  labels = piece[constants.LABELS_KEY]
+  assert labels['candidate']['score'] is piece[constants.FEATURES_KEY]['gain']
+  assert labels['baseline']['score'] is piece[constants.FEATURES_KEY]['gain']
+  assert piece[constants.FEATURES_KEY]['gain'].tolist() == [0.0, 2.0]
+  # Equal values held as distinct arrays stay distinct: only the same array is shared.
+  assert piece[constants.PREDICTIONS_KEY]['candidate']['score'] is not (
+      piece[constants.PREDICTIONS_KEY]['baseline']['score'])
+  unshared = {**piece, constants.LABELS_KEY: {m: {'score': gain[[0, 2], 0].copy()}
+                                              for m in ('candidate', 'baseline')}}
+  assert len(pickle.dumps(piece)) < len(pickle.dumps(unshared))
+  travelled = pickle.loads(pickle.dumps(extractors.RequestPiece(piece))).extracts
+  _assert_equal_trees(travelled, piece)
