@@ -14,7 +14,7 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
 from recfusion.keys import REPORT_AT_URI_ENV
-from recfusion.pipeline import beam_reflection
+from recfusion.pipeline import beam_swaps
 
 MODULE = 'recfusion.pipeline.kfp_executor'
 HTML_SCHEMA_TITLE = 'system.HTML'
@@ -30,9 +30,9 @@ def main(parsed_argv):
   # RunReport then writes the page as the artifact itself (a file at its URI), which is what
   # KFP's UI shows, instead of a report.html inside a folder. Only in this task's process.
   os.environ[REPORT_AT_URI_ENV] = '1'
-  # As the local runner's steps (pipeline/beam_reflection.py): a Beam step's pod builds and
-  # runs its pipeline in this process.
-  with beam_reflection.dofn_specs_remembered():
+  # As the local runner's steps (pipeline/beam_swaps.py): a Beam step's pod builds and runs
+  # its pipeline in this process.
+  with beam_swaps.swapped_in():
     kubeflow_v2_run_executor.main(parsed_argv)
 
 

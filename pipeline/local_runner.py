@@ -204,7 +204,7 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner
   from tfx.orchestration.portable import runtime_parameter_utils
 
-  from recfusion.pipeline import beam_reflection, beam_workers
+  from recfusion.pipeline import beam_swaps, beam_workers
   from recfusion.pipeline.factory import create_pipeline
 
   run_dir = home.run_dir(run_id)
@@ -256,7 +256,7 @@ def _run_holding_home(config: Config, home: RunHome, data_dir: str,
   absl_logger.addHandler(handler)
   failed = None
   try:
-    with beam_workers.tfx_packaging_skipped(), beam_reflection.dofn_specs_remembered(), \
+    with beam_workers.tfx_packaging_skipped(), beam_swaps.swapped_in(), \
         memory.preexisting_kept_out_of_collections():
       LocalDagRunner().run_with_ir(ir)
     handler.finish_current()

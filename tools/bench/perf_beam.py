@@ -94,7 +94,7 @@ def children_peak_mb() -> float:
 
 def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[Dict]:
   from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
-  from recfusion.pipeline import beam_reflection, beam_workers, memory
+  from recfusion.pipeline import beam_swaps, beam_workers, memory
   from recfusion.runs import summary
   from tools.bench import perf_dag
 
@@ -114,10 +114,9 @@ def rerun_steps(home: str, beam_args: Sequence[str], steps=BEAM_STEPS) -> List[D
       perf_dag.reset_peak_rss()
       started = time.monotonic()
       # TFX packages itself when the executor is built, which the DAG's steps skip (the
-      # executor is built inside the context, as the local runner builds it); Beam's DoFn
-      # reflection is remembered and what existed before stays out of collections, as in the
-      # DAG.
-      with beam_workers.tfx_packaging_skipped(), beam_reflection.dofn_specs_remembered(), \
+      # executor is built inside the context, as the local runner builds it); Beam's swaps are
+      # in and what existed before stays out of collections, as in the DAG.
+      with beam_workers.tfx_packaging_skipped(), beam_swaps.swapped_in(), \
           memory.preexisting_kept_out_of_collections():
         executor = executor_class()(context)
         executor.Do(inputs, outputs, properties)
