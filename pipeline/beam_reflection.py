@@ -12,7 +12,9 @@ the same object. The answer depends only on the DoFn's methods and their signatu
 nothing changes between Beam's questions. DoFns are told apart by identity (not by their own
 `==`) and held weakly: one that is dropped is not kept alive, and its answer goes with it, so a
 later DoFn at the same address is asked afresh. Each caller gets its own copies of the two
-sets. Only under the Beam this was written against (library_patches).
+sets. Only under the Beam this was written against (library_patches). Beam's bundle-based
+DirectRunner (streaming) imports the function by name: if it is first imported while this is
+open it keeps the remembering one, which is harmless (the DoFns are held weakly).
 """
 import weakref
 from typing import Any, Callable, Dict, Set, Tuple

@@ -1,8 +1,9 @@
 """Swapping a library's internals for recfusion's own while one step runs, only under the
 library version they were written against.
 
-The Evaluator's jackknife (TFMA) and Transform's traces (TFX) replace private pieces of a
-library for the time its executor builds its pipeline. Private pieces change without notice
+The Evaluator's jackknife (TFMA), Transform's traces (TFX), Beam's DoFn reflection and its
+TFRecord reading (pipeline/beam_swaps.py) replace private pieces of a library for the time a
+step builds and runs its pipeline. Private pieces change without notice
 between releases, so under any other version the library's own code runs, and a warning says
 what that costs.
 """

@@ -81,8 +81,11 @@ def graph_optimizer_off():
   over a server's millions of calls, not over the Evaluator's one pass. The 10x shop's fused
   model, loaded afresh: first call 0.54 -> 0.19 s; then its 82 batches of 1,000 examples took
   the same time either way (1.55-1.56 s, alternating 4 rounds), the scores equal to 1e-6
-  (float32 sums in another order). TensorFlow keeps the option process-wide: it comes back
-  as it was when the Evaluator is done."""
+  (float32 sums in another order). The option comes back as it was when the Evaluator is
+  done. TensorFlow reads it per thread, from a per-thread copy that setting it renews only in
+  the calling thread: it takes effect where the in-memory runner with its one worker (the local
+  default) scores, the calling thread; Beam's thread pools of other modes may keep an older
+  copy, and multi-process workers never see it (they score as before: only slower to start)."""
   before = tf.config.optimizer.get_experimental_options().get('disable_meta_optimizer', False)
   tf.config.optimizer.set_experimental_options({'disable_meta_optimizer': True})
   try:

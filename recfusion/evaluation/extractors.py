@@ -84,7 +84,9 @@ def _rows(tree: Any, rows: np.ndarray, taken: Optional[Dict[int, np.ndarray]] = 
   """`rows` of every leaf, a column vector flattened as TFMA's merge flattens it. A leaf that
   `tree` holds twice (the gain: a feature, and the label of the score and of each ranker) is
   taken once and held twice in the result, so that pickle writes it once when the request
-  crosses the shuffle."""
+  crosses the shuffle (and reads it back as one array). So nothing downstream may write into an
+  extract's arrays: a label clipped in place would change the feature and every other label
+  (no metric of recfusion's or TFMA's in the EvalConfig writes into its inputs)."""
   taken = {} if taken is None else taken
   if isinstance(tree, dict):
     return {key: _rows(value, rows, taken) for key, value in tree.items()}
