@@ -32,8 +32,8 @@ BEAM_VERSION = '2.59.'
 BATCH = 1024
 # TensorFlow's names of the codecs it reads; Beam's others stay with Beam.
 TF_COMPRESSION = {CompressionTypes.GZIP: 'GZIP', CompressionTypes.UNCOMPRESSED: ''}
-# What Beam counts for one record besides its payload: length, its CRC, the payload's CRC.
-RECORD_OVERHEAD = 16
+# Beam's size of a record in the file (the payload, its length and two CRCs): its offsets.
+_encoded_num_bytes = tfrecordio._TFRecordUtil.encoded_num_bytes  # pylint: disable=protected-access
 
 
 def tf_compression(file_name: str, compression_type: str) -> Optional[str]:
@@ -72,7 +72,7 @@ def reading_natively(beam_read_records):
     for record in _native_records(file_name, compression):
       if not offset_range_tracker.try_claim(offset):
         raise RuntimeError(f'Unable to claim position: {offset}')
-      offset += len(record) + RECORD_OVERHEAD
+      offset += _encoded_num_bytes(record)
       yield self._coder.decode(record)
     # Beam claims the end-of-file offset before it finds the end.
     if not offset_range_tracker.try_claim(offset):
